@@ -1,0 +1,26 @@
+"""Entry point: ``pnas <command>``. Each command lives in its own module below."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from pnas import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pnas")
+def main() -> None:
+    """Progressive Neural Architecture Search: search cells, inspect spaces and networks."""
+
+
+COMMAND_MODULES = ["space", "describe", "search", "inspect"]
+"""Modules under pnas.cli that each attach their commands to :func:`main`."""
+
+for _name in COMMAND_MODULES:
+    try:
+        importlib.import_module(f"pnas.cli.{_name}")
+    except ModuleNotFoundError as exc:  # a command module not written yet
+        if exc.name != f"pnas.cli.{_name}":
+            raise
