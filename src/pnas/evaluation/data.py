@@ -1,0 +1,634 @@
+"""Image data sets for child training: named loaders, a fixed validation split, a per-process cache.
+
+A search trains thousands of children on the same images, so the data is decoded
+once per process into float tensors ``(N, C, H, W)`` that the trainer indexes
+directly (no DataLoader, no worker processes).
+
+Named data sets (``DATASETS``; a user may register their own loader):
+
+``fashion-mnist``
+    IDX files, gzipped or not, looked for in ``data_dir``, ``$PNAS_DATA_DIR``,
+    then ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``).
+``cifar10`` / ``cifar100``
+    The python-version archive (``cifar-10-python.tar.gz``, ``cifar-100-python.tar.gz``)
+    or its extracted folder, at ``data_dir`` (or ``$PNAS_DATA_DIR``). Its pickled
+    batches are read by a restricted unpickler that admits arrays and plain data only.
+``folder``
+    A folder of images with one subfolder per class at ``data_dir`` (optionally
+    ``train/`` and ``test/`` folders, each laid out that way).
+
+The validation split always comes from the training set, fixed by the seed: the
+test set is never seen during a search (:func:`load_test` gives it for later).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import struct
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pnas.registry import Registry
+
+DATA_DIR_ENV = "PNAS_DATA_DIR"
+"""Environment variable naming a folder that holds data sets (used when no data_dir is given)."""
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+"""Where Debian's ``dataset-fashion-mnist`` package installs the gzipped IDX files."""
+
+DEFAULT_VAL_SIZE = 5000
+"""Validation images held out of the training set (the paper holds out 5,000 of CIFAR-10's 50,000)."""
+
+
+class DatasetNotFound(ValueError):
+    """The files of a data set are not where they were looked for; the message says where and how to get them."""
+
+
+@dataclass(frozen=True)
+class RawDataset:
+    """A data set as decoded from disk: uint8 images ``(N, C, H, W)`` and int64 labels."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    num_classes: int
+    test_images: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    classes: tuple[str, ...] | None = None
+    source: str = ""
+    """Where it was read from, for messages."""
+
+    def __post_init__(self) -> None:
+        for images, labels in ((self.train_images, self.train_labels), (self.test_images, self.test_labels)):
+            if images is None:
+                continue
+            if images.ndim != 4 or images.dtype != np.uint8:
+                raise ValueError(f"{self.source}: images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
+            if labels is None or len(labels) != len(images):
+                raise ValueError(f"{self.source}: {len(images)} images but labels do not match")
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """What a child trains and is validated on. Tensors are shared by the cache: do not modify them in place."""
+
+    name: str
+    train_x: torch.Tensor
+    """float32 (N, C, H, W), normalized per channel with the training set's statistics."""
+    train_y: torch.Tensor
+    """int64 (N,)"""
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    num_classes: int
+    channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def train_size(self) -> int:
+        return len(self.train_y)
+
+    @property
+    def val_size(self) -> int:
+        return len(self.val_y)
+
+
+DatasetLoader = Callable[[Path | None], RawDataset]
+"""Reads a data set from ``data_dir`` (``None``: look in the default places); raises DatasetNotFound."""
+
+DATASETS: Registry[RawDataset] = Registry("data set")
+
+
+# --------------------------------------------------------------------------- where to look
+
+
+def _search_roots(data_dir: str | Path | None, extra: tuple[Path, ...] = ()) -> list[Path]:
+    """data_dir, then $PNAS_DATA_DIR, then any fixed places, each once."""
+    roots: list[Path] = []
+    if data_dir is not None:
+        roots.append(Path(data_dir).expanduser())
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        roots.append(Path(env).expanduser())
+    roots.extend(extra)
+    unique: list[Path] = []
+    for root in roots:
+        if root not in unique:
+            unique.append(root)
+    return unique
+
+
+def _with_subfolder(roots: list[Path], name: str) -> list[Path]:
+    """Each root, and the same root's subfolder ``name`` (``~/data`` or ``~/data/fashion-mnist``)."""
+    out: list[Path] = []
+    for root in roots:
+        for candidate in (root, root / name):
+            if candidate not in out:
+                out.append(candidate)
+    return out
+
+
+def _not_found(name: str, looked: list[Path], how: str) -> DatasetNotFound:
+    places = ", ".join(str(p) for p in looked) or "(no place: give --data-dir)"
+    return DatasetNotFound(f"data set {name!r} not found; looked in: {places}. {how}")
+
+
+# --------------------------------------------------------------------------- Fashion-MNIST (IDX files)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (the MNIST format), gzipped if its name ends in ``.gz``; unsigned bytes only."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path}: not an IDX file (bad magic number)")
+    if data[2] != 0x08:
+        raise ValueError(f"{path}: IDX element type {data[2]:#x} is not supported (only unsigned bytes, 0x08)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    count = int(np.prod(shape))
+    if len(data) - header != count:
+        raise ValueError(f"{path}: header says shape {shape} ({count} bytes) but the file holds {len(data) - header}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+@DATASETS.register("fashion-mnist")
+def load_fashion_mnist(data_dir: str | Path | None = None) -> RawDataset:
+    """Fashion-MNIST (Xiao et al., 2017): 60,000 training and 10,000 test images, 1x28x28, 10 classes."""
+    folders = _with_subfolder(_search_roots(data_dir, (DEBIAN_FASHION_MNIST,)), "fashion-mnist")
+    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    for folder in folders:
+        paths = [_find_idx(folder, stem) for stem in stems]
+        if paths[0] is None or paths[1] is None:
+            continue
+        arrays = [read_idx(p) if p is not None else None for p in paths]
+        train_x, train_y, test_x, test_y = arrays
+        return RawDataset(
+            train_images=train_x[:, None],
+            train_labels=train_y.astype(np.int64),
+            test_images=None if test_x is None or test_y is None else test_x[:, None],
+            test_labels=None if test_x is None or test_y is None else test_y.astype(np.int64),
+            num_classes=10,
+            classes=FASHION_MNIST_CLASSES,
+            source=str(folder),
+        )
+    raise _not_found(
+        "fashion-mnist",
+        folders,
+        "It needs train-images-idx3-ubyte and train-labels-idx1-ubyte (gzipped or not). "
+        "Get them with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), "
+        "or download them from https://github.com/zalandoresearch/fashion-mnist and pass --data-dir "
+        f"(or set ${DATA_DIR_ENV}).",
+    )
+
+
+FASHION_MNIST_CLASSES = (
+    "t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- CIFAR (python-version pickles)
+
+
+def _numpy_globals() -> dict[tuple[str, str], object]:
+    """The few numpy callables an array's pickle refers to, under their old and new module names.
+
+    Taken from numpy's own reduce output, so they are the real functions whatever the numpy version.
+    """
+    reconstruct = np.ndarray((0,), np.uint8).__reduce__()[0]
+    frombuffer = np.arange(1).__reduce_ex__(5)[0]
+    scalar = np.float64(0).__reduce__()[0]
+    allowed: dict[tuple[str, str], object] = {("_codecs", "encode"): _latin1_encode}
+    for prefix in ("numpy.core", "numpy._core"):
+        allowed[(f"{prefix}.multiarray", "_reconstruct")] = reconstruct
+        allowed[(f"{prefix}.multiarray", "scalar")] = scalar
+        allowed[(f"{prefix}.numeric", "_frombuffer")] = frombuffer
+    allowed[("numpy", "ndarray")] = np.ndarray
+    allowed[("numpy", "dtype")] = np.dtype
+    return allowed
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """How Python 3 pickles bytes under protocol 2 (``_codecs.encode``); only text encodings are accepted."""
+    if encoding not in ("latin1", "latin-1", "utf-8", "utf8", "ascii"):
+        raise RefusedPickle(f"refused codec {encoding!r} in _codecs.encode")
+    return text.encode(encoding)
+
+
+class RefusedPickle(pickle.UnpicklingError):
+    """A pickle named a global outside the allowed numpy array constructors."""
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles arrays, lists, dicts, strings, bytes and numbers, and nothing else.
+
+    A pickle can name any importable callable and have it called; CIFAR's files are
+    pickles, and users download them, so every global outside a short list of numpy
+    array constructors is refused.
+    """
+
+    _allowed = _numpy_globals()
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise RefusedPickle(
+                f"refused to load {module}.{name}: only numpy arrays and plain data may appear in a data file"
+            ) from None
+
+
+def restricted_loads(data: bytes, source: str = "pickle") -> object:
+    """Unpickle ``data`` with :class:`RestrictedUnpickler`; a refused or broken pickle raises ValueError."""
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except RefusedPickle as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    except (pickle.UnpicklingError, EOFError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        raise ValueError(f"{source}: not a valid data pickle ({exc})") from None
+
+
+def _key(batch: dict, name: str) -> object:
+    """CIFAR's dicts have bytes keys (pickled by Python 2); accept str keys too."""
+    for key in (name.encode(), name):
+        if key in batch:
+            return batch[key]
+    raise ValueError(f"CIFAR batch has no {name!r} entry (keys: {sorted(map(str, batch))})")
+
+
+@dataclass(frozen=True)
+class _CifarLayout:
+    name: str
+    folder: str
+    archive: str
+    train: tuple[str, ...]
+    test: str
+    label_key: str
+    num_classes: int
+    meta: str
+    names_key: str
+
+
+_CIFAR = {
+    "cifar10": _CifarLayout(
+        "cifar10", "cifar-10-batches-py", "cifar-10-python.tar.gz",
+        tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "labels", 10, "batches.meta", "label_names",
+    ),
+    "cifar100": _CifarLayout(
+        "cifar100", "cifar-100-python", "cifar-100-python.tar.gz",
+        ("train",), "test", "fine_labels", 100, "meta", "fine_label_names",
+    ),
+}  # fmt: skip
+
+
+def _cifar_arrays(blobs: list[tuple[str, bytes]], label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    for source, blob in blobs:
+        batch = restricted_loads(blob, source)
+        if not isinstance(batch, dict):
+            raise ValueError(f"{source}: expected a dict, got {type(batch).__name__}")
+        data = np.asarray(_key(batch, "data"), dtype=np.uint8)
+        images.append(data.reshape(len(data), 3, 32, 32))
+        labels.append(np.asarray(_key(batch, label_key), dtype=np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def _read_cifar_files(layout: _CifarLayout, root: Path) -> dict[str, bytes] | None:
+    """The batch files' bytes, from the extracted folder or the .tar.gz archive at ``root``; None if absent."""
+    wanted = (*layout.train, layout.test, layout.meta)
+    for folder in (root / layout.folder, root):
+        if all((folder / name).is_file() for name in layout.train):
+            return {name: (folder / name).read_bytes() for name in wanted if (folder / name).is_file()}
+    for archive in (root / layout.archive, root):
+        if archive.is_file() and archive.name.endswith((".tar.gz", ".tgz", ".tar")):
+            files: dict[str, bytes] = {}
+            with tarfile.open(archive, "r:*") as tar:
+                for member in tar.getmembers():
+                    base = member.name.rsplit("/", 1)[-1]
+                    if member.isfile() and base in wanted:
+                        handle = tar.extractfile(member)
+                        if handle is not None:
+                            files[base] = handle.read()
+            if all(name in files for name in layout.train):
+                return files
+    return None
+
+
+def _load_cifar(layout: _CifarLayout, data_dir: str | Path | None) -> RawDataset:
+    roots = _with_subfolder(_search_roots(data_dir), layout.name)
+    for root in roots:
+        files = _read_cifar_files(layout, root)
+        if files is None:
+            continue
+        train_x, train_y = _cifar_arrays([(f"{root}: {n}", files[n]) for n in layout.train], layout.label_key)
+        test_x = test_y = None
+        if layout.test in files:
+            test_x, test_y = _cifar_arrays([(f"{root}: {layout.test}", files[layout.test])], layout.label_key)
+        classes = None
+        if layout.meta in files:
+            meta = restricted_loads(files[layout.meta], f"{root}: {layout.meta}")
+            if isinstance(meta, dict):
+                names = _key(meta, layout.names_key)
+                classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)  # type: ignore[union-attr]
+        return RawDataset(train_x, train_y, layout.num_classes, test_x, test_y, classes, source=str(root))
+    raise _not_found(
+        layout.name,
+        roots,
+        f"It needs the python version: {layout.archive} or its extracted folder {layout.folder}/. "
+        f"Download it from https://www.cs.toronto.edu/~kriz/cifar.html and pass its folder as --data-dir "
+        f"(or set ${DATA_DIR_ENV}).",
+    )
+
+
+@DATASETS.register("cifar10")
+def load_cifar10(data_dir: str | Path | None = None) -> RawDataset:
+    """CIFAR-10 (Krizhevsky, 2009): 50,000 training and 10,000 test images, 3x32x32, 10 classes."""
+    return _load_cifar(_CIFAR["cifar10"], data_dir)
+
+
+@DATASETS.register("cifar100")
+def load_cifar100(data_dir: str | Path | None = None) -> RawDataset:
+    """CIFAR-100 (fine labels): 50,000 training and 10,000 test images, 3x32x32, 100 classes."""
+    return _load_cifar(_CIFAR["cifar100"], data_dir)
+
+
+# --------------------------------------------------------------------------- a folder of images
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+
+
+def _class_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_images(files: list[Path], grayscale: bool, size: tuple[int, int]) -> np.ndarray:
+    """Read, convert (L or RGB for every image alike) and resize to ``size`` (width, height) with PIL."""
+    from PIL import Image
+
+    mode = "L" if grayscale else "RGB"
+    out = np.empty((len(files), 1 if grayscale else 3, size[1], size[0]), dtype=np.uint8)
+    for i, path in enumerate(files):
+        with Image.open(path) as image:
+            image = image.convert(mode)
+            if image.size != size:
+                image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+            array = np.asarray(image)
+        out[i] = array[None] if grayscale else array.transpose(2, 0, 1)
+    return out
+
+
+def read_image_folder(
+    root: Path, classes: tuple[str, ...] | None = None, size: int | tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Images under ``root/<class>/``; labels follow the sorted class names (or the given ones).
+
+    Images are kept grayscale if every one is grayscale, else all are made RGB; all are
+    resized to ``size`` (an int: square; a tuple: width, height), or, if None, to the first image's size.
+    """
+    from PIL import Image
+
+    if classes is None:
+        classes = tuple(p.name for p in _class_folders(root))
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        found = _image_files(root / name) if (root / name).is_dir() else []
+        files.extend(found)
+        labels.extend([label] * len(found))
+    if not files:
+        raise DatasetNotFound(
+            f"no images found under {root}: the folder data set needs one subfolder per class holding image files "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
+    grayscale = True
+    for path in files:
+        with Image.open(path) as image:
+            if image.mode not in GRAYSCALE_MODES:
+                grayscale = False
+                break
+    if size is None:
+        with Image.open(files[0]) as image:
+            size = image.size
+    elif isinstance(size, int):
+        size = (size, size)
+    return _read_images(files, grayscale, size), np.asarray(labels, dtype=np.int64), classes
+
+
+@DATASETS.register("folder")
+def load_folder(data_dir: str | Path | None = None, image_size: int | None = None) -> RawDataset:
+    """Any folder of images with one subfolder per class; ``train/`` and ``test/`` subfolders, if both exist, split it."""
+    roots = _search_roots(data_dir) if data_dir is not None else []
+    for root in roots:
+        if not root.is_dir():
+            continue
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            train_x, train_y, classes = read_image_folder(root / "train", None, image_size)
+            width_height = (train_x.shape[3], train_x.shape[2])
+            test_x, test_y, _ = read_image_folder(root / "test", classes, width_height)
+        else:
+            train_x, train_y, classes = read_image_folder(root, None, image_size)
+            test_x = test_y = None
+        return RawDataset(train_x, train_y, len(classes), test_x, test_y, classes, source=str(root))
+    raise _not_found(
+        "folder",
+        roots,
+        "Pass --data-dir pointing at a folder with one subfolder of images per class "
+        "(or train/ and test/ folders laid out that way).",
+    )
+
+
+# --------------------------------------------------------------------------- splits, resizing, normalization
+
+
+def _raw(name: str, data_dir: str | None, image_size: int | None) -> RawDataset:
+    return _decode(name, data_dir, _decode_size(name, image_size))
+
+
+def _decode_size(name: str, image_size: int | None) -> int | None:
+    """A folder's images may have any size, so PIL resizes them while reading; other data sets are
+    decoded once whatever the image size, and resized later with torch."""
+    return image_size if name == "folder" else None
+
+
+@lru_cache(maxsize=4)
+def _decode(name: str, data_dir: str | None, image_size: int | None) -> RawDataset:
+    loader = DATASETS.get(name)
+    if name == "folder":
+        return loader(data_dir, image_size=image_size)  # type: ignore[call-arg]
+    return loader(data_dir)
+
+
+def stratified_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random order of ``range(len(labels))`` whose every prefix holds the classes in proportion.
+
+    Each index gets the key (its rank among its shuffled class + jitter) / class size;
+    sorting by that key interleaves the classes evenly.
+    """
+    n = len(labels)
+    perm = rng.permutation(n)
+    shuffled = labels[perm]
+    _, inverse, counts = np.unique(shuffled, return_inverse=True, return_counts=True)
+    rank = np.empty(n, dtype=np.int64)
+    for c in range(len(counts)):
+        members = np.flatnonzero(inverse == c)
+        rank[members] = np.arange(len(members))
+    key = (rank + rng.random(n)) / counts[inverse]
+    return perm[np.argsort(key, kind="stable")]
+
+
+def split_indices(
+    labels: np.ndarray, val_size: int, train_subset: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) indices into a training set: val is fixed by the seed alone; train comes from the rest."""
+    n = len(labels)
+    if not 0 <= val_size < n:
+        raise ValueError(f"val_size must be in [0, {n - 1}] for this data set ({n} training images), got {val_size}")
+    order = stratified_order(labels, np.random.default_rng([seed, 0]))
+    val, rest = order[:val_size], order[val_size:]
+    if train_subset is not None:
+        if not 0 < train_subset <= len(rest):
+            raise ValueError(
+                f"train_subset must be in [1, {len(rest)}] ({n} training images minus {val_size} for validation), "
+                f"got {train_subset}"
+            )
+        rest = rest[stratified_order(labels[rest], np.random.default_rng([seed, 1]))[:train_subset]]
+    return np.sort(rest), np.sort(val)
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Area averaging when shrinking by an integer factor, antialiased bilinear otherwise."""
+    h, w = x.shape[-2:]
+    if (h, w) == (size, size):
+        return x
+    if h % size == 0 and w % size == 0:
+        return F.adaptive_avg_pool2d(x, size)
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def _channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images, scaled to [0, 1], from each channel's histogram (exact, no copies)."""
+    values = np.arange(256, dtype=np.float64) / 255.0
+    means, stds = [], []
+    for c in range(images.shape[1]):
+        counts = np.bincount(np.ascontiguousarray(images[:, c]).reshape(-1), minlength=256).astype(np.float64)
+        total = counts.sum()
+        mean = float((counts * values).sum() / total)
+        var = float((counts * (values - mean) ** 2).sum() / total)
+        means.append(mean)
+        stds.append(max(var**0.5, 1e-6))
+    return tuple(means), tuple(stds)
+
+
+@lru_cache(maxsize=4)
+def _stats_cached(name: str, data_dir: str | None, size: int | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    return _channel_stats(_decode(name, data_dir, size).train_images)
+
+
+def _stats(name: str, data_dir: str | None, image_size: int | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Normalization statistics of the whole training set (so the test set is normalized alike)."""
+    return _stats_cached(name, data_dir, _decode_size(name, image_size))
+
+
+def _to_tensor(images: np.ndarray, image_size: int | None, mean: tuple[float, ...], std: tuple[float, ...]):
+    x = torch.from_numpy(np.require(images, requirements=["C", "W"])).float().div_(255.0)
+    if image_size is not None:
+        x = _resize(x, image_size)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return ((x - m) / s).contiguous()
+
+
+def _check_size(image_size: int | None) -> None:
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+        raise ValueError(f"image_size must be a positive integer (pixels per side), got {image_size!r}")
+
+
+def _dir_key(data_dir: str | Path | None) -> str | None:
+    return None if data_dir is None else str(Path(data_dir).expanduser().resolve())
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    image_size: int | None = None,
+    train_subset: int | None = None,
+    val_size: int = DEFAULT_VAL_SIZE,
+    seed: int = 0,
+) -> DataSplits:
+    """Training and validation tensors of a named data set, cached per process.
+
+    ``val_size`` images are held out of the training set (stratified, fixed by ``seed``);
+    ``train_subset`` images (stratified, fixed by ``seed``) are drawn from the rest, or all of it
+    if None. ``image_size`` downsamples (or upsamples) to square images of that side.
+    """
+    _check_size(image_size)
+    DATASETS.get(name)  # an unknown name fails here, listing the known ones
+    return _load_cached(name, _dir_key(data_dir), image_size, train_subset, val_size, seed)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(
+    name: str, data_dir: str | None, image_size: int | None, train_subset: int | None, val_size: int, seed: int
+) -> DataSplits:
+    raw = _raw(name, data_dir, image_size)
+    mean, std = _stats(name, data_dir, image_size)
+    train_idx, val_idx = split_indices(raw.train_labels, val_size, train_subset, seed)
+    train_x = _to_tensor(raw.train_images[train_idx], image_size, mean, std)
+    val_x = _to_tensor(raw.train_images[val_idx], image_size, mean, std)
+    return DataSplits(
+        name=name,
+        train_x=train_x,
+        train_y=torch.from_numpy(raw.train_labels[train_idx]),
+        val_x=val_x,
+        val_y=torch.from_numpy(raw.train_labels[val_idx]),
+        num_classes=raw.num_classes,
+        channels=train_x.shape[1],
+        image_size=train_x.shape[-1],
+        mean=mean,
+        std=std,
+    )
+
+
+def load_test(
+    name: str, *, data_dir: str | Path | None = None, image_size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test images and labels, normalized like the training data: for reporting after a search, never during."""
+    _check_size(image_size)
+    key = _dir_key(data_dir)
+    raw = _raw(name, key, image_size)
+    if raw.test_images is None or raw.test_labels is None:
+        raise ValueError(f"data set {name!r} at {raw.source} has no test set")
+    mean, std = _stats(name, key, image_size)
+    return _to_tensor(raw.test_images, image_size, mean, std), torch.from_numpy(raw.test_labels.copy())
+
+
+def clear_cache() -> None:
+    """Forget every loaded data set (tests, or a process that changes data sets)."""
+    _decode.cache_clear()
+    _stats_cached.cache_clear()
+    _load_cached.cache_clear()
