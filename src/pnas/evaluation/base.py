@@ -66,6 +66,8 @@ class EvaluatorSpec:
     config: dict[str, Any]
 
     def build(self) -> Evaluator:
+        import pnas.evaluation  # noqa: F401  (registers the built-in evaluators)
+
         return EVALUATORS.create(self.name, **self.config)
 
 

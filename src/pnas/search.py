@@ -1,0 +1,136 @@
+"""Run a search from Python with the same settings as ``pnas search``.
+
+    from pnas.search import SearchConfig, run_search
+    study = run_search(SearchConfig(blocks=3, beam=8), storage="studies.db")
+    for trial in study.best(top=5):
+        print(trial.cell, trial.accuracy)
+
+:class:`SearchConfig` holds every option of the command, with the command's
+defaults; :func:`run_search` builds the space, strategy and evaluator from it
+and drives the study with :func:`pnas.study.optimize` (create or resume).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pnas.evaluation.base import EVALUATORS, Evaluator
+from pnas.space import create_space
+from pnas.space.base import SearchSpace
+from pnas.storage.sqlite import StudyStore
+from pnas.strategies import STRATEGIES
+from pnas.strategies.base import Strategy
+from pnas.study import Reporter, Study, optimize
+
+DEFAULT_STORAGE = "pnas-studies.db"
+"""The study file ``pnas search``, ``status`` and ``best`` use when no --storage is given."""
+
+DEFAULT_BLOCKS = 3
+DEFAULT_BEAM = 8
+"""The default search (136 + 2 x 8 = 152 children) fits in about 15 minutes on 2 CPU cores."""
+
+
+@dataclass
+class SearchConfig:
+    """Every setting of a search. ``None`` means: the evaluator's or strategy's default."""
+
+    space: str = "pnas"
+    blocks: int = DEFAULT_BLOCKS
+    strategy: str = "pnas"
+    seed: int = 0
+    # progressive search
+    beam: int = DEFAULT_BEAM
+    predictor: str = "lstm"
+    ensemble: int = 5
+    # budget-driven strategies (random, evolution, reinforce)
+    budget: int | None = None
+    population: int | None = None
+    sample: int | None = None
+    # evaluator: "train" (real training) or "table" (look-up); None picks by space
+    evaluator: str | None = None
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    trainer: dict[str, Any] = field(default_factory=dict)
+    """Trainer settings (image_size, epochs, train_subset, val_size, cells_per_stack, filters, ...)."""
+    table: str | None = None
+    metric: str = "cifar10-val"
+    report_metric: str | None = "cifar10-test"
+    device: str = "auto"
+    child_timeout: float | None = None
+    workers: int = 1
+
+    @property
+    def evaluator_name(self) -> str:
+        return self.evaluator or ("table" if self.space == "nb201" else "train")
+
+    def default_study_name(self) -> str:
+        """Derived from the space, the data and the strategy, e.g. ``pnas-fashion-mnist-pnas``."""
+        data = self.dataset if self.evaluator_name == "train" else f"table-{self.metric}"
+        return f"{self.space}-{data}-{self.strategy}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_space(config: SearchConfig) -> SearchSpace:
+    if config.space == "pnas":
+        return create_space("pnas", blocks=config.blocks)
+    return create_space(config.space)
+
+
+def progressive_model_count(space: SearchSpace, beam: int, max_level: int | None = None) -> int:
+    """Models the progressive search trains: all level-1 cells, then ``beam`` per level."""
+    levels = min(max_level or space.max_level, space.max_level)
+    return len(space.initial_cells()) + beam * (levels - 1)
+
+
+def build_strategy(config: SearchConfig, space: SearchSpace) -> Strategy:
+    if config.strategy == "pnas":
+        return STRATEGIES.create(
+            "pnas", space, seed=config.seed, beam=config.beam, predictor=config.predictor, ensemble=config.ensemble
+        )
+    budget = config.budget or progressive_model_count(space, config.beam)
+    options: dict[str, Any] = {"seed": config.seed, "budget": budget}
+    if config.strategy == "evolution":
+        if config.population is not None:
+            options["population"] = config.population
+        if config.sample is not None:
+            options["sample"] = config.sample
+    return STRATEGIES.create(config.strategy, space, **options)
+
+
+def build_evaluator(config: SearchConfig) -> Evaluator:
+    if config.evaluator_name == "table":
+        return EVALUATORS.create(
+            "table", table=config.table, metric=config.metric, report_metric=config.report_metric, space=config.space
+        )
+    if config.evaluator_name == "synthetic":
+        return EVALUATORS.create("synthetic", seed=config.seed)
+    if config.space != "pnas":
+        raise ValueError(f"the training evaluator builds PNAS cells; for --space {config.space} use --evaluator table")
+    options = {k: v for k, v in config.trainer.items() if v is not None}
+    return EVALUATORS.create(
+        config.evaluator_name, dataset=config.dataset, data_dir=config.data_dir, seed=config.seed,
+        device=config.device, child_timeout=config.child_timeout, **options,
+    )
+
+
+def run_search(
+    config: SearchConfig | None = None,
+    *,
+    storage: StudyStore | str | None = DEFAULT_STORAGE,
+    study: str | None = None,
+    reporter: Reporter | None = None,
+) -> Study:
+    """Create or resume the study and run it to the end. ``storage=None`` keeps it in memory."""
+    import pnas.evaluation  # noqa: F401  (registers the built-in evaluators)
+
+    config = config or SearchConfig()
+    space = build_space(config)
+    strategy = build_strategy(config, space)
+    evaluator = build_evaluator(config)
+    return optimize(
+        strategy, evaluator, storage=storage, study_name=study or config.default_study_name(),
+        workers=config.workers, reporter=reporter,
+    )

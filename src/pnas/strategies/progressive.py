@@ -1,0 +1,117 @@
+"""The progressive search (Liu et al., ECCV 2018, Algorithm 1) as an ask/tell strategy.
+
+Round 1 proposes every level-1 cell. Each later round fits the surrogate on
+every result so far, expands every kept cell by every possible next block,
+scores all children with the surrogate (no training) and proposes the top
+``beam``. The cells of a round that trained successfully are the ones the
+next round expands.
+
+Each round's fitted predictor is stored as an artifact (plain tensors), so a
+resumed study ranks with exactly the predictor the first run used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pnas.evaluation.base import EvalResult
+from pnas.faults import fault_point
+from pnas.predictors import create_predictor
+from pnas.predictors.ranking import score_expansion
+from pnas.space.base import SearchSpace
+from pnas.strategies.base import STRATEGIES, Proposal, Strategy
+
+
+def top_k_unique(children: list[Any], scores: np.ndarray, k: int) -> list[tuple[Any, float]]:
+    """The ``k`` best-scored distinct children; ties keep expansion order (stable)."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    chosen: list[tuple[Any, float]] = []
+    seen: set[Any] = set()
+    for index in order:
+        child = children[index]
+        if child in seen:
+            continue
+        seen.add(child)
+        chosen.append((child, float(scores[index])))
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+@STRATEGIES.register("pnas")
+class ProgressiveSearch(Strategy):
+    name = "pnas"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        beam: int = 256,
+        predictor: str = "lstm",
+        ensemble: int = 5,
+        max_level: int | None = None,
+        predictor_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, seed=seed)
+        if beam < 1:
+            raise ValueError(f"beam (K) must be >= 1, got {beam}")
+        self.beam = beam
+        self.predictor_name = predictor
+        self.ensemble = ensemble
+        self.max_level = min(max_level or space.max_level, space.max_level)
+        self.predictor_options = dict(predictor_options or {})
+        self.level = 0
+        self.kept: list[Any] = []
+        self.history: list[tuple[Any, float]] = []
+        self._told = 0
+        self._batch_size = 0
+        self.predictor: Any = None
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "seed": self.seed, "beam": self.beam, "predictor": self.predictor_name,
+            "ensemble": self.ensemble, "max_level": self.max_level, "predictor_options": self.predictor_options,
+        }
+
+    def ask(self) -> list[Proposal]:
+        if self._told < self._batch_size:
+            raise RuntimeError("every proposal of a batch must be told before the next ask")
+        if self.level == 0:
+            proposals = [Proposal(cell, 1) for cell in self.space.initial_cells()]
+        elif self.level >= self.max_level or not self.kept:
+            return []
+        else:
+            self.predictor = self._fitted_predictor(self.level)
+            children, scores = score_expansion(self.predictor, self.space, self.kept)
+            proposals = [Proposal(c, self.level + 1, s) for c, s in top_k_unique(children, scores, self.beam)]
+        self.level += 1
+        self.kept = []
+        self._told, self._batch_size = 0, len(proposals)
+        return proposals
+
+    def tell(self, proposal: Proposal, result: EvalResult | None) -> None:
+        self._told += 1
+        if result is not None:
+            self.kept.append(proposal.cell)
+            self.history.append((proposal.cell, result.accuracy))
+
+    def _fitted_predictor(self, level: int) -> Any:
+        """The surrogate fitted on every result so far: loaded from the study if stored, else fitted."""
+        predictor = create_predictor(
+            self.predictor_name, self.space, seed=self.seed * 1000 + level, ensemble=self.ensemble,
+            **self.predictor_options,
+        )
+        name = f"predictor-level-{level}"
+        stored = self.artifacts.load_artifact(name) if self.artifacts else None
+        if stored is not None and hasattr(predictor, "load_state_dict"):
+            predictor.load_state_dict(stored[0])
+            return predictor
+        cells = [c for c, _ in self.history]
+        predictor.fit(cells, [a for _, a in self.history])
+        fault_point("predictor_fit")
+        if self.artifacts and hasattr(predictor, "state_dict"):
+            self.artifacts.save_artifact(name, predictor.state_dict(), {"level": level, "trained_on": len(cells)})
+        return predictor

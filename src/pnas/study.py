@@ -1,0 +1,327 @@
+"""A study: one search, driven durably. Data flows strategy -> executor -> store.
+
+:func:`optimize` runs (or resumes) a study. Resuming is replay: the strategy
+is rebuilt from its stored configuration and asked again from the start;
+every proposal whose result is already in the store is told from there
+instead of being trained, so the strategy walks the same path and training
+picks up exactly where it stopped. This needs strategies that are
+deterministic given their seed and the outcomes they are told (the
+progressive search also stores each round's fitted predictor, so replay does
+not even depend on refitting being bit-exact).
+
+:class:`Study` is a thin read handle (a store and a study id) used by the
+CLI, reports and notebooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pnas import __version__
+from pnas.evaluation.base import EvalResult, Evaluator
+from pnas.execution.base import Executor, Job, Outcome
+from pnas.execution.local import InProcessExecutor, ProcessPoolExecutor
+from pnas.faults import fault_point
+from pnas.storage.sqlite import StoreError, StudyInfo, StudyStore, TrialRecord
+from pnas.strategies.base import Proposal, Strategy
+
+RUNTIME_KEYS = frozenset({"device", "threads", "child_timeout", "data_dir", "workers"})
+"""Settings that do not change what a study computes; they may differ on resume."""
+
+GROWABLE_KEYS = frozenset({"space.max_level", "strategy.budget", "strategy.max_level"})
+"""Settings that may grow on resume (e.g. more blocks, a larger budget)."""
+
+
+class ConfigMismatch(StoreError):
+    """The command's settings differ from the stored study's."""
+
+
+class StudyArtifacts:
+    """Named tensors of one study, stored as safetensors bytes (never pickled)."""
+
+    def __init__(self, store: StudyStore, study_id: int) -> None:
+        self.store, self.study_id = store, study_id
+
+    def save_artifact(self, name: str, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        from safetensors.torch import save
+
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        self.store.save_artifact(self.study_id, name, save(tensors), meta)
+
+    def load_artifact(self, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        from safetensors.torch import load
+
+        found = self.store.load_artifact(self.study_id, name)
+        if found is None:
+            return None
+        data, meta = found
+        return load(data), meta
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(refused, allowed) dotted keys whose values differ between two study configs."""
+    a, b = _flatten(old), _flatten(new)
+    refused, allowed = [], []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) == b.get(key) or key.rsplit(".", 1)[-1] in RUNTIME_KEYS:
+            continue
+        grows = key in GROWABLE_KEYS and isinstance(a.get(key), int) and isinstance(b.get(key), int) and b[key] >= a[key]
+        (allowed if grows else refused).append(f"{key}: {a.get(key)!r} -> {b.get(key)!r}")
+    return refused, allowed
+
+
+def study_config(strategy: Strategy, evaluator: Evaluator) -> dict[str, Any]:
+    return {
+        "space": strategy.space.config(),
+        "strategy": strategy.config(),
+        "evaluator": {"name": evaluator.name, **evaluator.config()},
+    }
+
+
+class Reporter:
+    """Receives a study's progress; the CLI draws bars from it. Methods are no-ops here."""
+
+    def study_started(self, study: Study, resumed: bool) -> None: ...
+
+    def batch_started(self, round_: int, total: int, todo: int) -> None: ...
+
+    def child_event(self, key: str, event: dict[str, Any]) -> None: ...
+
+    def child_finished(self, outcome: Outcome) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+@dataclass
+class RoundSummary:
+    b: int
+    done: int
+    failed: int
+    pending: int
+    best_accuracy: float | None
+    spearman: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"b": self.b, "done": self.done, "failed": self.failed, "pending": self.pending,
+                "best_accuracy": self.best_accuracy, "spearman": self.spearman}
+
+
+class Study:
+    """A read handle on one stored study."""
+
+    def __init__(self, store: StudyStore, info: StudyInfo) -> None:
+        self.store, self.info = store, info
+
+    @classmethod
+    def load(cls, store: StudyStore, name: str) -> Study:
+        info = store.get_study(name)
+        if info is None:
+            names = ", ".join(s.name for s in store.list_studies()) or "none"
+            raise StoreError(f"no study named {name!r} in {store.path or 'memory'} (studies there: {names})")
+        return cls(store, info)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.info.config
+
+    @property
+    def state(self) -> str:
+        info = self.store.get_study(self.info.name)
+        return info.state if info else self.info.state
+
+    def trials(self, status: str | None = None) -> list[TrialRecord]:
+        return self.store.trials(self.info.id, status)
+
+    def best(self, top: int = 1) -> list[TrialRecord]:
+        done = [t for t in self.trials("done") if t.accuracy is not None]
+        return sorted(done, key=lambda t: (-t.accuracy, t.number))[:top]
+
+    def rounds(self) -> list[RoundSummary]:
+        from scipy.stats import spearmanr
+
+        by_round: dict[int, list[TrialRecord]] = {}
+        for t in self.trials():
+            by_round.setdefault(t.round, []).append(t)
+        out = []
+        for b in sorted(by_round):
+            trials = by_round[b]
+            done = [t for t in trials if t.status == "done"]
+            scored = [t for t in done if t.predicted is not None and t.accuracy is not None]
+            rho = None
+            if len(scored) >= 3 and len({t.predicted for t in scored}) > 1 and len({t.accuracy for t in scored}) > 1:
+                rho = float(spearmanr([t.predicted for t in scored], [t.accuracy for t in scored]).statistic)
+            out.append(RoundSummary(
+                b=b,
+                done=len(done),
+                failed=sum(t.status == "failed" for t in trials),
+                pending=sum(t.status in ("pending", "running") for t in trials),
+                best_accuracy=max((t.accuracy for t in done if t.accuracy is not None), default=None),
+                spearman=rho,
+            ))
+        return out
+
+    def totals(self) -> dict[str, Any]:
+        trials = self.trials()
+        finished = [t for t in trials if t.status in ("done", "failed")]
+        return {
+            "models": sum(t.status == "done" for t in trials),
+            "failed": sum(t.status == "failed" for t in trials),
+            "pending": sum(t.status in ("pending", "running") for t in trials),
+            "examples": int(sum(t.examples or 0 for t in finished)),
+            "train_seconds": float(sum(t.seconds or 0.0 for t in finished)),
+        }
+
+
+def _result_from_trial(trial: TrialRecord) -> EvalResult | None:
+    if trial.status != "done" or trial.accuracy is None:
+        return None
+    return EvalResult(
+        accuracy=trial.accuracy, report_accuracy=trial.report_accuracy, params=trial.params,
+        mult_adds=trial.mult_adds, examples=trial.examples or 0, seconds=trial.seconds or 0.0, extra=trial.extra,
+    )
+
+
+def open_study(
+    store: StudyStore, name: str, config: dict[str, Any], *, reporter: Reporter | None = None
+) -> tuple[Study, bool]:
+    """Create the study, or check the stored one against ``config``. Returns (study, resumed)."""
+    info = store.get_study(name)
+    if info is None:
+        return Study(store, store.create_study(name, config)), False
+    refused, allowed = config_changes(info.config, config)
+    if refused:
+        raise ConfigMismatch(
+            f"study {name!r} in {store.path or 'memory'} was created with other settings ("
+            + "; ".join(refused)
+            + "); use the original settings to resume it, or pick a new --study name"
+        )
+    if allowed:
+        store.update_study_config(info.id, config)
+        if reporter:
+            reporter.message("study settings grown: " + "; ".join(allowed))
+        info = store.get_study(name)
+        assert info is not None
+    return Study(store, info), True
+
+
+def make_executor(evaluator: Evaluator, workers: int, threads: int | None = None) -> Executor:
+    """One worker runs in-process; more run in a local process pool (one per GPU when there are GPUs)."""
+    if workers <= 1:
+        return InProcessExecutor(evaluator)
+    return ProcessPoolExecutor(evaluator.spec(), workers, threads=threads)
+
+
+def optimize(
+    strategy: Strategy,
+    evaluator: Evaluator,
+    *,
+    storage: StudyStore | str | None = None,
+    study_name: str = "default",
+    workers: int = 1,
+    executor: Executor | None = None,
+    reporter: Reporter | None = None,
+) -> Study:
+    """Run the study to the end (or resume it), recording every result as it arrives.
+
+    ``storage`` is a :class:`StudyStore`, a file path, or None for memory.
+    Raises :class:`ConfigMismatch` when the stored study has other settings,
+    :class:`pnas.storage.StudyLocked` when another process drives it.
+    """
+    reporter = reporter or Reporter()
+    store = storage if isinstance(storage, StudyStore) else StudyStore(storage)
+    study, resumed = open_study(store, study_name, study_config(strategy, evaluator), reporter=reporter)
+    store.lock_study(study.info.id, study.name)
+    if study.state == "complete":
+        store.set_study_state(study.info.id, "running")
+    strategy.artifacts = StudyArtifacts(store, study.info.id)
+    provenance = _provenance(strategy, evaluator)
+    reporter.study_started(study, resumed)
+    own_executor = executor is None
+    executor = executor or make_executor(evaluator, workers)
+    try:
+        while True:
+            batch = strategy.ask()
+            if not batch:
+                break
+            _run_batch(store, study, strategy, batch, executor, reporter, provenance)
+            fault_point("between_rounds")
+        store.set_study_state(study.info.id, "complete")
+    finally:
+        if own_executor:
+            executor.close()
+        store.release_locks()
+    return study
+
+
+def _run_batch(
+    store: StudyStore,
+    study: Study,
+    strategy: Strategy,
+    batch: list[Proposal],
+    executor: Executor,
+    reporter: Reporter,
+    provenance: dict[str, Any],
+) -> None:
+    space = strategy.space
+    keys = [space.format(p.cell) for p in batch]
+    store.add_proposals(study.info.id, [(k, p.round, p.predicted) for k, p in zip(keys, batch)])
+    jobs, seen = [], set()
+    for key, proposal in zip(keys, batch):
+        trial = store.trial(study.info.id, key)
+        if key not in seen and trial is not None and trial.status not in ("done", "failed"):
+            jobs.append(Job(key, proposal.cell))
+            seen.add(key)
+    reporter.batch_started(batch[0].round, len(batch), len(jobs))
+
+    def on_event(key: str, event: dict[str, Any]) -> None:
+        if event.get("type") == "start":
+            store.mark_running(study.info.id, key, str(event.get("worker", "")))
+        reporter.child_event(key, event)
+
+    if jobs:
+        for outcome in executor.run(jobs, on_event):
+            _record(store, study, outcome, provenance)
+            reporter.child_finished(outcome)
+    for key, proposal in zip(keys, batch):
+        trial = store.trial(study.info.id, key)
+        assert trial is not None and trial.status in ("done", "failed"), f"{key} left unfinished"
+        strategy.tell(proposal, _result_from_trial(trial))
+
+
+def _record(store: StudyStore, study: Study, outcome: Outcome, provenance: dict[str, Any]) -> None:
+    if outcome.result is not None:
+        store.record_result(
+            study.info.id, outcome.key, status="done", metrics=outcome.result.to_dict(), worker=outcome.worker,
+            started=outcome.started, finished=outcome.finished, provenance=provenance,
+        )
+    else:
+        store.record_result(
+            study.info.id, outcome.key, status="failed", error=outcome.error or "unknown error",
+            worker=outcome.worker, started=outcome.started, finished=outcome.finished, provenance=provenance,
+        )
+
+
+def _provenance(strategy: Strategy, evaluator: Evaluator) -> dict[str, Any]:
+    import torch
+
+    return {
+        "pnas": __version__,
+        "torch": torch.__version__,
+        "strategy_seed": strategy.seed,
+        "evaluator_seed": evaluator.config().get("seed"),
+    }
