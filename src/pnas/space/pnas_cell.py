@@ -297,9 +297,8 @@ class PnasSpace(SearchSpace):
             block = cell.blocks[position]
             halves = [[block.input1, block.op1], [block.input2, block.op2]]
             half = halves[rng.randrange(2)]
-            if rng.random() < 0.5 and position + 1 > 0:
-                options = [i for i in range(position + 2) if i != half[0]]
-                half[0] = rng.choice(options)
+            if rng.random() < 0.5:  # block position+1 may read inputs 0..position+1
+                half[0] = rng.choice([i for i in range(position + 2) if i != half[0]])
             else:
                 half[1] = rng.choice([op for op in OPERATORS if op != half[1]])
             new_block = Block(halves[0][0], halves[0][1], halves[1][0], halves[1][1])
