@@ -1,0 +1,18 @@
+"""Networks built from any PNAS cell (torch): CIFAR- and ImageNet-style, named PNASNet-5 models.
+
+>>> from pnas.space import PNASNET5_CELL
+>>> from pnas.nets import build_cifar_network, count_params
+>>> net = build_cifar_network(PNASNET5_CELL, in_channels=1, cells_per_stack=1, filters=8)
+"""
+
+from pnas.nets.cell import CONCATS, CellModule, CellPlan, concat_blocks, drop_path
+from pnas.nets.cifar import build_cifar_network
+from pnas.nets.complexity import count_mult_adds, count_params
+from pnas.nets.imagenet import build_imagenet_network
+from pnas.nets.network import CellNetwork
+from pnas.nets.ops import OPS, create_op
+
+__all__ = [
+    "CONCATS", "CellModule", "CellNetwork", "CellPlan", "OPS", "build_cifar_network", "build_imagenet_network",
+    "concat_blocks", "count_mult_adds", "count_params", "create_op", "drop_path",
+]

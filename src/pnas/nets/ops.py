@@ -1,0 +1,162 @@
+"""The 8 PNAS operators as torch modules, and the layers cells are made of.
+
+Every operator factory has the same signature ``(in_channels, out_channels,
+stride) -> nn.Module`` and maps ``in_channels`` to ``out_channels`` at
+``stride``. Recipes follow the reference code (tensorflow/models
+``research/slim/nets/nasnet/pnasnet.py`` and ``nasnet_utils.py``):
+
+- ``sepKxK``: two stacked ReLU - depthwise-separable KxK conv - BN, stride in
+  the first only.
+- ``identity``: nothing, unless the stride is 2 or the channels differ; then
+  ReLU - 1x1 conv (stride) - BN.
+- ``avg3x3`` / ``max3x3``: the pool (padding excluded from averages), then a
+  1x1 conv + BN only when the channels differ.
+- ``conv1x7_7x1`` and ``dil3x3`` are not in PNASNet-5, so the reference has no
+  recipe; we use the NASNet-style ReLU - conv1x7 - conv7x1 - BN and
+  ReLU - conv3x3 (dilation 2) - BN.
+
+All convolutions pad so that a stride-2 layer maps size ``s`` to
+``ceil(s / 2)`` (TensorFlow's SAME), which keeps every path of a cell the same
+size for any input, odd or tiny.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from pnas.space import OPERATORS
+
+BN_EPS = 1e-3
+"""Batch-norm epsilon of the reference code's arg scope."""
+
+
+def batch_norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS)
+
+
+class ReluConvBn(nn.Sequential):
+    """ReLU - conv - BN: how the reference code brings a tensor to ``out`` channels."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1) -> None:
+        super().__init__(
+            nn.ReLU(),
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False),
+            batch_norm(out_channels),
+        )
+
+
+class SeparableConv(nn.Sequential):
+    """Depthwise KxK (``stride``) then pointwise 1x1: one depthwise-separable conv."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, in_channels, kernel_size, stride, padding=kernel_size // 2,
+                      groups=in_channels, bias=False),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+        )
+
+
+class StackedSeparable(nn.Sequential):
+    """The reference ``separable_KxK_2`` op: (ReLU - SepConv - BN) twice, stride only in the first."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, kernel_size: int) -> None:
+        super().__init__(
+            nn.ReLU(),
+            SeparableConv(in_channels, out_channels, kernel_size, stride),
+            batch_norm(out_channels),
+            nn.ReLU(),
+            SeparableConv(out_channels, out_channels, kernel_size, 1),
+            batch_norm(out_channels),
+        )
+
+
+class Pool(nn.Sequential):
+    """3x3 max or average pool; a 1x1 conv + BN follows only when the channels must change."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, kind: str) -> None:
+        if kind == "max":
+            pool: nn.Module = nn.MaxPool2d(3, stride, padding=1)
+        else:
+            pool = nn.AvgPool2d(3, stride, padding=1, count_include_pad=False)
+        layers = [pool]
+        if in_channels != out_channels:
+            layers += [nn.Conv2d(in_channels, out_channels, 1, bias=False), batch_norm(out_channels)]
+        super().__init__(*layers)
+
+
+def identity(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    return ReluConvBn(in_channels, out_channels, 1, stride)
+
+
+def conv1x7_7x1(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    return nn.Sequential(
+        nn.ReLU(),
+        nn.Conv2d(in_channels, out_channels, (1, 7), (1, stride), padding=(0, 3), bias=False),
+        nn.Conv2d(out_channels, out_channels, (7, 1), (stride, 1), padding=(3, 0), bias=False),
+        batch_norm(out_channels),
+    )
+
+
+def dil3x3(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    return nn.Sequential(
+        nn.ReLU(),
+        nn.Conv2d(in_channels, out_channels, 3, stride, padding=2, dilation=2, bias=False),
+        batch_norm(out_channels),
+    )
+
+
+OpFactory = Callable[[int, int, int], nn.Module]
+
+OPS: dict[str, OpFactory] = {
+    "sep3x3": lambda i, o, s: StackedSeparable(i, o, s, 3),
+    "sep5x5": lambda i, o, s: StackedSeparable(i, o, s, 5),
+    "sep7x7": lambda i, o, s: StackedSeparable(i, o, s, 7),
+    "conv1x7_7x1": conv1x7_7x1,
+    "identity": identity,
+    "avg3x3": lambda i, o, s: Pool(i, o, s, "avg"),
+    "max3x3": lambda i, o, s: Pool(i, o, s, "max"),
+    "dil3x3": dil3x3,
+}
+"""Operator name (as in :data:`pnas.space.OPERATORS`) -> factory ``(in, out, stride)``."""
+
+assert tuple(OPS) == OPERATORS, "every operator of the space needs a factory, in the same order"
+
+
+def create_op(name: str, in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    try:
+        factory = OPS[name]
+    except KeyError:
+        raise ValueError(f"unknown operator {name!r}: choose one of {', '.join(OPS)}") from None
+    return factory(in_channels, out_channels, stride)
+
+
+class FactorizedReduction(nn.Module):
+    """Halve the spatial size without losing half the pixels (NASNet's factorized reduction).
+
+    Two paths, each a stride-2 subsample (the reference's 1x1 average pool)
+    then a 1x1 conv; the second path is shifted by one pixel. Their outputs are
+    concatenated and batch-normed. With an odd ``out_channels`` the second path
+    gets the extra filter, as in the reference (PNASNet-5 Mobile's 27).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        if out_channels < 2:
+            raise ValueError(f"a factorized reduction needs at least 2 output channels, got {out_channels}")
+        self.relu = nn.ReLU()
+        self.path1 = nn.Conv2d(in_channels, out_channels // 2, 1, bias=False)
+        self.path2 = nn.Conv2d(in_channels, out_channels - out_channels // 2, 1, bias=False)
+        self.bn = batch_norm(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        a = self.path1(x[:, :, ::2, ::2])
+        # Shift by one pixel: pad one row/column at the bottom/right, drop the first.
+        shifted = nn.functional.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
+        b = self.path2(shifted[:, :, ::2, ::2])
+        return self.bn(torch.cat([a, b], dim=1))
