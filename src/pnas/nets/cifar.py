@@ -37,7 +37,7 @@ def build_cifar_network(
     num_classes: int = 10,
     cells_per_stack: int = 3,
     filters: int = 24,
-    stem_multiplier: int = 3,
+    stem_multiplier: float = 3,
     concat: str = "all",
     drop_path: float = 0.0,
     aux_head: bool = False,
@@ -53,9 +53,9 @@ def build_cifar_network(
     """
     check_options(filters=filters, cells_per_stack=cells_per_stack, in_channels=in_channels,
                   num_classes=num_classes, concat=concat, drop_path=drop_path, dropout=dropout)
-    if stem_multiplier < 1:
-        raise ValueError(f"stem_multiplier must be >= 1, got {stem_multiplier}")
-    stem_channels = stem_multiplier * filters
+    stem_channels = int(stem_multiplier * filters)
+    if stem_channels < 1:
+        raise ValueError(f"stem_multiplier * filters must give at least one stem channel, got {stem_multiplier} * {filters}")
     stem = nn.Sequential(
         nn.Conv2d(in_channels, stem_channels, 3, padding=1, bias=False),
         batch_norm(stem_channels),

@@ -1,0 +1,123 @@
+"""``pnas describe``: a cell or a named network, its blocks, parameters and mult-adds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from pnas.cli.main import main
+from pnas.cli.output import emit_json, fail
+
+CELL_EXAMPLE = "sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1)"
+
+
+def _human(n: int) -> str:
+    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+@main.command()
+@click.argument("target")
+@click.option("--network", type=click.Choice(["cifar", "imagenet"]),
+              help="Layout. Default: the named network's, or cifar for a cell's text.")
+@click.option("--channels", type=click.IntRange(min=1), help="Input channels (e.g. 1 for Fashion-MNIST).")
+@click.option("--image-size", type=click.IntRange(min=1), help="Input height and width, in pixels.")
+@click.option("--cells-per-stack", type=click.IntRange(min=1), help="N: 3N cells in all, two of them reductions.")
+@click.option("--filters", type=click.IntRange(min=1), help="F: filters of the first stack.")
+@click.option("--classes", type=click.IntRange(min=0), help="Classifier outputs.")
+@click.option("--concat", type=click.Choice(["all", "unused"]),
+              help="Cell output: all blocks (PNASNet-5) or only unused ones (NASNet).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def describe(target: str, network: str | None, channels: int | None, image_size: int | None,
+             cells_per_stack: int | None, filters: int | None, classes: int | None, concat: str | None,
+             as_json: bool) -> None:
+    """Describe TARGET: a named network (pnasnet5-large, pnasnet5-mobile, pnasnet5-cifar)
+    or a cell's text, e.g. "sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1)".
+
+    A cell is shown in the pnasnet5-cifar network (3x32x32, N=3, F=48, 10 classes),
+    or in pnasnet5-mobile's with --network imagenet; the options change any of it.
+    """
+    import torch
+
+    from pnas.nets import NAMED_NETWORKS, build_network, count_mult_adds, count_params, network_config
+    from pnas.nets.cell import concat_blocks
+    from pnas.space import Cell
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in dict(network=network, in_channels=channels, image_size=image_size,
+                               cells_per_stack=cells_per_stack, filters=filters, num_classes=classes,
+                               concat=concat).items()
+        if value is not None
+    }
+    name = target.strip() if target.strip() in NAMED_NETWORKS else None
+    try:
+        if name is None:
+            if "(" not in target:
+                fail(f"unknown network {target!r}: choose one of {', '.join(NAMED_NETWORKS)}, "
+                     f"or give a cell's text such as {CELL_EXAMPLE!r}")
+            try:
+                cell = Cell.parse(target)
+            except ValueError as exc:
+                fail(f"bad cell text: {exc}")
+            base = "pnasnet5-mobile" if network == "imagenet" else "pnasnet5-cifar"
+            overrides["cell"] = cell
+            config = network_config(base, **overrides)
+        else:
+            config = network_config(name, **overrides)
+        # Shapes only: the meta device builds even PNASNet-5 Large without allocating it.
+        with torch.device("meta"):
+            model = build_network(config)
+        params = count_params(model)
+        mult_adds = count_mult_adds(model, config.input_shape)
+    except ValueError as exc:
+        fail(str(exc))
+
+    blocks = concat_blocks(config.cell, config.concat)
+    doc = {
+        "target": target,
+        "name": name,
+        "cell": str(config.cell),
+        "blocks": [str(b) for b in config.cell.blocks],
+        "output_blocks": list(blocks),
+        "config": config.to_json(),
+        "num_cells": 3 * config.cells_per_stack,
+        "params": params,
+        "mult_adds": mult_adds,
+        "published": None,
+    }
+    if name is not None and not overrides:
+        published = NAMED_NETWORKS[name].published
+        doc["published"] = {k: v for k, v in vars(published).items() if v is not None}
+    if as_json:
+        emit_json(doc)
+        return
+
+    c = config
+    title = name or "cell"
+    click.echo(f"{title}: {c.network} layout, {3 * c.cells_per_stack} cells"
+               + (" after 2 stem cells" if c.network == "imagenet" else "")
+               + f", F={c.filters}, input {c.in_channels}x{c.image_size}x{c.image_size}, {c.num_classes} classes")
+    click.echo(f"cell: {config.cell}")
+    for i, block in enumerate(config.cell.blocks, start=1):
+        click.echo(f"  block {i}: {block.op1}({_input(block.input1)}) + {block.op2}({_input(block.input2)})")
+    click.echo(f"  output: concat of blocks {', '.join(map(str, blocks))} ({c.concat}), "
+               f"{len(blocks)}F channels")
+    published = doc["published"]
+    line = f"parameters: {params:,} ({_human(params)})"
+    if published:
+        line += f"   published: {_human(published['params'])}"
+    click.echo(line)
+    line = f"mult-adds:  {mult_adds:,} ({_human(mult_adds)})"
+    if published and published.get("mult_adds"):
+        line += f"   published: {_human(published['mult_adds'])}"
+    click.echo(line)
+
+
+def _input(index: int) -> str:
+    from pnas.space.pnas_cell import input_name
+
+    return input_name(index)
