@@ -244,6 +244,9 @@ def optimize(
     """
     reporter = reporter or Reporter()
     store = storage if isinstance(storage, StudyStore) else StudyStore(storage)
+    existing = store.get_study(study_name)
+    if existing is not None:  # "someone else is running it" is the first thing to know
+        store.lock_study(existing.id, study_name)
     study, resumed = open_study(store, study_name, study_config(strategy, evaluator), reporter=reporter)
     store.lock_study(study.info.id, study.name)
     if study.state == "complete":

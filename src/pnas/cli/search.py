@@ -43,8 +43,6 @@ class ProgressReporter(Reporter):
         self.message(f"{verb} in {study.store.path or 'memory'}")
 
     def batch_started(self, round_: int, total: int, todo: int) -> None:
-        if self.children_task is not None:
-            self.progress.remove_task(self.children_task)
         if self.epoch_task is not None:
             self.progress.remove_task(self.epoch_task)
             self.epoch_task = None

@@ -4,7 +4,9 @@ For dry runs of a search (``--evaluator synthetic``) and for tests of
 strategies, storage and resume, where real training would take minutes. The
 objective has structure a search can exploit: every (operator, input) half
 has a fixed quality, blocks reading earlier blocks earn a depth bonus, and a
-small hash-based term breaks ties. ``delay`` sleeps to imitate training time.
+small hash-based term breaks ties. ``delay`` sleeps to imitate training time;
+``log`` names a file that gets one line per evaluation, to audit that no
+cell is ever evaluated twice.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ def _unit(text: str) -> float:
 class SyntheticEvaluator(Evaluator):
     name = "synthetic"
 
-    def __init__(self, seed: int = 0, delay: float = 0.0, noise: float = 0.02, **_: Any) -> None:
-        self.seed, self.delay, self.noise = seed, delay, noise
+    def __init__(self, seed: int = 0, delay: float = 0.0, noise: float = 0.02, log: str | None = None) -> None:
+        self.seed, self.delay, self.noise, self.log = seed, delay, noise, log
 
     def config(self) -> dict[str, Any]:
-        return {"seed": self.seed, "delay": self.delay, "noise": self.noise}
+        return {"seed": self.seed, "delay": self.delay, "noise": self.noise, "log": self.log}
 
     def score(self, cell_text: str) -> float:
         tokens = [t for t in cell_text.replace(";", " ").replace("+", " ").split() if t]
@@ -45,4 +47,7 @@ class SyntheticEvaluator(Evaluator):
             time.sleep(self.delay)
         if progress:
             progress({"epoch": 1, "epochs": 1})
+        if self.log:
+            with open(self.log, "a") as f:
+                f.write(f"{cell}\n")
         return EvalResult(accuracy=self.score(str(cell)), examples=1, seconds=time.perf_counter() - started)

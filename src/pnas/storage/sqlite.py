@@ -228,11 +228,14 @@ class StudyStore:
         return [StudyInfo(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
 
     def create_study(self, name: str, config: dict[str, Any]) -> StudyInfo:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO studies (name, config, state, created) VALUES (?, ?, 'running', ?)",
-                (name, json.dumps(config, sort_keys=True), time.time()),
-            )
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO studies (name, config, state, created) VALUES (?, ?, 'running', ?)",
+                    (name, json.dumps(config, sort_keys=True), time.time()),
+                )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"study {name!r} was just created by another process; run the command again") from None
         info = self.get_study(name)
         assert info is not None
         return info
