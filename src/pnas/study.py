@@ -243,6 +243,7 @@ def optimize(
     :class:`pnas.storage.StudyLocked` when another process drives it.
     """
     reporter = reporter or Reporter()
+    evaluator.prepare()
     store = storage if isinstance(storage, StudyStore) else StudyStore(storage)
     existing = store.get_study(study_name)
     if existing is not None:  # "someone else is running it" is the first thing to know

@@ -50,6 +50,9 @@ class Evaluator(ABC):
     @abstractmethod
     def evaluate(self, cell: Any, progress: ProgressCallback | None = None) -> EvalResult: ...
 
+    def prepare(self) -> None:
+        """Load what every child needs and fail with a clear error before the study starts."""
+
     @abstractmethod
     def config(self) -> dict[str, Any]:
         """JSON-able settings that determine results; stored with the study."""

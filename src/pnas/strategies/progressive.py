@@ -63,6 +63,7 @@ class ProgressiveSearch(Strategy):
         self.ensemble = ensemble
         self.max_level = min(max_level or space.max_level, space.max_level)
         self.predictor_options = dict(predictor_options or {})
+        self._new_predictor(0)  # a bad name or option fails now, not after the first round's training
         self.level = 0
         self.kept: list[Any] = []
         self.history: list[tuple[Any, float]] = []
@@ -98,12 +99,15 @@ class ProgressiveSearch(Strategy):
             self.kept.append(proposal.cell)
             self.history.append((proposal.cell, result.accuracy))
 
-    def _fitted_predictor(self, level: int) -> Any:
-        """The surrogate fitted on every result so far: loaded from the study if stored, else fitted."""
-        predictor = create_predictor(
+    def _new_predictor(self, level: int) -> Any:
+        return create_predictor(
             self.predictor_name, self.space, seed=self.seed * 1000 + level, ensemble=self.ensemble,
             **self.predictor_options,
         )
+
+    def _fitted_predictor(self, level: int) -> Any:
+        """The surrogate fitted on every result so far: loaded from the study if stored, else fitted."""
+        predictor = self._new_predictor(level)
         name = f"predictor-level-{level}"
         stored = self.artifacts.load_artifact(name) if self.artifacts else None
         if stored is not None and hasattr(predictor, "load_state_dict"):

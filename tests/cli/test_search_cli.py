@@ -1,0 +1,88 @@
+"""``pnas search`` / ``status`` / ``best`` through the command line."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from pnas.cli.main import main
+
+SMALL = ["--space", "pnas", "--blocks", "2", "--beam", "3", "--evaluator", "synthetic", "--predictor", "mlp",
+         "--ensemble", "1", "--study", "s"]
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, list(args))
+    return result
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    storage = str(tmp_path_factory.mktemp("cli") / "s.db")
+    result = invoke("search", *SMALL, "--storage", storage, "--json")
+    assert result.exit_code == 0, result.output
+    return storage, json.loads(result.stdout)
+
+
+def test_search_json_is_one_document_with_rounds_and_best(finished):
+    _, doc = finished
+    assert [r["b"] for r in doc["rounds"]] == [1, 2]
+    assert doc["rounds"][0]["done"] == 136 and doc["rounds"][1]["done"] == 3
+    assert 0 <= doc["best"]["accuracy"] <= 1 and doc["best"]["cell"]
+    assert doc["totals"]["models"] == 139 and isinstance(doc["totals"]["examples"], int)
+
+
+def test_status_json(finished):
+    storage, _ = finished
+    result = invoke("status", "--study", "s", "--storage", storage, "--json")
+    doc = json.loads(result.stdout)
+    assert {"b", "done", "failed", "pending", "best_accuracy", "spearman"} <= set(doc["rounds"][1])
+    assert doc["rounds"][1]["spearman"] is not None and -1 <= doc["rounds"][1]["spearman"] <= 1
+    assert doc["best"]["accuracy"] == max(r["best_accuracy"] for r in doc["rounds"])
+    # with one study in the file, --study may be left out
+    again = json.loads(invoke("status", "--storage", storage, "--json").stdout)
+    assert again["best"] == doc["best"]
+
+
+def test_best_json_is_a_sorted_list(finished):
+    storage, _ = finished
+    rows = json.loads(invoke("best", "--study", "s", "--storage", storage, "--top", "4", "--json").stdout)
+    assert len(rows) == 4 and all({"cell", "accuracy"} <= set(r) for r in rows)
+    assert [r["accuracy"] for r in rows] == sorted((r["accuracy"] for r in rows), reverse=True)
+
+
+def test_running_a_finished_search_again_reports_it(finished):
+    storage, doc = finished
+    result = invoke("search", *SMALL, "--storage", storage)
+    assert result.exit_code == 0
+    assert "139 models trained" in result.stdout and doc["best"]["cell"] in result.stdout
+
+
+def test_changed_settings_are_refused(finished):
+    storage, _ = finished
+    result = invoke("search", *[a if a != "3" else "4" for a in SMALL], "--storage", storage)
+    assert result.exit_code != 0 and "strategy.beam: 3 -> 4" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--predictor", "oracle"], "unknown predictor 'oracle'"),
+        (["--storage", "{tmp}/missing/s.db"], "does not exist"),
+        (["--storage", "{tmp}/notes.txt"], "not a pnas study file"),
+    ],
+)
+def test_errors_are_one_clear_line(tmp_path, args, message):
+    (tmp_path / "notes.txt").write_text("not a database")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    storage = [] if "--storage" in args else ["--storage", str(tmp_path / "s.db")]
+    result = invoke("search", *SMALL, *storage, *args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_status_of_a_missing_study_names_the_ones_there(finished):
+    storage, _ = finished
+    result = invoke("status", "--study", "nope", "--storage", storage)
+    assert result.exit_code != 0 and "no study named 'nope'" in result.output and "s" in result.output
