@@ -100,6 +100,9 @@ class Nb201Space(SearchSpace):
     def from_decisions(self, choices: Sequence[int]) -> Nb201Cell:
         if len(choices) != 6:
             raise ValueError(f"need 6 decisions, got {len(choices)}")
+        for c in choices:
+            if not 0 <= c < len(NB201_OPS):
+                raise ValueError(f"decision {c} out of range({len(NB201_OPS)})")
         return Nb201Cell(tuple(NB201_OPS[c] for c in choices))
 
     def mutate(self, cell: Nb201Cell, rng: random.Random) -> Nb201Cell:
