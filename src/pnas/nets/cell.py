@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from pnas.nets.ops import FactorizedReduction, ReluConvBn, create_op
 from pnas.space import Cell
@@ -119,34 +120,47 @@ class CellModule(nn.Module):
 
         ops = []
         halves = []
+        relu_inputs = set()
         for block in cell.blocks:
             for inp, op in ((block.input1, block.op1), (block.input2, block.op2)):
                 in_channels = input_channels[inp] if inp < 2 else channels
                 stride = 2 if reduction and inp < 2 else 1
-                ops.append(create_op(op, in_channels, channels, stride))
+                module = create_op(op, in_channels, channels, stride)
+                # Most ops start with a ReLU; several may read the same input. The
+                # cell computes each input's ReLU once and hands it to them.
+                reads_relu = isinstance(module, nn.Sequential) and isinstance(module[0], nn.ReLU)
+                if reads_relu:
+                    module[0] = nn.Identity()
+                    relu_inputs.add(inp)
+                ops.append(module)
                 # Drop-path on every op output except identity (reference code).
-                halves.append((inp, op != "identity"))
+                halves.append((inp, reads_relu, op != "identity"))
         self.ops = nn.ModuleList(ops)
         self._halves = tuple(halves)
+        self._relu_inputs = frozenset(relu_inputs)
 
     def forward(self, h1: torch.Tensor | None, h2: torch.Tensor | None) -> torch.Tensor:
         states: list[torch.Tensor | None] = [
             self.pre1(h1) if self.pre1 is not None else None,
             self.pre2(h2) if self.pre2 is not None else None,
         ]
+        relu_inputs = self._relu_inputs
+        relus = [F.relu(x) if i in relu_inputs else None for i, x in enumerate(states)]
         drop = self.drop_prob if self.training else 0.0
         halves = self._halves
         ops = self.ops
         for k in range(0, len(halves), 2):
-            (in1, droppable1), (in2, droppable2) = halves[k], halves[k + 1]
-            a = ops[k](states[in1])
-            b = ops[k + 1](states[in2])
+            (in1, relu1, droppable1), (in2, relu2, droppable2) = halves[k], halves[k + 1]
+            a = ops[k](relus[in1] if relu1 else states[in1])
+            b = ops[k + 1](relus[in2] if relu2 else states[in2])
             if drop > 0.0:
                 if droppable1:
                     a = drop_path(a, drop)
                 if droppable2:
                     b = drop_path(b, drop)
-            states.append(a + b)
+            out = a + b
+            relus.append(F.relu(out) if len(states) in relu_inputs else None)
+            states.append(out)
         if len(self._concat) == 1:
             return states[self._concat[0]]
         return torch.cat([states[i] for i in self._concat], dim=1)

@@ -156,7 +156,12 @@ class FactorizedReduction(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
         a = self.path1(x[:, :, ::2, ::2])
-        # Shift by one pixel: pad one row/column at the bottom/right, drop the first.
-        shifted = nn.functional.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
-        b = self.path2(shifted[:, :, ::2, ::2])
+        # The path shifted by one pixel. The reference pads a zero row and column
+        # at the bottom/right first; only odd sizes ever read that padding, so
+        # pad the (4x smaller) subsampled map instead, where it is needed.
+        shifted = x[:, :, 1::2, 1::2]
+        missing_h, missing_w = a.shape[-2] - shifted.shape[-2], a.shape[-1] - shifted.shape[-1]
+        if missing_h or missing_w:
+            shifted = nn.functional.pad(shifted, (0, missing_w, 0, missing_h))
+        b = self.path2(shifted)
         return self.bn(torch.cat([a, b], dim=1))
