@@ -40,3 +40,22 @@ def test_pnasnet5_cifar_params():
     # 3.2M parameters (PNAS paper, Table 1); 3,189,082 from the reference layout.
     net = build_cifar_network(PNASNET5_CELL, cells_per_stack=3, filters=48)
     assert abs(count_params(net) / 3.2e6 - 1) < 0.03
+
+
+def test_channels_last_changes_nothing_but_layout():
+    cell = Cell.parse("sep5x5(h1)+max3x3(h2); dil3x3(b1)+conv1x7_7x1(h2)")
+    torch.manual_seed(0)
+    fast = build_cifar_network(cell, in_channels=1, cells_per_stack=1, filters=8).eval()
+    torch.manual_seed(0)
+    plain = build_cifar_network(cell, in_channels=1, cells_per_stack=1, filters=8, channels_last=False).eval()
+    x = torch.randn(3, 1, 15, 15)
+    assert torch.allclose(fast(x), plain(x), atol=1e-5)
+
+
+def test_bad_options_are_clear_errors():
+    with pytest.raises(ValueError, match="cells_per_stack"):
+        build_cifar_network(PNASNET5_CELL, cells_per_stack=0)
+    with pytest.raises(ValueError, match="drop_path"):
+        build_cifar_network(PNASNET5_CELL, drop_path=1.0)
+    with pytest.raises(ValueError, match="Cell.parse"):
+        build_cifar_network("sep3x3(h1)+max3x3(h2)")

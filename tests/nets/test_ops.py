@@ -64,3 +64,15 @@ def test_factorized_reduction_gives_the_odd_filter_to_the_second_path():
 def test_factorized_reduction_needs_two_channels():
     with pytest.raises(ValueError, match="at least 2 output channels"):
         FactorizedReduction(4, 1)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 8, 9])
+def test_factorized_reduction_equals_the_reference_padding(size):
+    torch.manual_seed(size)
+    fr = FactorizedReduction(5, 7).eval()
+    x = torch.randn(2, 5, size, size)
+    # Reference: pad a zero row and column at the bottom/right, drop the first, subsample.
+    r = torch.relu(x)
+    shifted = nn.functional.pad(r, (0, 1, 0, 1))[:, :, 1:, 1:]
+    expected = fr.bn(torch.cat([fr.path1(r[:, :, ::2, ::2]), fr.path2(shifted[:, :, ::2, ::2])], 1))
+    assert torch.allclose(fr(x), expected, atol=1e-6)

@@ -43,6 +43,7 @@ def build_cifar_network(
     aux_head: bool = False,
     dropout: float = 0.0,
     image_size: int = 32,
+    channels_last: bool = True,
 ) -> CellNetwork:
     """A CIFAR-style network from ``cell``.
 
@@ -74,5 +75,6 @@ def build_cifar_network(
         drop_path=drop_path,
         dropout=dropout,
         aux_index=second_reduction - 1 if aux_head else None,
+        channels_last=channels_last,
         aux_map_size=-(-image_size // 2),
     )

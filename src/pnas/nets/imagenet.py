@@ -52,6 +52,7 @@ def build_imagenet_network(
     dropout: float = 0.5,
     aux_head: bool = False,
     image_size: int = 331,
+    channels_last: bool = True,
 ) -> CellNetwork:
     """An ImageNet-style network from ``cell`` (defaults: PNASNet-5 Large's shape).
 
@@ -83,5 +84,6 @@ def build_imagenet_network(
         drop_path=drop_path,
         dropout=dropout,
         aux_index=aux_index if aux_head else None,
+        channels_last=channels_last,
         aux_map_size=map_size,
     )
