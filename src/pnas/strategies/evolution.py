@@ -1,0 +1,119 @@
+"""Regularized (aging) evolution (Real, Aggarwal, Huang and Le, AAAI 2019: AmoebaNet).
+
+The population starts with ``population`` random cells. Then each child comes
+from a tournament: ``sample`` members drawn at random without replacement, the
+one with the best validation accuracy is mutated (``space.mutate``: one input
+or one operator changes), the child joins the population and the *oldest*
+member leaves, whatever its accuracy. Aging keeps the population young, which
+the paper found regularizes against cells that were lucky once.
+
+Parallel-safe: with ``batch`` > 1, a whole batch of children is drawn from the
+current population before any of them is told, so workers can train it at
+once. A failed child never joins the population (it still counts against the
+budget). A mutation that lands on a cell already proposed in the study is
+redrawn, so every proposal trains a new model.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from pnas.evaluation.base import EvalResult
+from pnas.space.base import SearchSpace
+from pnas.strategies.base import STRATEGIES
+from pnas.strategies.random_search import BudgetedStrategy, draw_unseen, positive_int
+
+MUTATION_ATTEMPTS = 100
+"""Mutations of a parent tried for an unseen child before falling back to a random cell."""
+
+
+def default_population(budget: int) -> int:
+    """A quarter of the budget, between 4 and 100 (Real et al. used P = 100 over 20k models).
+
+    A population larger than the budget would leave no room for evolution; a
+    quarter leaves three quarters of the budget to tournaments.
+    """
+    return max(4, min(100, budget // 4))
+
+
+def default_sample(population: int) -> int:
+    """A quarter of the population, at least 2 (Real et al.'s main CIFAR-10 run: P = 100, S = 25)."""
+    return max(2, population // 4)
+
+
+class RegularizedEvolution(BudgetedStrategy):
+    """Aging evolution with tournament selection over ``budget`` trained models."""
+
+    name = "evolution"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        budget: int = 100,
+        population: int | None = None,
+        sample: int | None = None,
+        batch: int = 1,
+    ) -> None:
+        super().__init__(space, seed=seed, budget=budget, batch=positive_int("batch", batch))
+        self.population_size = (
+            default_population(self.budget) if population is None else positive_int("population", population)
+        )
+        self.sample_size = default_sample(self.population_size) if sample is None else positive_int("sample", sample)
+        if self.sample_size > self.population_size:
+            raise ValueError(
+                f"sample ({self.sample_size}) must not exceed population ({self.population_size}): "
+                "a tournament draws its members from the population"
+            )
+        self.population: deque[tuple[Any, float]] = deque()
+        """(cell, validation accuracy), oldest first."""
+        self._filled = False
+
+    def propose(self, n: int) -> list[Any]:
+        cells: list[Any] = []
+        batch_seen: set = set()
+        members = list(self.population)
+        # Random cells until the population first reaches its size (failed ones are replaced);
+        # from then on it only changes by aging.
+        random_left = 0 if self._filled else self.population_size - len(members)
+        for _ in range(n):
+            if random_left > 0:
+                cell = self.random_unseen(batch_seen)
+                random_left -= 1
+            else:
+                cell = self._child(members, batch_seen)
+            if cell is None:
+                break
+            cells.append(cell)
+            batch_seen.add(cell)
+        return cells
+
+    def _child(self, members: list[tuple[Any, float]], batch_seen: set) -> Any | None:
+        """Tournament: mutate the best of ``sample`` random members (an unseen mutation if possible)."""
+        if not members:
+            return self.random_unseen(batch_seen)
+        contenders = self.rng.sample(members, min(self.sample_size, len(members)))
+        parent = max(contenders, key=lambda member: member[1])[0]
+        child = draw_unseen(
+            lambda: self.space.mutate(parent, self.rng),
+            lambda c: c in self.seen or c in batch_seen,
+            MUTATION_ATTEMPTS,
+        )
+        return child if child is not None else self.random_unseen(batch_seen)
+
+    def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
+        if result is None:
+            return
+        self.population.append((cell, result.accuracy))
+        if len(self.population) > self.population_size:
+            self.population.popleft()
+        if len(self.population) == self.population_size:
+            self._filled = True
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "population": self.population_size, "sample": self.sample_size}
+
+
+STRATEGIES.register("evolution", RegularizedEvolution)

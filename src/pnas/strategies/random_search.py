@@ -1,0 +1,131 @@
+"""Random search: the baseline every search strategy must beat (SPEC section 3).
+
+Cells of the whole space (``space.max_level``: 5-block cells in the PNAS space,
+all 6 edges in NAS-Bench-201) are drawn by uniform independent decisions
+(``space.random_cell``), never the same cell twice in a study. By default the
+whole budget is one batch, so any number of workers can train it at once.
+
+Also home of the bookkeeping the budgeted baselines share (:class:`BudgetedStrategy`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from pnas.evaluation.base import EvalResult
+from pnas.space.base import SearchSpace
+from pnas.strategies.base import STRATEGIES, Proposal, Strategy
+
+DRAW_ATTEMPTS = 1000
+"""Draws tried for one unseen cell before the space is taken as exhausted."""
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an int >= 1, or a ValueError naming the option."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def draw_unseen(
+    draw: Callable[[], Hashable], seen: Callable[[Hashable], bool], attempts: int = DRAW_ATTEMPTS
+) -> Any | None:
+    """The first of up to ``attempts`` draws for which ``seen`` is false; None if all were seen."""
+    for _ in range(attempts):
+        cell = draw()
+        if not seen(cell):
+            return cell
+    return None
+
+
+class BudgetedStrategy(Strategy):
+    """A strategy that proposes at most ``budget`` distinct cells, in batches.
+
+    Subclasses implement :meth:`propose` (the next batch's cells, at most ``n``)
+    and :meth:`observe` (one told outcome). This class checks the ask/tell
+    contract, counts the budget (failed children count: they were paid for)
+    and keeps the set of cells already proposed so none is proposed twice.
+    """
+
+    def __init__(self, space: SearchSpace, *, seed: int = 0, budget: int = 100, batch: int | None = 1) -> None:
+        super().__init__(space, seed=seed)
+        self.budget = positive_int("budget", budget)
+        self.batch = None if batch is None else positive_int("batch", batch)
+        self.rng = random.Random(seed)
+        self.seen: set = set()
+        self.told = 0
+        self.round = 0
+        self._pending: list[Any] = []
+        self._finished = False
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.told - len(self._pending)
+
+    def ask(self) -> list[Proposal]:
+        if self._pending:
+            raise RuntimeError(
+                f"{len(self._pending)} proposal(s) of the last batch were not told yet: tell every one before asking again"
+            )
+        if self._finished or self.remaining <= 0:
+            return []
+        n = self.remaining if self.batch is None else min(self.batch, self.remaining)
+        cells = self.propose(n)
+        if not cells:  # the space holds no cell this study has not proposed yet
+            self._finished = True
+            return []
+        self.round += 1
+        self.seen.update(cells)
+        self._pending = list(cells)
+        return [Proposal(cell=cell, round=self.round) for cell in cells]
+
+    def tell(self, proposal: Proposal, result: EvalResult | None) -> None:
+        if not self._pending:
+            raise RuntimeError(f"told {proposal.cell} but no proposal is waiting for a result")
+        if proposal.cell != self._pending[0]:
+            raise RuntimeError(
+                f"told {proposal.cell} but the next proposal waiting is {self._pending[0]}: tell in batch order"
+            )
+        self._pending.pop(0)
+        self.told += 1
+        self.observe(proposal.cell, result, batch_done=not self._pending)
+
+    def propose(self, n: int) -> list[Any]:
+        """Up to ``n`` distinct cells not in ``self.seen``; fewer (or none) if the space runs out."""
+        raise NotImplementedError
+
+    def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
+        """One outcome, in batch order; ``batch_done`` on the batch's last one."""
+
+    def random_unseen(self, extra_seen: set | None = None) -> Any | None:
+        """A uniform random cell not proposed yet (nor in ``extra_seen``), or None."""
+        extra = extra_seen or set()
+        return draw_unseen(lambda: self.space.random_cell(self.rng), lambda c: c in self.seen or c in extra)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "budget": self.budget, "batch": self.batch}
+
+
+class RandomSearch(BudgetedStrategy):
+    """Uniform random cells without repeats; ``batch=None`` proposes the whole budget at once."""
+
+    name = "random"
+
+    def __init__(self, space: SearchSpace, *, seed: int = 0, budget: int = 100, batch: int | None = None) -> None:
+        super().__init__(space, seed=seed, budget=budget, batch=batch)
+
+    def propose(self, n: int) -> list[Any]:
+        cells: list[Any] = []
+        batch_seen: set = set()
+        for _ in range(n):
+            cell = self.random_unseen(batch_seen)
+            if cell is None:
+                break
+            cells.append(cell)
+            batch_seen.add(cell)
+        return cells
+
+
+STRATEGIES.register("random", RandomSearch)
