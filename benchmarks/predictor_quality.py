@@ -1,0 +1,235 @@
+"""How well do the predictors rank the next level's cells? The paper's protocol on a real table.
+
+On NAS-Bench-201 (the 12-epoch table shipped with the package), cells are
+ordered by complexity: the number of edges that are not ``none`` (levels 1..6
+hold 24, 240, 1280, 3840, 6144 and 4096 cells). For each level b = 1..5 a
+predictor is trained on up to 300 cells sampled from levels <= b (all of
+them where fewer exist) and scores every cell of level b + 1, as in the
+progressive search, where a predictor trained on b-block cells ranks
+(b+1)-block cells (SPEC section 4). Reported per level, over several seeds
+(mean and standard deviation): Spearman's rho and Kendall's tau between
+predicted and true accuracy, and precision@K, the fraction of the true top K
+that the predictor puts in its own top K (K = 5% of the level's size).
+
+    python benchmarks/predictor_quality.py [--json] [--seeds N]
+    python benchmarks/predictor_quality.py --table my_table.csv --metric val_acc
+
+A ``--table`` CSV needs a ``cellstr`` column (NAS-Bench-201 cell strings)
+and the metric column; accuracies in percent (any value above 1) are
+divided by 100. The table is printed to stdout, or to stderr with ``--json``,
+which prints one JSON object holding every number and a ``summary``: for each
+predictor the mean over levels and seeds of spearman, kendall and
+precision_at_k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.resources
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+from scipy import stats
+
+from pnas.predictors import create_predictor
+from pnas.space import Nb201Cell, Nb201Space
+
+SHIPPED_TABLE = "nb201_12epoch.csv"
+PREDICTORS = {
+    # name in the report -> (registered predictor, ensemble size)
+    "lstm": ("lstm", 1),
+    "mlp": ("mlp", 1),
+    "lstm_ensemble": ("lstm", 5),
+    "mlp_ensemble": ("mlp", 5),
+    "random": ("random", 1),
+}
+METRICS = ("spearman", "kendall", "precision_at_k")
+
+
+def load_table(path: str | None, metric: str) -> list[tuple[Nb201Cell, float]]:
+    """(cell, accuracy as a fraction) for every row of a NAS-Bench-201-style CSV.
+
+    ``path=None`` reads the table shipped inside the package.
+    """
+    if path is None:
+        text = importlib.resources.files("pnas.data").joinpath(SHIPPED_TABLE).read_text()
+        source = f"the shipped {SHIPPED_TABLE}"
+    else:
+        try:
+            text = Path(path).read_text()
+        except OSError as error:
+            raise ValueError(f"cannot read table {path}: {error.strerror}") from None
+        source = path
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows:
+        raise ValueError(f"{source} has no rows")
+    for column in ("cellstr", metric):
+        if column not in rows[0]:
+            raise ValueError(f"{source} has no column {column!r}; its columns are {', '.join(rows[0])}")
+    space = Nb201Space()
+    cells, values = [], []
+    for line, row in enumerate(rows, start=2):
+        try:
+            cells.append(space.parse(row["cellstr"]))
+            values.append(float(row[metric]))
+        except ValueError as error:
+            raise ValueError(f"{source}, line {line}: {error}") from None
+    accuracies = np.asarray(values)
+    if not np.all(np.isfinite(accuracies)):
+        raise ValueError(f"{source}: column {metric!r} holds NaN or infinite values")
+    if accuracies.max() > 1:  # percentages, as in NAS-Bench-201's own tables
+        accuracies = accuracies / 100.0
+    if accuracies.min() < 0 or accuracies.max() > 1:
+        raise ValueError(f"{source}: column {metric!r} is neither fractions in [0, 1] nor percentages")
+    return list(zip(cells, accuracies.tolist()))
+
+
+def precision_at_k(predicted: np.ndarray, true: np.ndarray, k: int) -> float:
+    """Fraction of the true top ``k`` that is also in the predicted top ``k``."""
+    top_true = set(np.argsort(-true, kind="stable")[:k].tolist())
+    top_predicted = set(np.argsort(-predicted, kind="stable")[:k].tolist())
+    return len(top_true & top_predicted) / k
+
+
+def evaluate(predicted: np.ndarray, true: np.ndarray, k: int) -> dict[str, float]:
+    spearman = stats.spearmanr(predicted, true).statistic
+    kendall = stats.kendalltau(predicted, true).statistic
+    return {
+        "spearman": float(np.nan_to_num(spearman)),  # constant predictions have no correlation
+        "kendall": float(np.nan_to_num(kendall)),
+        "precision_at_k": precision_at_k(predicted, true, k),
+    }
+
+
+def run(table: list[tuple[Nb201Cell, float]], predictors: list[str], seeds: int, train_size: int, log) -> dict:
+    space = Nb201Space()
+    by_level: dict[int, list[tuple[Nb201Cell, float]]] = {}
+    for cell, accuracy in table:
+        by_level.setdefault(space.level(cell), []).append((cell, accuracy))
+    top = max(by_level)
+    levels = []
+    fit_seconds = {name: [] for name in predictors}
+    for b in range(1, top):
+        if b + 1 not in by_level:
+            continue
+        pool = [item for level in range(1, b + 1) for item in by_level.get(level, [])]
+        target = by_level[b + 1]
+        k = max(1, round(0.05 * len(target)))
+        true = np.array([accuracy for _, accuracy in target])
+        results = {name: {metric: [] for metric in METRICS} for name in predictors}
+        for seed in range(seeds):
+            rng = np.random.default_rng([seed, b])
+            chosen = rng.choice(len(pool), size=min(train_size, len(pool)), replace=False)
+            cells = [pool[i][0] for i in chosen]
+            accuracies = [pool[i][1] for i in chosen]
+            for name in predictors:
+                registered, ensemble = PREDICTORS[name]
+                predictor = create_predictor(registered, space, seed=seed, ensemble=ensemble)
+                start = time.perf_counter()
+                predictor.fit(cells, accuracies)
+                fit_seconds[name].append(time.perf_counter() - start)
+                scores = predictor.predict([cell for cell, _ in target])
+                for metric, value in evaluate(scores, true, k).items():
+                    results[name][metric].append(value)
+            log(f"b={b} seed {seed}: " + ", ".join(f"{n} {results[n]['spearman'][-1]:.3f}" for n in predictors))
+        levels.append(
+            {
+                "b": b,
+                "train_cells": int(min(train_size, len(pool))),
+                "eval_level": b + 1,
+                "eval_cells": len(target),
+                "k": k,
+                "results": {
+                    name: {
+                        metric: {
+                            "mean": float(np.mean(values)),
+                            "std": float(np.std(values)),
+                            "values": values,
+                        }
+                        for metric, values in per.items()
+                    }
+                    for name, per in results.items()
+                },
+            }
+        )
+    summary = {
+        name: {metric: float(np.mean([v for lv in levels for v in lv["results"][name][metric]["values"]])) for metric in METRICS}
+        for name in predictors
+    }
+    return {
+        "seeds": seeds,
+        "train_size": train_size,
+        "levels": levels,
+        "summary": summary,
+        "mean_fit_seconds": {name: float(np.mean(t)) for name, t in fit_seconds.items()},
+    }
+
+
+def render(report: dict, console: Console) -> None:
+    predictors = list(report["summary"])
+    table = Table(title=f"Predictor quality on {report['table']} ({report['metric']}), {report['seeds']} seeds: mean ± std")
+    table.add_column("train on\nlevels", justify="right")
+    table.add_column("score\nlevel", justify="right")
+    table.add_column("predictor")
+    for metric in ("Spearman", "Kendall", "precision@K"):
+        table.add_column(metric, justify="right")
+    for level in report["levels"]:
+        for i, name in enumerate(predictors):
+            r = level["results"][name]
+            table.add_row(
+                f"<= {level['b']} ({level['train_cells']})" if i == 0 else "",
+                f"{level['eval_level']} ({level['eval_cells']}, K={level['k']})" if i == 0 else "",
+                name,
+                *(f"{r[m]['mean']:.3f} ± {r[m]['std']:.3f}" for m in METRICS),
+                end_section=i == len(predictors) - 1,
+            )
+    for name in predictors:
+        s = report["summary"][name]
+        table.add_row("mean", "", name, *(f"{s[m]:.3f}" for m in METRICS))
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout (the table goes to stderr)")
+    parser.add_argument("--table", help="a CSV with a cellstr column and the metric column (default: the shipped NAS-Bench-201 table)")
+    parser.add_argument("--metric", default="cifar10-val", help="column to predict (default cifar10-val)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per level (default 3)")
+    parser.add_argument("--train-size", type=int, default=300, help="training cells per level (default 300)")
+    parser.add_argument("--predictors", default=",".join(PREDICTORS), help=f"comma-separated subset of {', '.join(PREDICTORS)}")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    args = parser.parse_args(argv)
+    console = Console(stderr=args.json)
+    log = Console(stderr=True).log if args.json else console.log
+    predictors = [p.strip() for p in args.predictors.split(",") if p.strip()]
+    unknown = [p for p in predictors if p not in PREDICTORS]
+    if unknown or not predictors:
+        parser.error(f"unknown predictor(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(PREDICTORS)}")
+    if args.seeds < 1 or args.train_size < 1:
+        parser.error("--seeds and --train-size must be positive")
+    torch.set_num_threads(args.threads)
+    try:
+        table = load_table(args.table, args.metric)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    report = {"table": args.table or SHIPPED_TABLE, "metric": args.metric}
+    report |= run(table, predictors, args.seeds, args.train_size, log)
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    render(report, console)
+    if args.json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Spread independent chunks of work over threads, each running torch single-threaded.
+
+Scoring an expansion is many small elementwise ops. With torch's own
+intra-op threads every op waits at a barrier for all of them, which on a
+busy machine makes each op many times slower; independent chunks on
+separate threads never wait for each other. Torch releases the GIL inside
+its ops, so the threads run in parallel. Each chunk is computed the same way
+whatever the thread count, so results do not depend on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import torch
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads, then restore the setting.
+
+    The setting is process-wide: enter this from one thread at a time.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_chunks(total: int, chunk: int, work: Callable[[int, int], None]) -> None:
+    """Call ``work(start, stop)`` for consecutive chunks of ``range(total)``.
+
+    Uses as many threads as torch may (``torch.get_num_threads()``), each in
+    inference mode with one intra-op thread; ``work`` must write only its
+    own slice of the output.
+    """
+    bounds = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
+    workers = min(torch.get_num_threads(), len(bounds))
+
+    def run(bound: tuple[int, int]) -> None:
+        with torch.inference_mode():
+            work(*bound)
+
+    with torch_threads(1):
+        if workers <= 1:
+            for bound in bounds:
+                run(bound)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, bounds))
