@@ -122,6 +122,7 @@ def test_defaults_suit_the_budget():
     assert default_population(20) == 5 and default_sample(5) == 2
     assert default_population(200) == 50 and default_sample(50) == 12
     assert default_population(10_000) == 100 and default_sample(100) == 25
+    assert default_sample(1) == 1
     strategy = RegularizedEvolution(Nb201Space(), budget=120)
     assert (strategy.population_size, strategy.sample_size) == (30, 7)
 

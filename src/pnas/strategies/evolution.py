@@ -38,8 +38,9 @@ def default_population(budget: int) -> int:
 
 
 def default_sample(population: int) -> int:
-    """A quarter of the population, at least 2 (Real et al.'s main CIFAR-10 run: P = 100, S = 25)."""
-    return max(2, population // 4)
+    """A quarter of the population, at least 2 but never more than the population
+    (Real et al.'s main CIFAR-10 run: P = 100, S = 25)."""
+    return min(population, max(2, population // 4))
 
 
 class RegularizedEvolution(BudgetedStrategy):
