@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predictors", default=",".join(PREDICTORS), help=f"comma-separated subset of {', '.join(PREDICTORS)}")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     args = parser.parse_args(argv)
-    console = Console(stderr=args.json)
+    console = Console(stderr=args.json, width=120)
     log = Console(stderr=True).log if args.json else console.log
     predictors = [p.strip() for p in args.predictors.split(",") if p.strip()]
     unknown = [p for p in predictors if p not in PREDICTORS]

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{report[f'{name}_max_abs_score_diff']:.1e}",
                 str(report[f"{name}_same_top_k"]),
             )
-        Console().print(table)
+        Console(width=120).print(table)
         print(f"enumerating the children: {enumerate_s:.2f}s; encoding them for the naive way: {encode_s:.2f}s")
     return 0
 

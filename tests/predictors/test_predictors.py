@@ -163,3 +163,19 @@ def test_ensemble_averages_its_members(space, data):
     ensemble.fit(cells, accuracies)
     members = np.mean([m.predict(cells) for m in ensemble.members], axis=0)
     np.testing.assert_allclose(ensemble.predict(cells), members, atol=1e-6)
+
+
+def test_ensemble_fitted_on_parallel_threads_equals_one_by_one(space, data):
+    cells, accuracies = data
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            ensemble = create_predictor("lstm", space, seed=4, ensemble=3, epochs=2)
+            ensemble.fit(cells, accuracies)
+            assert torch.get_num_threads() == threads
+            runs.append(ensemble.predict(cells))
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(runs[0], runs[1])

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from pnas.predictors import create_predictor, score_expansion
 from pnas.predictors.expansion import appended_blocks, build_expansion
@@ -84,3 +85,20 @@ def test_build_expansion_refuses_a_space_that_inserts_blocks():
 
 def test_top_k_is_best_first_and_stable():
     assert top_k(np.array([0.1, 0.9, 0.5, 0.9]), 3).tolist() == [1, 3, 2]
+
+
+@pytest.mark.parametrize("name", ["lstm", "mlp"])
+def test_fast_path_does_not_depend_on_the_thread_count(space, parents, name):
+    train = random_cells(30, (1, 2), seed=24, space=space)
+    predictor = create_predictor(name, space, seed=0, epochs=1)
+    predictor.fit(train, [synthetic_accuracy(c) for c in train])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = predictor.predict_children(space, parents)
+        torch.set_num_threads(2)
+        two = predictor.predict_children(space, parents)
+        assert torch.get_num_threads() == 2  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(one, two)

@@ -6,8 +6,8 @@ Accuracies are fractions in [0, 1]; predictions are too.
 
 Built-in predictors also expose ``state_dict()`` / ``load_state_dict()``
 returning plain tensors, so a study can store each round's predictor without
-pickling, and may implement ``predict_children(parents)`` to score whole
-expansions fast (see :mod:`pnas.predictors.ranking`).
+pickling, and may implement ``predict_children(space, parents)`` to score
+whole expansions fast (see :mod:`pnas.predictors.ranking`).
 """
 
 from __future__ import annotations
@@ -28,4 +28,4 @@ class Predictor(Protocol):
 
 
 PREDICTORS: Registry[Predictor] = Registry("predictor")
-"""name -> factory(space, *, seed=0, **options). A user's own predictor registers here."""
+"""name -> factory(space, *, seed=0, ensemble=1, **options). A user's own predictor registers here."""

@@ -69,7 +69,8 @@ class Ensemble:
             return
         # Members are independent and torch releases the GIL inside its ops, so
         # threads fit them side by side; each member still sees only its own
-        # seed and data, so the result is the same as fitting one by one.
+        # seed and data, so the result is the same as fitting one by one. (Each
+        # member's own torch_threads(1) then only ever sets the value already set.)
         with torch_threads(1), ThreadPoolExecutor(workers) as pool:
             list(pool.map(lambda job: job[0].fit(job[1], job[2]), jobs))
 

@@ -128,9 +128,6 @@ def build_expansion(space: SearchSpace, parents: Sequence[Any]) -> Expansion:
 
 
 def _check_vocab(tokens: np.ndarray, inputs_per_block: int, input_vocab: int, op_vocab: int) -> None:
-    if not tokens.size:
-        return
-    if tokens.min() < 0 or tokens[:, :inputs_per_block].max(initial=0) >= input_vocab or tokens[
-        :, inputs_per_block:
-    ].max(initial=0) >= op_vocab:
+    inputs, ops = tokens[:, :inputs_per_block], tokens[:, inputs_per_block:]
+    if tokens.size and (tokens.min() < 0 or inputs.max(initial=0) >= input_vocab or ops.max(initial=0) >= op_vocab):
         raise ValueError("a child's new block has a token outside the space's vocabulary")

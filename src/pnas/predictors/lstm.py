@@ -137,15 +137,15 @@ class LstmPredictor(NeuralPredictor):
         model: LstmModel = self.model
         model.eval()
         out = np.empty(len(expansion), dtype=np.float32)
-        with torch.inference_mode():
+        workers = torch.get_num_threads()
+        with torch.inference_mode(), torch_threads(1):
             tables = GateTables.from_model(model)
             head_weight, head_bias = model.head.weight.squeeze(0), model.head.bias
-            with torch_threads(1):
-                h, c = model.final_state(expansion.parents)
+            h, c = model.final_state(expansion.parents)
             # Distinct prefixes of the new block, one trie level per token.
             for position, level in enumerate(expansion.levels):
                 table = tables.inputs if expansion.is_input_position(position) else tables.ops
-                from_prefix = h @ tables.recurrent
+                from_prefix = _recurrent_part(h, tables.recurrent, workers)
                 h_next = h.new_empty(len(level.up), h.shape[1])
                 c_next = torch.empty_like(h_next)
 
@@ -154,12 +154,12 @@ class LstmPredictor(NeuralPredictor):
                     gates = from_prefix.index_select(0, up).add_(table.index_select(0, level.token[start:stop]))
                     h_next[start:stop], c_next[start:stop] = gate_step(gates, c.index_select(0, up))
 
-                run_chunks(len(level.up), CHUNK, step_level)
+                run_chunks(len(level.up), CHUNK, step_level, workers)
                 h, c = h_next, c_next
             # The last token: one step per child, straight to its score.
             last = len(expansion.levels)
             table = tables.inputs if expansion.is_input_position(last) else tables.ops
-            from_prefix = h @ tables.recurrent
+            from_prefix = _recurrent_part(h, tables.recurrent, workers)
 
             def score(start: int, stop: int) -> None:
                 up = expansion.last_up[start:stop]
@@ -167,5 +167,16 @@ class LstmPredictor(NeuralPredictor):
                 h_leaf, _ = gate_step(gates, c.index_select(0, up))
                 out[start:stop] = torch.sigmoid(h_leaf @ head_weight + head_bias).numpy()
 
-            run_chunks(len(expansion), CHUNK, score)
+            run_chunks(len(expansion), CHUNK, score, workers)
         return out
+
+
+def _recurrent_part(h: torch.Tensor, recurrent: torch.Tensor, workers: int) -> torch.Tensor:
+    """``h @ recurrent`` computed in chunks on ``workers`` threads."""
+    out = h.new_empty(h.shape[0], recurrent.shape[1])
+
+    def multiply(start: int, stop: int) -> None:
+        torch.mm(h[start:stop], recurrent, out=out[start:stop])
+
+    run_chunks(h.shape[0], 4 * CHUNK, multiply, workers)
+    return out

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from pnas.predictors.expansion import Expansion
 from pnas.predictors.neural import FitConfig, NeuralPredictor
@@ -54,14 +55,19 @@ class MlpModel(nn.Module):
         self.head = nn.Linear(hidden, 1)
 
     def block_mean(self, batch: TokenBatch) -> torch.Tensor:
-        """Mean over each cell's real blocks of the concatenated token embeddings."""
-        features = torch.cat(
-            [self.input_embedding(batch.inputs).flatten(2), self.op_embedding(batch.ops).flatten(2)], dim=2
-        )
-        width = features.shape[1]
-        mask = (torch.arange(width).unsqueeze(0) < batch.blocks.unsqueeze(1)).to(features.dtype)
-        total = (features * mask.unsqueeze(2)).sum(dim=1)
-        return total / batch.blocks.clamp(min=1).unsqueeze(1).to(features.dtype)
+        """Mean over each cell's real blocks of the concatenated token embeddings.
+
+        The mean of concatenations is the concatenation of per-position means,
+        so each token position is one ``embedding_bag`` over the real blocks
+        (no padded [cells, blocks, features] tensor is built).
+        """
+        real = torch.arange(batch.inputs.shape[1]).unsqueeze(0) < batch.blocks.unsqueeze(1)
+        offsets = torch.cumsum(batch.blocks, 0) - batch.blocks
+        parts = []
+        for tokens, table in ((batch.inputs, self.input_embedding), (batch.ops, self.op_embedding)):
+            for position in range(tokens.shape[2]):
+                parts.append(F.embedding_bag(tokens[:, :, position][real], table.weight, offsets, mode="mean"))
+        return torch.cat(parts, dim=1)
 
     def after_first(self, pre_activation: torch.Tensor) -> torch.Tensor:
         """Logits from the first layer's output (before its ReLU)."""
@@ -96,12 +102,12 @@ class MlpPredictor(NeuralPredictor):
         model: MlpModel = self.model
         model.eval()
         out = np.empty(len(expansion), dtype=np.float32)
-        with torch.inference_mode():
+        workers = torch.get_num_threads()
+        with torch.inference_mode(), torch_threads(1):
             tables = model.token_tables()
             parents = expansion.parents
-            with torch_threads(1):
-                # sum over each parent's blocks of first(block feature), without bias
-                value = (model.block_mean(parents) * parents.blocks.unsqueeze(1)) @ model.first.weight.T
+            # sum over each parent's blocks of first(block feature), without bias
+            value = (model.block_mean(parents) * parents.blocks.unsqueeze(1)) @ model.first.weight.T
             for position, level in enumerate(expansion.levels):  # distinct prefixes of the new block
                 value = value.index_select(0, level.up).add_(tables[position].index_select(0, level.token))
             last = len(expansion.levels)
@@ -114,5 +120,5 @@ class MlpPredictor(NeuralPredictor):
                 pre = total.mul_(scale).add_(model.first.bias)
                 out[start:stop] = torch.sigmoid(model.after_first(pre)).numpy()
 
-            run_chunks(len(expansion), CHUNK, score)
+            run_chunks(len(expansion), CHUNK, score, workers)
         return out

@@ -31,24 +31,22 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def run_chunks(total: int, chunk: int, work: Callable[[int, int], None]) -> None:
-    """Call ``work(start, stop)`` for consecutive chunks of ``range(total)``.
+def run_chunks(total: int, chunk: int, work: Callable[[int, int], None], workers: int) -> None:
+    """Call ``work(start, stop)`` for consecutive chunks of ``range(total)`` on ``workers`` threads.
 
-    Uses as many threads as torch may (``torch.get_num_threads()``), each in
-    inference mode with one intra-op thread; ``work`` must write only its
-    own slice of the output.
+    Each call runs in inference mode; ``work`` must write only its own slice
+    of the output. Call it inside ``torch_threads(1)``: torch's own threads
+    would spin between ops and take the cores from the workers.
     """
     bounds = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
-    workers = min(torch.get_num_threads(), len(bounds))
 
     def run(bound: tuple[int, int]) -> None:
         with torch.inference_mode():
             work(*bound)
 
-    with torch_threads(1):
-        if workers <= 1:
-            for bound in bounds:
-                run(bound)
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(run, bounds))
+    if workers <= 1 or len(bounds) <= 1:
+        for bound in bounds:
+            run(bound)
+        return
+    with ThreadPoolExecutor(min(workers, len(bounds))) as pool:
+        list(pool.map(run, bounds))
