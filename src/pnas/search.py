@@ -12,6 +12,7 @@ and drives the study with :func:`pnas.study.optimize` (create or resume).
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,7 +42,8 @@ class SearchConfig:
     seed: int = 0
     # progressive search
     beam: int = DEFAULT_BEAM
-    predictor: str = "lstm"
+    predictor: str = "mlp"
+    """The MLP ensemble ranks the top of a level best (docs/predictors.md), as the paper also found."""
     ensemble: int = 5
     # budget-driven strategies (random, evolution, reinforce)
     budget: int | None = None
@@ -58,7 +60,8 @@ class SearchConfig:
     report_metric: str | None = "cifar10-test"
     device: str = "auto"
     child_timeout: float | None = None
-    workers: int = 1
+    workers: int | None = None
+    """Children trained at once; None: one per visible GPU, else one per CPU core."""
 
     @property
     def evaluator_name(self) -> str:
@@ -71,6 +74,18 @@ class SearchConfig:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def default_workers(evaluator_name: str) -> int:
+    """One worker per visible GPU, else one per CPU core (children train on one thread each).
+
+    Look-up evaluators answer instantly, so they run in-process.
+    """
+    if evaluator_name != "train":
+        return 1
+    from pnas.execution.local import visible_gpus
+
+    return len(visible_gpus()) or max(1, os.cpu_count() or 1)
 
 
 def build_space(config: SearchConfig) -> SearchSpace:
@@ -132,5 +147,5 @@ def run_search(
     evaluator = build_evaluator(config)
     return optimize(
         strategy, evaluator, storage=storage, study_name=study or config.default_study_name(),
-        workers=config.workers, reporter=reporter,
+        workers=config.workers or default_workers(config.evaluator_name), reporter=reporter,
     )

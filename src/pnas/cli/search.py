@@ -139,12 +139,14 @@ def print_summary(study: Study, top: int = 5) -> None:
               help="train = real child training; table = look-up in a benchmark table (default for nb201); synthetic = an instant deterministic stand-in for dry runs.")
 @click.option("--blocks", "-B", type=click.IntRange(1, 10), default=DEFAULT_BLOCKS, show_default=True, help="Blocks per cell (B).")
 @click.option("--beam", "-K", type=click.IntRange(1), default=DEFAULT_BEAM, show_default=True, help="Children trained per round (K).")
-@click.option("--predictor", default="lstm", show_default=True, help="Surrogate: lstm, mlp, random (a control), or a registered name.")
+@click.option("--predictor", default="mlp", show_default=True, help="Surrogate: lstm, mlp, random (a control), or a registered name.")
 @click.option("--ensemble", type=click.IntRange(1), default=5, show_default=True, help="Predictor ensemble size.")
 @click.option("--budget", type=click.IntRange(1), default=None,
               help="Models to train (random/evolution/reinforce); default: as many as the progressive search with the same --blocks/--beam.")
-@click.option("--population", type=click.IntRange(2), default=None, help="Evolution: population size (default: see pnas.strategies.evolution).")
-@click.option("--sample", type=click.IntRange(1), default=None, help="Evolution: tournament sample size.")
+@click.option("--population", type=click.IntRange(2), default=None,
+              help="Evolution: population size (default: a quarter of the budget, between 4 and 100).")
+@click.option("--sample", type=click.IntRange(1), default=None,
+              help="Evolution: tournament sample size (default: a quarter of the population, at least 2).")
 @click.option("--dataset", default="fashion-mnist", show_default=True, help="fashion-mnist, cifar10, cifar100 or folder.")
 @click.option("--data-dir", default=None, help="Where the data set lives (also $PNAS_DATA_DIR).")
 @click.option("--image-size", type=click.IntRange(4), default=None, help="Resize images to this many pixels (default: the proxy's).")
@@ -158,7 +160,8 @@ def print_summary(study: Study, top: int = 5) -> None:
 @click.option("--table", default=None, help="Table evaluator: CSV with cellstr and metric columns (default: the shipped NAS-Bench-201 table).")
 @click.option("--metric", default="cifar10-val", show_default=True, help="Table column searched on.")
 @click.option("--report-metric", default="cifar10-test", show_default=True, help="Table column kept for reporting.")
-@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Children trained at once, each in its own process.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Children trained at once, each in its own process; 1 = in this process. Default: one per GPU, else one per CPU core.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--child-timeout", type=float, default=None, help="Seconds after which a child is recorded as failed.")
 @click.option("--seed", type=int, default=0, show_default=True)
