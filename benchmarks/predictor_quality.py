@@ -15,8 +15,7 @@ that the predictor puts in its own top K (K = 5% of the level's size).
     python benchmarks/predictor_quality.py --table my_table.csv --metric val_acc
 
 A ``--table`` CSV needs a ``cellstr`` column (NAS-Bench-201 cell strings)
-and the metric column; accuracies in percent (any value above 1) are
-divided by 100. The table is printed to stdout, or to stderr with ``--json``,
+and the metric column, accuracies in percent (the table evaluator's format). The table is printed to stdout, or to stderr with ``--json``,
 which prints one JSON object holding every number and a ``summary``: for each
 predictor the mean over levels and seeds of spearman, kendall and
 precision_at_k.
@@ -25,13 +24,9 @@ precision_at_k.
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib.resources
-import io
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,10 +34,9 @@ from rich.console import Console
 from rich.table import Table
 from scipy import stats
 
+from pnas.evaluation.table import read_table
 from pnas.predictors import create_predictor
 from pnas.space import Nb201Cell, Nb201Space
-
-SHIPPED_TABLE = "nb201_12epoch.csv"
 PREDICTORS = {
     # name in the report -> (registered predictor, ensemble size)
     "lstm": ("lstm", 1),
@@ -55,41 +49,8 @@ METRICS = ("spearman", "kendall", "precision_at_k")
 
 
 def load_table(path: str | None, metric: str) -> list[tuple[Nb201Cell, float]]:
-    """(cell, accuracy as a fraction) for every row of a NAS-Bench-201-style CSV.
-
-    ``path=None`` reads the table shipped inside the package.
-    """
-    if path is None:
-        text = importlib.resources.files("pnas.data").joinpath(SHIPPED_TABLE).read_text()
-        source = f"the shipped {SHIPPED_TABLE}"
-    else:
-        try:
-            text = Path(path).read_text()
-        except OSError as error:
-            raise ValueError(f"cannot read table {path}: {error.strerror}") from None
-        source = path
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows:
-        raise ValueError(f"{source} has no rows")
-    for column in ("cellstr", metric):
-        if column not in rows[0]:
-            raise ValueError(f"{source} has no column {column!r}; its columns are {', '.join(rows[0])}")
-    space = Nb201Space()
-    cells, values = [], []
-    for line, row in enumerate(rows, start=2):
-        try:
-            cells.append(space.parse(row["cellstr"]))
-            values.append(float(row[metric]))
-        except ValueError as error:
-            raise ValueError(f"{source}, line {line}: {error}") from None
-    accuracies = np.asarray(values)
-    if not np.all(np.isfinite(accuracies)):
-        raise ValueError(f"{source}: column {metric!r} holds NaN or infinite values")
-    if accuracies.max() > 1:  # percentages, as in NAS-Bench-201's own tables
-        accuracies = accuracies / 100.0
-    if accuracies.min() < 0 or accuracies.max() > 1:
-        raise ValueError(f"{source}: column {metric!r} is neither fractions in [0, 1] nor percentages")
-    return list(zip(cells, accuracies.tolist()))
+    """(cell, accuracy as a fraction) for every row of a NAS-Bench-201-style CSV (None: the shipped one)."""
+    return list(read_table(path).fractions(metric).items())
 
 
 def precision_at_k(predicted: np.ndarray, true: np.ndarray, k: int) -> float:
@@ -222,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    report = {"table": args.table or SHIPPED_TABLE, "metric": args.metric}
+    report = {"table": args.table or "nb201_12epoch.csv (shipped)", "metric": args.metric}
     report |= run(table, predictors, args.seeds, args.train_size, log)
     report["seconds"] = round(time.perf_counter() - start, 1)
     render(report, console)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,6 @@ import torch
 
 from pnas.predictors.tokens import TokenBatch, encode_blocks
 from pnas.space.base import EncodedBlock, SearchSpace
-from pnas.space.pnas_cell import OP_INDEX, PnasSpace, possible_blocks
 
 
 @dataclass(frozen=True)
@@ -64,26 +62,14 @@ def appended_blocks(space: SearchSpace, parent: Any) -> list[EncodedBlock]:
     """The encoded block each child of ``parent`` appends, in ``space.children`` order.
 
     Only meaningful when ``space.children_append_one_block``. A space may
-    provide ``appended_blocks(cell)`` itself; the PNAS space's answer depends
-    only on the parent's number of blocks and is cached; any other space pays
-    for encoding every child.
+    provide ``appended_blocks(cell)`` itself (the PNAS space does: its answer
+    depends only on the parent's number of blocks); any other space pays for
+    encoding every child.
     """
     own = getattr(space, "appended_blocks", None)
     if callable(own):
         return list(own(parent))
-    if isinstance(space, PnasSpace):
-        if space.level(parent) >= space.max_level:
-            return []
-        return list(_pnas_appended_blocks(space.level(parent) + 1))
     return [space.encode(child)[-1] for child in space.children(parent)]
-
-
-@lru_cache(maxsize=None)
-def _pnas_appended_blocks(position: int) -> tuple[EncodedBlock, ...]:
-    # PnasSpace.children(cell) is cell.append(block) for block in possible_blocks(b + 1).
-    return tuple(
-        ((block.input1, block.input2), (OP_INDEX[block.op1], OP_INDEX[block.op2])) for block in possible_blocks(position)
-    )
 
 
 def build_expansion(space: SearchSpace, parents: Sequence[Any]) -> Expansion:

@@ -32,7 +32,7 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pnas.space.base import EncodedBlock, SearchSpace, TokenSpec
@@ -172,6 +172,14 @@ class Cell:
     def append(self, block: Block) -> Cell:
         return Cell(self.blocks + (block,))
 
+    @classmethod
+    def _trusted(cls, blocks: tuple[Block, ...]) -> Cell:
+        """A cell from blocks already known valid: skips the checks when enumerating
+        hundreds of thousands of children."""
+        cell = object.__new__(cls)
+        object.__setattr__(cell, "blocks", blocks)
+        return cell
+
     def used_blocks(self) -> frozenset[int]:
         """1-based indices of blocks that some later block reads."""
         return frozenset(i - 1 for b in self.blocks for i in b.inputs if i >= 2)
@@ -214,9 +222,15 @@ def initial_cells() -> list[Cell]:
     return [Cell((block,)) for block in possible_blocks(1)]
 
 
+@lru_cache(maxsize=None)
+def _blocks_at_position(position: int) -> tuple[Block, ...]:
+    return tuple(possible_blocks(position))
+
+
 def children(cell: Cell) -> list[Cell]:
     """Every cell that is ``cell`` plus one more block."""
-    return [cell.append(block) for block in possible_blocks(cell.num_blocks + 1)]
+    prefix = cell.blocks
+    return [Cell._trusted(prefix + (block,)) for block in _blocks_at_position(cell.num_blocks + 1)]
 
 
 def blocks_at(position: int) -> int:
@@ -242,6 +256,15 @@ PNASNET5_CELL = Cell.parse(
     "sep3x3(b3)+max3x3(h1); sep3x3(h2)+identity(h1)"
 )
 """The cell found by the paper (reference code: tensorflow/models pnasnet.py)."""
+
+
+def _encode_block(b: Block) -> EncodedBlock:
+    return (b.input1, b.input2), (OP_INDEX[b.op1], OP_INDEX[b.op2])
+
+
+@lru_cache(maxsize=None)
+def _encoded_blocks_at_position(position: int) -> tuple[EncodedBlock, ...]:
+    return tuple(_encode_block(b) for b in _blocks_at_position(position))
 
 
 class PnasSpace(SearchSpace):
@@ -308,7 +331,16 @@ class PnasSpace(SearchSpace):
                 return Cell(tuple(blocks))
 
     def encode(self, cell: Cell) -> list[EncodedBlock]:
-        return [((b.input1, b.input2), (OP_INDEX[b.op1], OP_INDEX[b.op2])) for b in cell.blocks]
+        return [_encode_block(b) for b in cell.blocks]
+
+    def appended_blocks(self, cell: Cell) -> list[EncodedBlock]:
+        """The encoded block each child of ``cell`` appends, in :meth:`children` order.
+
+        Depends only on the number of blocks, so predictors can lay out a whole
+        expansion without encoding each child."""
+        if cell.num_blocks >= self.max_level:
+            return []
+        return list(_encoded_blocks_at_position(cell.num_blocks + 1))
 
     def parse(self, text: str) -> Cell:
         cell = Cell.parse(text)
