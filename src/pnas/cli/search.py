@@ -114,19 +114,29 @@ def _trial_json(trial: Any) -> dict[str, Any]:
     }
 
 
+def _round_label(study: Study) -> str:
+    """Progressive rounds are block counts; other strategies' rounds are batches."""
+    return "b" if study.config.get("strategy", {}).get("name") == "pnas" else "batch"
+
+
+def _trial_line(rank: int, t: dict[str, Any], label: str) -> str:
+    report = f"  report {t['report_accuracy']:.4f}" if t["report_accuracy"] is not None else ""
+    return f"{rank:>3}. {t['accuracy']:.4f}{report}  [{label}={t['round']}]  {t['cell']}"
+
+
 def print_summary(study: Study, top: int = 5) -> None:
     doc = summary_json(study, top)
+    label = _round_label(study)
     totals = doc["totals"]
     click.echo(f"study {study.name!r} ({doc['state']}): {totals['models']} models trained, {totals['failed']} failed, "
                f"{totals['pending']} pending; {totals['examples']:,} training examples, {totals['train_seconds']:.0f} s of training")
-    click.echo("round  done  failed  pending  best_acc  predictor_spearman")
+    click.echo(f"{label:>5}  done  failed  pending  best_acc  predictor_spearman")
     for r in doc["rounds"]:
         click.echo(f"{r['b']:>5}  {r['done']:>4}  {r['failed']:>6}  {r['pending']:>7}  {_fraction_text(r['best_accuracy']):>8}  "
                    f"{_fraction_text(r['spearman']):>18}")
-    click.echo(f"best cells (validation accuracy):")
+    click.echo("best cells (validation accuracy):")
     for i, t in enumerate(doc["top"], start=1):
-        report = f"  report {t['report_accuracy']:.4f}" if t["report_accuracy"] is not None else ""
-        click.echo(f"{i:>3}. {t['accuracy']:.4f}{report}  [b={t['round']}]  {t['cell']}")
+        click.echo(_trial_line(i, t, label))
 
 
 @main.command()
@@ -215,5 +225,4 @@ def best(study: str | None, storage: str, top: int, as_json: bool) -> None:
     if not rows:
         click.echo(f"study {handle.name!r} has no trained cell yet")
     for i, t in enumerate(rows, start=1):
-        report = f"  report {t['report_accuracy']:.4f}" if t["report_accuracy"] is not None else ""
-        click.echo(f"{i:>3}. {t['accuracy']:.4f}{report}  [b={t['round']}]  {t['cell']}")
+        click.echo(_trial_line(i, t, _round_label(handle)))
