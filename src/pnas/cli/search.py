@@ -19,14 +19,21 @@ TRAINER_OPTIONS = ("image_size", "epochs", "train_subset", "val_size", "cells_pe
 
 
 class ProgressReporter(Reporter):
-    """Bars on stderr: round, child i of K, the current child's epoch, elapsed and ETA."""
+    """Bars on stderr: round, child i of K, the current child's epoch, elapsed and ETA.
+
+    When stderr is not a terminal (a log file), one line per finished child instead.
+    """
 
     def __init__(self, enabled: bool = True) -> None:
+        self.lines = not err_console.is_terminal
+        self.round = 0
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), console=err_console, disable=not enabled, transient=False,
+            TextColumn("eta"), TimeRemainingColumn(), console=err_console, disable=not enabled or self.lines,
+            transient=False,
         )
         self.children_task: Any = None
+        self.finished = self.total = 0
         self.epoch_task: Any = None
         self.started = time.time()
 
@@ -47,6 +54,9 @@ class ProgressReporter(Reporter):
             self.progress.remove_task(self.epoch_task)
             self.epoch_task = None
         self.children_task = self.progress.add_task(f"round {round_}: children", total=total, completed=total - todo)
+        self.round, self.finished, self.total = round_, total - todo, total
+        if self.lines:
+            self.message(f"round {round_}: {total} children, {todo} to train")
 
     def child_event(self, key: str, event: dict[str, Any]) -> None:
         if event.get("type") == "progress" and "epochs" in event:
@@ -59,11 +69,16 @@ class ProgressReporter(Reporter):
     def child_finished(self, outcome: Outcome) -> None:
         if self.children_task is not None:
             self.progress.advance(self.children_task)
+        self.finished += 1
         if outcome.error:
             self.message(f"[yellow]child failed[/]: {outcome.key}: {outcome.error}")
+        elif self.lines and outcome.result is not None:
+            elapsed = time.time() - self.started
+            self.message(f"round {self.round} child {self.finished}/{self.total}: accuracy {outcome.result.accuracy:.4f} "
+                         f"in {outcome.result.seconds:.1f} s ({elapsed:.0f} s elapsed)  {outcome.key}")
 
     def message(self, text: str) -> None:
-        self.progress.console.print(text)
+        self.progress.console.print(text, soft_wrap=True)
 
 
 def _open_store(storage: str) -> StudyStore:
