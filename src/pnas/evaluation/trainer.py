@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pnas.evaluation.base import EVALUATORS, ChildFailed, EvalResult, Evaluator, ProgressCallback
-from pnas.evaluation.data import DataSplits, load_dataset
+from pnas.evaluation.data import DataSplits, load_dataset, load_test
 from pnas.nets import build_cifar_network, count_mult_adds, count_params
 from pnas.space import Cell
 
@@ -286,13 +286,17 @@ class TrainingEvaluator(Evaluator):
             image_size=d.image_size,
         )
 
-    def evaluate(self, cell: Cell | str, progress: ProgressCallback | None = None) -> EvalResult:
+    def train(self, cell: Cell | str, progress: ProgressCallback | None = None) -> tuple[nn.Module, int, float]:
+        """The trained child: (model in eval mode, training examples seen, last epoch's mean loss).
+
+        Deterministic: the same cell and settings give the same weights in any process.
+        """
         s = self.settings
         start = time.monotonic()
         if isinstance(cell, str):
             cell = Cell.parse(cell)
         device = resolve_device(s.device)
-        train_x, train_y, val_x, val_y = self._tensors(device)
+        train_x, train_y, _, _ = self._tensors(device)
         seed = child_seed(s.seed, str(cell))
         devices = [device.index or 0] if device.type == "cuda" else []
         # fork_rng leaves the caller's random state alone
@@ -302,6 +306,28 @@ class TrainingEvaluator(Evaluator):
             examples, loss = self._train(model, train_x, train_y, seed, start, progress)
             if s.bn_recalibration:
                 recalibrate_batch_norm(model, train_x[:s.bn_recalibration], min(s.batch_size, s.bn_recalibration))
+        model.eval()
+        return model, examples, loss
+
+    def test_accuracy(self, cell: Cell | str) -> float:
+        """Train the child exactly as during the search, then score it on the test set.
+
+        For reporting after a search only: the search itself never sees the test set.
+        """
+        s = self.settings
+        model, _, _ = self.train(cell)
+        device = resolve_device(s.device)
+        test_x, test_y = load_test(s.dataset, data_dir=s.data_dir, image_size=s.image_size)
+        with torch_threads(s.threads):
+            return accuracy(model, test_x.to(device), test_y.to(device))
+
+    def evaluate(self, cell: Cell | str, progress: ProgressCallback | None = None) -> EvalResult:
+        s = self.settings
+        start = time.monotonic()
+        device = resolve_device(s.device)
+        _, _, val_x, val_y = self._tensors(device)
+        model, examples, loss = self.train(cell, progress)
+        with torch_threads(s.threads):
             val_accuracy = accuracy(model, val_x, val_y)
         d = self.data()
         return EvalResult(
