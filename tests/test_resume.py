@@ -18,18 +18,21 @@ from pnas.evaluation.synthetic import SyntheticEvaluator
 from pnas.space import PnasSpace
 from pnas.strategies.progressive import ProgressiveSearch
 from pnas.study import optimize
-storage, log, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+storage, log, delay, workers = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 strategy = ProgressiveSearch(PnasSpace(3), seed=4, beam=5, predictor="mlp", ensemble=2)
-optimize(strategy, SyntheticEvaluator(seed=1, delay=delay, log=log), storage=storage, study_name="s")
+try:
+    optimize(strategy, SyntheticEvaluator(seed=1, delay=delay, log=log), storage=storage, study_name="s", workers=workers)
+except KeyboardInterrupt:
+    sys.exit(130)
 """
 
 
-def _run(storage, log, delay=0.0, fault=None, **kwargs):
+def _run(storage, log, delay=0.0, fault=None, workers=1, **kwargs):
     env = dict(os.environ)
     env.pop("PNAS_FAULT_AT", None)
     if fault:
         env["PNAS_FAULT_AT"] = fault
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(storage), str(log), str(delay)], env=env, **kwargs)
+    return subprocess.Popen([sys.executable, "-c", DRIVER, str(storage), str(log), str(delay), str(workers)], env=env, **kwargs)
 
 
 def _results(storage):
@@ -97,3 +100,17 @@ def test_second_driver_of_the_same_study_is_refused(tmp_path):
     finally:
         first.kill()
         first.wait()
+
+
+def test_ctrl_c_stops_a_pool_cleanly_and_the_study_resumes(tmp_path, reference):
+    storage, log = tmp_path / "s.db", tmp_path / "log"
+    process = _run(storage, log, delay=0.5, workers=2, start_new_session=True)
+    deadline = time.time() + 60
+    while not (log.exists() and len(log.read_text().splitlines()) >= 10) and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole process group
+    assert process.wait(timeout=30) == 130
+    state, rows = _results(storage)
+    assert state == "running" and any(status == "done" for _, _, status, *_ in rows)
+    assert _run(storage, log).wait() == 0
+    assert _results(storage) == ("complete", reference)

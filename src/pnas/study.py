@@ -26,8 +26,9 @@ from pnas.faults import fault_point
 from pnas.storage.sqlite import StoreError, StudyInfo, StudyStore, TrialRecord
 from pnas.strategies.base import Proposal, Strategy
 
-RUNTIME_KEYS = frozenset({"device", "threads", "child_timeout", "data_dir", "workers"})
-"""Settings that do not change what a study computes; they may differ on resume."""
+RUNTIME_KEYS = frozenset({"device", "threads", "child_timeout", "data_dir", "workers", "delay", "log"})
+"""Settings that do not change what a study computes (where and how fast it runs, the synthetic
+stand-in's delay and audit log); they may differ on resume."""
 
 GROWABLE_KEYS = frozenset({"space.max_level", "strategy.budget", "strategy.max_level"})
 """Settings that may grow on resume (e.g. more blocks, a larger budget)."""

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from pnas.cli.main import main
+from pnas.storage import StudyStore
 
 SMALL = ["--space", "pnas", "--blocks", "2", "--beam", "3", "--evaluator", "synthetic", "--predictor", "mlp",
          "--ensemble", "1", "--study", "s"]
@@ -86,3 +87,20 @@ def test_status_of_a_missing_study_names_the_ones_there(finished):
     storage, _ = finished
     result = invoke("status", "--study", "nope", "--storage", storage)
     assert result.exit_code != 0 and "no study named 'nope'" in result.output and "s" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, messages",
+    [
+        (["--dataset", "cifar10", "--data-dir", "{tmp}"], ["cifar10", "{tmp}"]),
+        (["--dataset", "imagenet-22k"], ["unknown data set 'imagenet-22k'", "fashion-mnist"]),
+    ],
+)
+def test_data_set_errors_stop_before_any_study_is_written(tmp_path, args, messages):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    storage = tmp_path / "s.db"
+    result = invoke("search", "--storage", str(storage), "--blocks", "2", *args)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    for message in messages:
+        assert message.replace("{tmp}", str(tmp_path)) in result.output
+    assert not storage.exists() or not StudyStore(storage).list_studies()

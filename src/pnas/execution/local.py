@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
 import socket
 import time
 import traceback
@@ -57,6 +58,8 @@ _worker_name = ""
 
 def _init_worker(spec: EvaluatorSpec, threads: int, events: Any, counter: Any, gpus: list[str]) -> None:
     global _worker_evaluator, _worker_events, _worker_name
+    # Ctrl-C is the parent's to handle: it stops the pool, and interrupted children are trained again on resume
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -160,9 +163,23 @@ class ProcessPoolExecutor(Executor):
                             None, "worker process died (killed, or out of memory)", "?", now, now)
                         self._discard_pool()
                     yield Outcome(job.key, result, error, worker, started, finished)
+        except BaseException:  # Ctrl-C or the caller giving up: stop the children in flight now
+            self._terminate()
+            raise
         finally:
             for future in pending:
                 future.cancel()
+
+    def _terminate(self) -> None:
+        if self._pool is None:
+            return
+        processes = list(getattr(self._pool, "_processes", {}).values())  # no public API before Python 3.14
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+        self._pool = None
 
     def _discard_pool(self) -> None:
         if self._pool is not None:
