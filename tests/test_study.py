@@ -2,7 +2,7 @@
 
 import pytest
 
-from pnas.evaluation.base import EvalResult, Evaluator
+from pnas.evaluation.base import Evaluator
 from pnas.evaluation.synthetic import SyntheticEvaluator
 from pnas.space import PnasSpace
 from pnas.storage import StudyStore

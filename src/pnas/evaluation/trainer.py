@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -24,10 +22,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pnas.evaluation.base import EVALUATORS, ChildFailed, EvalResult, Evaluator, ProgressCallback
+from pnas.evaluation.base import (
+    EVALUATORS,
+    ChildFailed,
+    EvalResult,
+    Evaluator,
+    ProgressCallback,
+)
 from pnas.evaluation.data import DataSplits, load_dataset, load_test
 from pnas.nets import build_cifar_network, count_mult_adds, count_params
 from pnas.space import Cell
+from pnas.threads import torch_threads
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -169,20 +174,6 @@ def child_seed(seed: int, cell_text: str) -> int:
 def cosine_lr(base: float, step: int, total: int) -> float:
     """Learning rate at ``step`` of ``total``: half a cosine from ``base`` down to 0."""
     return 0.5 * base * (1.0 + math.cos(math.pi * step / total))
-
-
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the body with ``threads`` torch threads (None: unchanged), then restore the previous count."""
-    previous = torch.get_num_threads()
-    if threads is None or threads == previous:
-        yield
-        return
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @torch.no_grad()

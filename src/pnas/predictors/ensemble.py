@@ -17,8 +17,8 @@ import torch
 
 from pnas.predictors.expansion import Expansion, build_expansion
 from pnas.predictors.neural import check_training_data
-from pnas.predictors.parallel import torch_threads
 from pnas.space.base import SearchSpace
+from pnas.threads import torch_threads
 
 FOLDS = 5
 """Each member is fitted without one fold of this many: 4/5 of the data."""

@@ -25,9 +25,10 @@ from torch import nn
 
 from pnas.predictors.expansion import Expansion
 from pnas.predictors.neural import FitConfig, NeuralPredictor
-from pnas.predictors.parallel import run_chunks, torch_threads
+from pnas.predictors.parallel import run_chunks
 from pnas.predictors.tokens import TokenBatch
 from pnas.space.base import TokenSpec
+from pnas.threads import torch_threads
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from torch.nn import functional as F
 
 from pnas.predictors.expansion import Expansion
 from pnas.predictors.neural import FitConfig, NeuralPredictor
-from pnas.predictors.parallel import run_chunks, torch_threads
+from pnas.predictors.parallel import run_chunks
 from pnas.predictors.tokens import TokenBatch
 from pnas.space.base import TokenSpec
+from pnas.threads import torch_threads
 
 CHUNK = 4096
 """Children pushed through the hidden layers at once by the fast path."""

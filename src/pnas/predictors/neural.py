@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from pnas.predictors.expansion import Expansion, build_expansion
-from pnas.predictors.parallel import torch_threads
 from pnas.predictors.tokens import TokenBatch, encode_cells
 from pnas.space.base import SearchSpace
+from pnas.threads import torch_threads
 
 PREDICT_BATCH = 8192
 """Cells scored per forward pass by ``predict``."""

@@ -23,8 +23,6 @@ generators, so a replay with the same seed and outcomes proposes the same cells.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -34,6 +32,7 @@ from pnas.evaluation.base import EvalResult
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES
 from pnas.strategies.random_search import BudgetedStrategy, draw_unseen, positive_int
+from pnas.threads import torch_threads
 
 RESAMPLE_ROUNDS = 8
 """Rounds of controller draws tried for unseen cells before falling back to mutations."""
@@ -43,17 +42,6 @@ MUTATION_ATTEMPTS = 100
 
 INIT_SCALE = 0.08
 """Weights start uniform in [-0.08, 0.08] (Zoph and Le's initialisation [recalled])."""
-
-
-@contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    """Run the block with ``count`` torch intra-op threads, then restore the setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class Controller(nn.Module):
@@ -141,7 +129,7 @@ class Reinforce(BudgetedStrategy):
         self._batch: list[tuple[list[int], float]] = []
 
     def propose(self, n: int) -> list[Any]:
-        with _torch_threads(1):  # tiny tensors: more threads only add overhead, badly so on a busy CPU
+        with torch_threads(1):  # tiny tensors: more threads only add overhead, badly so on a busy CPU
             return self._propose(n)
 
     def _propose(self, n: int) -> list[Any]:
@@ -180,7 +168,7 @@ class Reinforce(BudgetedStrategy):
         if result is not None and row is not None:
             self._batch.append((row, result.accuracy))
         if batch_done:
-            with _torch_threads(1):
+            with torch_threads(1):
                 self._update()
 
     def _update(self) -> None:
