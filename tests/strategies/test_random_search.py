@@ -5,32 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from strategy_support import cells_of, drive
 
-from pnas.evaluation.base import EvalResult, Evaluator
-from pnas.evaluation.synthetic import SyntheticEvaluator
+from pnas.evaluation.base import EvalResult
 from pnas.space import Nb201Space, PnasSpace
 from pnas.strategies import STRATEGIES
 from pnas.strategies.random_search import RandomSearch
-
-OBJECTIVE = SyntheticEvaluator(seed=3)
-
-
-def drive(strategy, evaluate=OBJECTIVE.evaluate, max_asks: int = 10_000):
-    """Ask/tell until the strategy is done; the batches it proposed and the results it was told."""
-    batches = []
-    for _ in range(max_asks):
-        proposals = strategy.ask()
-        if not proposals:
-            return batches
-        results = [evaluate(p.cell) for p in proposals]
-        for proposal, result in zip(proposals, results):
-            strategy.tell(proposal, result)
-        batches.append((proposals, results))
-    raise AssertionError("the strategy never finished")
-
-
-def cells_of(batches) -> list:
-    return [p.cell for proposals, _ in batches for p in proposals]
 
 
 @pytest.mark.parametrize("batch", [None, 1, 7])
@@ -110,50 +90,3 @@ def test_global_random_state_is_untouched():
     random.seed(123)
     drive(RandomSearch(Nb201Space(), seed=0, budget=20))
     assert random.random() == expected
-
-
-class Interrupted(BaseException):
-    """Stands in for a kill in the middle of a study (like Ctrl-C, not a failed child)."""
-
-
-class CountingEvaluator(Evaluator):
-    """The synthetic objective, counting evaluations per cell; raises after ``stop_after`` of them."""
-
-    name = "counting"
-
-    def __init__(self, counts: dict[str, int], stop_after: int | None = None) -> None:
-        self.counts, self.stop_after = counts, stop_after
-
-    def evaluate(self, cell, progress=None) -> EvalResult:
-        if self.stop_after is not None and sum(self.counts.values()) >= self.stop_after:
-            raise Interrupted
-        self.counts[str(cell)] = self.counts.get(str(cell), 0) + 1
-        return OBJECTIVE.evaluate(cell)
-
-    def config(self) -> dict:
-        return {"objective": OBJECTIVE.config()}
-
-
-def trials_of(study) -> list[tuple[str, str, float | None]]:
-    return [(t.cell, t.status, t.accuracy) for t in study.trials()]
-
-
-RESUME_BUDGET = 30
-
-
-def make_for_resume():
-    return RandomSearch(Nb201Space(), seed=3, budget=RESUME_BUDGET, batch=5)
-
-
-def test_a_study_resumes_after_interruption_without_repeating_a_model(tmp_path):
-    from pnas.study import optimize
-
-    counts: dict[str, int] = {}
-    storage = str(tmp_path / "study.db")
-    with pytest.raises(Interrupted):
-        optimize(make_for_resume(), CountingEvaluator(counts, stop_after=13), storage=storage, study_name="s")
-    study = optimize(make_for_resume(), CountingEvaluator(counts), storage=storage, study_name="s")
-    assert max(counts.values()) == 1  # no cell was trained twice
-    assert len(counts) == RESUME_BUDGET
-    uninterrupted = optimize(make_for_resume(), CountingEvaluator({}), storage=None, study_name="s")
-    assert trials_of(study) == trials_of(uninterrupted)
