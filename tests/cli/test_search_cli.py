@@ -104,3 +104,10 @@ def test_data_set_errors_stop_before_any_study_is_written(tmp_path, args, messag
     for message in messages:
         assert message.replace("{tmp}", str(tmp_path)) in result.output
     assert not storage.exists() or not StudyStore(storage).list_studies()
+
+
+def test_status_without_a_study_file_says_how_to_make_one(tmp_path):
+    missing = tmp_path / "none.db"
+    result = invoke("status", "--storage", str(missing))
+    assert result.exit_code != 0 and "run `pnas search` first" in result.output
+    assert not missing.exists()

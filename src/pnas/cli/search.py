@@ -81,9 +81,9 @@ class ProgressReporter(Reporter):
         self.progress.console.print(text, soft_wrap=True)
 
 
-def _open_store(storage: str) -> StudyStore:
+def _open_store(storage: str, create: bool = True) -> StudyStore:
     try:
-        return StudyStore(storage)
+        return StudyStore(storage, create=create)
     except StoreError as exc:
         fail(str(exc))
         raise  # unreachable
@@ -218,7 +218,7 @@ def search(study: str | None, storage: str, as_json: bool, top: int, **options: 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(study: str | None, storage: str, as_json: bool) -> None:
     """Per round: children done, failed, pending; best accuracy; the predictor's Spearman."""
-    handle = _resolve_study(_open_store(storage), study)
+    handle = _resolve_study(_open_store(storage, create=False), study)
     if as_json:
         emit_json(summary_json(handle))
     else:
@@ -232,7 +232,7 @@ def status(study: str | None, storage: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, best first.")
 def best(study: str | None, storage: str, top: int, as_json: bool) -> None:
     """The best trained cells of a study, by validation accuracy."""
-    handle = _resolve_study(_open_store(storage), study)
+    handle = _resolve_study(_open_store(storage, create=False), study)
     rows = [_trial_json(t) for t in handle.best(top)]
     if as_json:
         emit_json(rows)

@@ -141,8 +141,10 @@ def _trial_from_row(row: Sequence[Any]) -> TrialRecord:
 class StudyStore:
     """SQLite-backed storage. ``path=None`` or ``":memory:"`` keeps everything in memory."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = None if path in (None, ":memory:") else Path(path)
+        if self.path is not None and not create and not self.path.exists():
+            raise StoreError(f"no study file at {self.path}: run `pnas search` first, or pass --storage PATH")
         self._lock_file: Any = None
         self._locked: set[int] = set()
         if self.path is None:
