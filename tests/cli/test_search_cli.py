@@ -111,3 +111,11 @@ def test_status_without_a_study_file_says_how_to_make_one(tmp_path):
     result = invoke("status", "--storage", str(missing))
     assert result.exit_code != 0 and "run `pnas search` first" in result.output
     assert not missing.exists()
+
+
+def test_list_names_every_registry():
+    doc = json.loads(invoke("list", "--json").stdout)
+    assert {"pnas", "random", "evolution", "reinforce"} <= set(doc["strategies"])
+    assert {"lstm", "mlp"} <= set(doc["predictors"])
+    assert {"pnasnet5-large", "pnasnet5-mobile", "pnasnet5-cifar"} <= set(doc["networks"])
+    assert {"fashion-mnist", "cifar10", "cifar100", "folder"} <= set(doc["datasets"])

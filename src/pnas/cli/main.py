@@ -15,12 +15,8 @@ def main() -> None:
     """Progressive Neural Architecture Search: search cells, inspect spaces and networks."""
 
 
-COMMAND_MODULES = ["space", "describe", "search"]
+COMMAND_MODULES = ["space", "describe", "search", "catalog"]
 """Modules under pnas.cli that each attach their commands to :func:`main`."""
 
 for _name in COMMAND_MODULES:
-    try:
-        importlib.import_module(f"pnas.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a command module not written yet
-        if exc.name != f"pnas.cli.{_name}":
-            raise
+    importlib.import_module(f"pnas.cli.{_name}")

@@ -3,15 +3,7 @@
 Importing this package registers every built-in evaluator in :data:`EVALUATORS`.
 """
 
-import importlib
-
+from pnas.evaluation import synthetic, table, trainer  # noqa: F401  (registration)
 from pnas.evaluation.base import EVALUATORS, ChildFailed, EvalResult, Evaluator, EvaluatorSpec
-
-for _module in ("synthetic", "trainer", "table"):
-    try:
-        importlib.import_module(f"pnas.evaluation.{_module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"pnas.evaluation.{_module}":
-            raise
 
 __all__ = ["EVALUATORS", "ChildFailed", "EvalResult", "Evaluator", "EvaluatorSpec"]

@@ -1,14 +1,9 @@
-"""Search strategies behind one ask/tell interface (see :mod:`pnas.strategies.base`)."""
+"""Search strategies behind one ask/tell interface (see :mod:`pnas.strategies.base`).
 
-import importlib
+Importing this package registers every built-in strategy in :data:`STRATEGIES`.
+"""
 
+from pnas.strategies import evolution, progressive, random_search, reinforce  # noqa: F401  (registration)
 from pnas.strategies.base import STRATEGIES, Proposal, Strategy
-
-for _module in ("progressive", "random_search", "evolution", "reinforce"):
-    try:
-        importlib.import_module(f"pnas.strategies.{_module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"pnas.strategies.{_module}":
-            raise
 
 __all__ = ["STRATEGIES", "Proposal", "Strategy"]
