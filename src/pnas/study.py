@@ -21,7 +21,7 @@ from typing import Any
 from pnas import __version__
 from pnas.evaluation.base import EvalResult, Evaluator
 from pnas.execution.base import Executor, Job, Outcome
-from pnas.execution.local import InProcessExecutor, ProcessPoolExecutor
+from pnas.execution.local import InProcessExecutor, ProcessPoolExecutor, visible_gpus
 from pnas.faults import fault_point
 from pnas.storage.sqlite import StoreError, StudyInfo, StudyStore, TrialRecord
 from pnas.strategies.base import Proposal, Strategy
@@ -220,11 +220,11 @@ def open_study(
     return Study(store, info), True
 
 
-def make_executor(evaluator: Evaluator, workers: int, threads: int | None = None) -> Executor:
-    """One worker runs in-process; more run in a local process pool (one per GPU when there are GPUs)."""
+def make_executor(evaluator: Evaluator, workers: int) -> Executor:
+    """One worker runs in-process; more run in a local process pool (pinned to GPUs when there are GPUs)."""
     if workers <= 1:
         return InProcessExecutor(evaluator)
-    return ProcessPoolExecutor(evaluator.spec(), workers, threads=threads)
+    return ProcessPoolExecutor(evaluator.spec(), workers, gpus=visible_gpus())
 
 
 def optimize(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,5 +100,3 @@ class SearchSpace(ABC):
         """What identifies this space in a study's stored configuration."""
         return {"name": self.name, "max_level": self.max_level}
 
-
-CellKey = Hashable

@@ -361,6 +361,3 @@ class StudyStore:
         if row is None:
             return None
         return zlib.decompress(row[0]), json.loads(row[1])
-
-    def artifact_names(self, study_id: int) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT name FROM artifacts WHERE study_id = ? ORDER BY created", (study_id,))]
