@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from pnas.storage import StudyStore
+from pnas.study import Study
 
 DRIVER = """
 import sys
@@ -94,6 +95,7 @@ def test_second_driver_of_the_same_study_is_refused(tmp_path):
         deadline = time.time() + 60
         while not (log.exists() and log.read_text()) and time.time() < deadline:
             time.sleep(0.2)
+        assert Study.load(StudyStore(storage), "s").state == "running"
         second = _run(storage, log, delay=0.2, stderr=subprocess.PIPE, text=True)
         _, err = second.communicate(timeout=120)
         assert second.returncode != 0 and "another running process" in err

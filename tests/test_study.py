@@ -87,6 +87,7 @@ def test_interrupted_study_resumes_to_the_same_result_without_retraining(tmp_pat
     first = CountingEvaluator(interrupt_after=stop_after)
     with pytest.raises(KeyboardInterrupt):
         optimize(ThreeBatches(PnasSpace(2), seed=7), first, storage=str(path), study_name="s")
+    assert Study.load(StudyStore(path), "s").state == "interrupted"  # no process drives it now
     second = CountingEvaluator()
     study = optimize(ThreeBatches(PnasSpace(2), seed=7), second, storage=str(path), study_name="s")
     assert not set(first.calls) & set(second.calls), "a finished child was trained again"

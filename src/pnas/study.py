@@ -142,8 +142,12 @@ class Study:
 
     @property
     def state(self) -> str:
+        """``complete``, ``running`` (a live process drives it) or ``interrupted`` (resume it)."""
         info = self.store.get_study(self.info.name)
-        return info.state if info else self.info.state
+        state = info.state if info else self.info.state
+        if state == "running" and not self.store.is_driven(self.info.id):
+            return "interrupted"
+        return state
 
     def trials(self, status: str | None = None) -> list[TrialRecord]:
         return self.store.trials(self.info.id, status)

@@ -270,6 +270,25 @@ class StudyStore:
             ) from None
         self._locked.add(study_id)
 
+    def is_driven(self, study_id: int) -> bool:
+        """Whether some live process holds the study's lock (so "running" really runs)."""
+        if self.path is None or study_id in self._locked:
+            return study_id in self._locked
+        if not Path(f"{self.path}.lock").exists():
+            return False
+        # Closing a descriptor drops every lock this process holds on the file, so reuse ours if we have one.
+        handle = self._lock_file or open(f"{self.path}.lock", "a+b")
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, study_id, os.SEEK_SET)
+        except OSError:
+            return True
+        else:
+            fcntl.lockf(handle, fcntl.LOCK_UN, 1, study_id, os.SEEK_SET)
+            return False
+        finally:
+            if handle is not self._lock_file:
+                handle.close()
+
     def release_locks(self) -> None:
         if self._lock_file is not None:
             for study_id in self._locked:
