@@ -53,7 +53,7 @@ def run_one(strategy: str, seed: int, storage: str, log: Console) -> dict:
 
 def summarize(rows: list[dict]) -> dict:
     out = {}
-    for strategy in STRATEGIES:
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
         mine = [r for r in rows if r["strategy"] == strategy]
         if not mine:
             continue
@@ -72,12 +72,17 @@ def summarize(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated, run in this order")
     parser.add_argument("--storage", default=str(Path(__file__).parent / "out" / "fashion_mnist_strategies.db"))
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args(argv)
     Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
     log = Console(stderr=True)
-    rows = [run_one(s, seed, args.storage, log) for seed in range(args.seeds) for s in STRATEGIES]
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = sorted(set(strategies) - set(STRATEGIES))
+    if unknown:
+        parser.error(f"unknown strategies {', '.join(unknown)}: choose from {', '.join(STRATEGIES)}")
+    rows = [run_one(s, seed, args.storage, log) for s in strategies for seed in range(args.seeds)]
     summary = summarize(rows)
     if args.json:
         json.dump({"runs": rows, "summary": summary}, sys.stdout, indent=2)
