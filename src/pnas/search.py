@@ -49,6 +49,9 @@ class SearchConfig:
     budget: int | None = None
     population: int | None = None
     sample: int | None = None
+    batch: int | None = None
+    """Cells evolution/REINFORCE (and random search) propose at once; None: one per worker, so
+    every worker has a child (it is part of the study's settings, like the seed)."""
     # evaluator: "train" (real training) or "table" (look-up); None picks by space
     evaluator: str | None = None
     dataset: str = "fashion-mnist"
@@ -100,13 +103,17 @@ def progressive_model_count(space: SearchSpace, beam: int, max_level: int | None
     return len(space.initial_cells()) + beam * (levels - 1)
 
 
-def build_strategy(config: SearchConfig, space: SearchSpace) -> Strategy:
+def build_strategy(config: SearchConfig, space: SearchSpace, workers: int = 1) -> Strategy:
     if config.strategy == "pnas":
         return STRATEGIES.create(
             "pnas", space, seed=config.seed, beam=config.beam, predictor=config.predictor, ensemble=config.ensemble
         )
     budget = config.budget or progressive_model_count(space, config.beam)
     options: dict[str, Any] = {"seed": config.seed, "budget": budget}
+    if config.batch is not None:
+        options["batch"] = config.batch
+    elif config.strategy in ("evolution", "reinforce"):
+        options["batch"] = workers
     if config.strategy == "evolution":
         if config.population is not None:
             options["population"] = config.population
@@ -142,10 +149,11 @@ def run_search(
     import pnas.evaluation  # noqa: F401  (registers the built-in evaluators)
 
     config = config or SearchConfig()
+    workers = config.workers or default_workers(config.evaluator_name)
     space = build_space(config)
-    strategy = build_strategy(config, space)
+    strategy = build_strategy(config, space, workers)
     evaluator = build_evaluator(config)
     return optimize(
         strategy, evaluator, storage=storage, study_name=study or config.default_study_name(),
-        workers=config.workers or default_workers(config.evaluator_name), reporter=reporter,
+        workers=workers, reporter=reporter,
     )

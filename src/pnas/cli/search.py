@@ -172,6 +172,8 @@ def print_summary(study: Study, top: int = 5) -> None:
               help="Evolution: population size (default: a quarter of the budget, between 4 and 100).")
 @click.option("--sample", type=click.IntRange(1), default=None,
               help="Evolution: tournament sample size (default: a quarter of the population, at least 2).")
+@click.option("--batch", type=click.IntRange(1), default=None,
+              help="random/evolution/reinforce: cells proposed at once (default: one per worker; whole budget for random).")
 @click.option("--dataset", default="fashion-mnist", show_default=True, help="fashion-mnist, cifar10, cifar100 or folder.")
 @click.option("--data-dir", default=None, help="Where the data set lives (also $PNAS_DATA_DIR).")
 @click.option("--image-size", type=click.IntRange(4), default=None, help="Resize images to this many pixels (default: the proxy's).")
