@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
         parser.error(f"unknown strategies {', '.join(unknown)}: choose from {', '.join(STRATEGIES)}")
-    rows = [run_one(s, seed, args.storage, log) for s in strategies for seed in range(args.seeds)]
+    rows = [run_one(s, seed, args.storage, log) for seed in range(args.seeds) for s in strategies]
     summary = summarize(rows)
     if args.json:
         json.dump({"runs": rows, "summary": summary}, sys.stdout, indent=2)
