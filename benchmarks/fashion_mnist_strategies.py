@@ -10,7 +10,8 @@ and seconds).
 
     python benchmarks/fashion_mnist_strategies.py [--seeds 3] [--json]
 
-Studies are stored in ``benchmarks/out/fashion_mnist_strategies.db``; running
+Studies are stored in ``benchmarks/results/fashion_mnist_strategies.db`` (kept in the
+repository: the record of the runs reported in the README); running
 the script again resumes unfinished studies and reuses finished ones. About
 5-6 minutes a study on 2 CPU cores.
 """
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated, run in this order")
-    parser.add_argument("--storage", default=str(Path(__file__).parent / "out" / "fashion_mnist_strategies.db"))
+    parser.add_argument("--storage", default=str(Path(__file__).parent / "results" / "fashion_mnist_strategies.db"))
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args(argv)
     Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
