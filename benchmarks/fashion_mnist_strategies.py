@@ -37,12 +37,12 @@ STRATEGIES = ("pnas", "random", "evolution")
 def run_one(strategy: str, seed: int, storage: str, log: Console) -> dict:
     config = SearchConfig(strategy=strategy, seed=seed)
     started = time.time()
-    study = run_search(config, storage=storage, study=f"{strategy}-seed{seed}")
-    best = study.best(1)[0]
+    with run_search(config, storage=storage, study=f"{strategy}-seed{seed}") as study:
+        best = study.best(1)[0]
+        totals = study.totals()
     evaluator = build_evaluator(config)
     assert isinstance(evaluator, TrainingEvaluator)
     test = evaluator.test_accuracy(best.cell)
-    totals = study.totals()
     row = {
         "strategy": strategy, "seed": seed, "best_cell": best.cell, "best_val": best.accuracy, "best_test": test,
         "models": totals["models"], "failed": totals["failed"], "examples": totals["examples"],

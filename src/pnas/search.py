@@ -1,9 +1,9 @@
 """Run a search from Python with the same settings as ``pnas search``.
 
     from pnas.search import SearchConfig, run_search
-    study = run_search(SearchConfig(blocks=3, beam=8), storage="studies.db")
-    for trial in study.best(top=5):
-        print(trial.cell, trial.accuracy)
+    with run_search(SearchConfig(blocks=3, beam=8), storage="studies.db") as study:
+        for trial in study.best(top=5):
+            print(trial.cell, trial.accuracy)
 
 :class:`SearchConfig` holds every option of the command, with the command's
 defaults; :func:`run_search` builds the space, strategy and evaluator from it
@@ -13,7 +13,7 @@ and drives the study with :func:`pnas.study.optimize` (create or resume).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from pnas.evaluation.base import EVALUATORS, Evaluator
@@ -138,6 +138,26 @@ def build_evaluator(config: SearchConfig) -> Evaluator:
     )
 
 
+STORED_DEFAULTS = ("budget", "population", "sample", "batch")
+"""Options whose defaults are derived from other options (evolution's population from the budget,
+the batch from the worker count); on resume, leaving one unset means "as stored"."""
+
+
+def with_stored_defaults(config: SearchConfig, stored: dict[str, Any] | None) -> SearchConfig:
+    """``config`` with every unset option of :data:`STORED_DEFAULTS` taken from a stored study's settings.
+
+    Recomputing a derived default on resume could change the study (a larger
+    --budget would change evolution's default population, another --workers the
+    batch), and the resume would be refused. The stored value is what the study
+    was run with, so keeping it always continues the same search.
+    """
+    strategy = (stored or {}).get("strategy", {})
+    if strategy.get("name") != config.strategy:
+        return config
+    updates = {key: strategy[key] for key in STORED_DEFAULTS if getattr(config, key) is None and key in strategy}
+    return replace(config, **updates)
+
+
 def run_search(
     config: SearchConfig | None = None,
     *,
@@ -145,15 +165,27 @@ def run_search(
     study: str | None = None,
     reporter: Reporter | None = None,
 ) -> Study:
-    """Create or resume the study and run it to the end. ``storage=None`` keeps it in memory."""
+    """Create or resume the study and run it to the end. ``storage=None`` keeps it in memory.
+
+    Given a path, the returned study owns the file's connection: use it in a
+    ``with`` block (or call ``close()``) in a script that runs many studies.
+    """
     import pnas.evaluation  # noqa: F401  (registers the built-in evaluators)
 
     config = config or SearchConfig()
-    workers = config.workers or default_workers(config.evaluator_name)
-    space = build_space(config)
-    strategy = build_strategy(config, space, workers)
-    evaluator = build_evaluator(config)
-    return optimize(
-        strategy, evaluator, storage=storage, study_name=study or config.default_study_name(),
-        workers=workers, reporter=reporter,
-    )
+    name = study or config.default_study_name()
+    store = storage if isinstance(storage, StudyStore) else StudyStore(storage)
+    owns_store = store is not storage
+    try:
+        stored = store.get_study(name)
+        config = with_stored_defaults(config, stored.config if stored else None)
+        workers = config.workers or default_workers(config.evaluator_name)
+        strategy = build_strategy(config, build_space(config), workers)
+        evaluator = build_evaluator(config)
+        result = optimize(strategy, evaluator, storage=store, study_name=name, workers=workers, reporter=reporter)
+    except BaseException:
+        if owns_store:
+            store.close()
+        raise
+    result.owns_store = owns_store
+    return result

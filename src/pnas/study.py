@@ -119,10 +119,28 @@ class RoundSummary:
 
 
 class Study:
-    """A read handle on one stored study."""
+    """A read handle on one stored study.
 
-    def __init__(self, store: StudyStore, info: StudyInfo) -> None:
+    A handle that opened its own store (``optimize`` given a path) closes it on
+    :meth:`close` or at the end of a ``with`` block; a script that runs many
+    studies should use one of the two, so it does not keep a connection per study.
+    """
+
+    def __init__(self, store: StudyStore, info: StudyInfo, *, owns_store: bool = False) -> None:
         self.store, self.info = store, info
+        self.owns_store = owns_store
+
+    def close(self) -> None:
+        """Close the store if this handle opened it; a shared store stays open for its owner."""
+        if self.owns_store:
+            self.store.close()
+            self.owns_store = False
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def load(cls, store: StudyStore, name: str) -> Study:
@@ -243,17 +261,25 @@ def optimize(
 ) -> Study:
     """Run the study to the end (or resume it), recording every result as it arrives.
 
-    ``storage`` is a :class:`StudyStore`, a file path, or None for memory.
+    ``storage`` is a :class:`StudyStore`, a file path, or None for memory; a
+    store opened here belongs to the returned study (close it, or use ``with``).
     Raises :class:`ConfigMismatch` when the stored study has other settings,
     :class:`pnas.storage.StudyLocked` when another process drives it.
     """
     reporter = reporter or Reporter()
     evaluator.prepare()
-    store = storage if isinstance(storage, StudyStore) else StudyStore(storage)
-    existing = store.get_study(study_name)
-    if existing is not None:  # "someone else is running it" is the first thing to know
-        store.lock_study(existing.id, study_name)
-    study, resumed = open_study(store, study_name, study_config(strategy, evaluator), reporter=reporter)
+    own_store = not isinstance(storage, StudyStore)
+    store = StudyStore(storage) if own_store else storage
+    try:
+        existing = store.get_study(study_name)
+        if existing is not None:  # "someone else is running it" is the first thing to know
+            store.lock_study(existing.id, study_name)
+        study, resumed = open_study(store, study_name, study_config(strategy, evaluator), reporter=reporter)
+    except BaseException:
+        if own_store:
+            store.close()
+        raise
+    study.owns_store = own_store
     store.lock_study(study.info.id, study.name)
     if study.state == "complete":
         store.set_study_state(study.info.id, "running")
@@ -270,6 +296,9 @@ def optimize(
             _run_batch(store, study, strategy, batch, executor, reporter, provenance)
             fault_point("between_rounds")
         store.set_study_state(study.info.id, "complete")
+    except BaseException:
+        study.close()  # nobody gets the handle: do not leave its connection open
+        raise
     finally:
         if own_executor:
             executor.close()

@@ -65,6 +65,17 @@ def test_changed_settings_are_refused(finished):
     assert result.exit_code != 0 and "strategy.beam: 3 -> 4" in result.output
 
 
+def test_an_evolution_study_grows_with_a_larger_budget_alone(tmp_path):
+    evo = ["--strategy", "evolution", "--evaluator", "synthetic", "--blocks", "2", "--study", "evo",
+           "--storage", str(tmp_path / "s.db"), "--json"]
+    assert invoke("search", *evo, "--budget", "12").exit_code == 0
+    grown = invoke("search", *evo, "--budget", "24", "--workers", "1")
+    assert grown.exit_code == 0, grown.output
+    doc = json.loads(grown.stdout)
+    assert doc["totals"]["models"] == 24
+    assert doc["config"]["strategy"]["population"] == 4  # as created (budget 12), not budget 24's default of 6
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

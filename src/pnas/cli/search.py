@@ -167,7 +167,8 @@ def print_summary(study: Study, top: int = 5) -> None:
 @click.option("--predictor", default="mlp", show_default=True, help="Surrogate: lstm, mlp, random (a control), or a registered name.")
 @click.option("--ensemble", type=click.IntRange(1), default=5, show_default=True, help="Predictor ensemble size.")
 @click.option("--budget", type=click.IntRange(1), default=None,
-              help="Models to train (random/evolution/reinforce); default: as many as the progressive search with the same --blocks/--beam.")
+              help="Models to train (random/evolution/reinforce); default: as many as the progressive search with the same --blocks/--beam. "
+                   "On resume, --budget/--population/--sample/--batch left unset keep the study's stored values.")
 @click.option("--population", type=click.IntRange(2), default=None,
               help="Evolution: population size (default: a quarter of the budget, between 4 and 100).")
 @click.option("--sample", type=click.IntRange(1), default=None,
