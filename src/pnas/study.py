@@ -275,34 +275,31 @@ def optimize(
         if existing is not None:  # "someone else is running it" is the first thing to know
             store.lock_study(existing.id, study_name)
         study, resumed = open_study(store, study_name, study_config(strategy, evaluator), reporter=reporter)
+        store.lock_study(study.info.id, study.name)
+        if study.state == "complete":
+            store.set_study_state(study.info.id, "running")
+        strategy.artifacts = StudyArtifacts(store, study.info.id)
+        provenance = _provenance(strategy, evaluator)
+        reporter.study_started(study, resumed)
+        own_executor = executor is None
+        executor = executor or make_executor(evaluator, workers)
+        try:
+            while True:
+                batch = strategy.ask()
+                if not batch:
+                    break
+                _run_batch(store, study, strategy, batch, executor, reporter, provenance)
+                fault_point("between_rounds")
+            store.set_study_state(study.info.id, "complete")
+        finally:
+            if own_executor:
+                executor.close()
+            store.release_locks()
     except BaseException:
-        if own_store:
+        if own_store:  # nobody gets a handle: do not leave the connection open
             store.close()
         raise
     study.owns_store = own_store
-    store.lock_study(study.info.id, study.name)
-    if study.state == "complete":
-        store.set_study_state(study.info.id, "running")
-    strategy.artifacts = StudyArtifacts(store, study.info.id)
-    provenance = _provenance(strategy, evaluator)
-    reporter.study_started(study, resumed)
-    own_executor = executor is None
-    executor = executor or make_executor(evaluator, workers)
-    try:
-        while True:
-            batch = strategy.ask()
-            if not batch:
-                break
-            _run_batch(store, study, strategy, batch, executor, reporter, provenance)
-            fault_point("between_rounds")
-        store.set_study_state(study.info.id, "complete")
-    except BaseException:
-        study.close()  # nobody gets the handle: do not leave its connection open
-        raise
-    finally:
-        if own_executor:
-            executor.close()
-        store.release_locks()
     return study
 
 
