@@ -75,12 +75,20 @@ def test_fashion_mnist_found_through_environment_and_subfolder(tmp_path, monkeyp
 
 def test_missing_fashion_mnist_says_where_and_how(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "env"))
+    with pytest.raises(DatasetNotFound) as info:
+        load_dataset("fashion-mnist")
+    message = str(info.value)
+    assert str(tmp_path / "env") in message and str(tmp_path / "debian") in message
+    assert "apt-get install dataset-fashion-mnist" in message and "--data-dir" in message
+    assert isinstance(info.value, ValueError)
+    # a data_dir that is given is the only place looked in
+    (tmp_path / "mine").mkdir()
     with pytest.raises(DatasetNotFound) as info:
         load_dataset("fashion-mnist", data_dir=tmp_path / "mine")
     message = str(info.value)
-    assert str(tmp_path / "mine") in message and str(tmp_path / "debian") in message
-    assert "apt-get install dataset-fashion-mnist" in message and "--data-dir" in message
-    assert isinstance(info.value, ValueError)
+    assert str(tmp_path / "mine") in message and str(tmp_path / "mine" / "fashion-mnist") in message
+    assert str(tmp_path / "debian") not in message and str(tmp_path / "env") not in message
 
 
 def test_corrupt_idx_is_a_clear_error(tmp_path):

@@ -3,13 +3,21 @@
 Evaluators must be rebuildable from a plain config (``EvaluatorSpec``) so that
 worker processes and cluster backends can construct their own copy; nothing
 is pickled between processes except these specs and results.
+
+An evaluator that reads data (images, a table) describes it with
+:meth:`Evaluator.data_fingerprint`: file names relative to the data's root, their
+sizes and hashes, and a hash of the content as decoded. A study stores it, and a
+resume compares it with :func:`fingerprint_difference`, so a study is never
+continued on other data than it was made with.
 """
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pnas.registry import Registry
@@ -57,6 +65,14 @@ class Evaluator(ABC):
     def config(self) -> dict[str, Any]:
         """JSON-able settings that determine results; stored with the study."""
 
+    def data_fingerprint(self) -> dict[str, Any] | None:
+        """A small JSON-able description of the data this evaluator reads (None: it reads none).
+
+        It holds no absolute path: the same files in another folder give the same fingerprint.
+        Compare two with :func:`fingerprint_difference`. Call it after :meth:`prepare`.
+        """
+        return None
+
     def spec(self) -> EvaluatorSpec:
         return EvaluatorSpec(self.name, self.config())
 
@@ -75,3 +91,158 @@ class EvaluatorSpec:
 
 
 EVALUATORS: Registry[Evaluator] = Registry("evaluator")
+
+
+# --------------------------------------------------------------------------- data fingerprints
+
+FINGERPRINT_FILE_LIMIT = 2000
+"""Files listed one by one in a fingerprint; a data set of more files is described by its listing's hash."""
+
+_SHORT = 12
+"""Hex digits of a hash shown in a message."""
+
+
+def sha256_file(path: Path) -> tuple[int, str]:
+    """(size in bytes, sha256 hex digest) of a file, read in chunks; a file that cannot be read is a ValueError."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    return size, digest.hexdigest()
+
+
+def files_fingerprint(root: Path, names: Iterable[str]) -> dict[str, Any]:
+    """The file part of a fingerprint: ``files`` maps each name (relative to ``root``, with ``/``) to
+    ``[size, first 16 hex digits of its sha256]``; ``file_count`` and ``files_sha256`` (a hash of that
+    listing) describe it too, and alone when there are more than :data:`FINGERPRINT_FILE_LIMIT` files."""
+    listing: dict[str, list[Any]] = {}
+    for name in sorted(set(names)):
+        size, digest = sha256_file(root / name)
+        listing[name] = [size, digest[:16]]
+    text = "".join(f"{name}\0{size}\0{digest}\n" for name, (size, digest) in listing.items())
+    out: dict[str, Any] = {"file_count": len(listing), "files_sha256": hashlib.sha256(text.encode()).hexdigest()}
+    if len(listing) <= FINGERPRINT_FILE_LIMIT:
+        out["files"] = listing
+    return out
+
+
+def fingerprint_difference(stored: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """None when two fingerprints describe the same data, else one phrase saying what differs.
+
+    The same decoded content counts as the same data even if its files moved, were renamed or
+    were repacked (an archive extracted, IDX files gunzipped). Otherwise the phrase names another
+    data set, or the files that differ followed by what that changed (counts, shapes, classes), or,
+    when no file tells, the part of the content whose hash differs.
+    """
+    if stored == current:
+        return None
+    if stored.get("kind") != current.get("kind"):
+        return f"the data were {stored.get('kind') or 'unknown'}, now {current.get('kind') or 'unknown'}"
+    old, new = stored.get("content"), current.get("content")
+    if old is not None and old == new:
+        return None
+    old, new = old or {}, new or {}
+    if old.get("dataset") != new.get("dataset"):
+        return f"data set {old.get('dataset')} -> {new.get('dataset')}"
+    files = _files_difference(stored, current)
+    content = _content_difference(old, new, hashes=files is None)
+    return "; ".join(phrase for phrase in (files, content) if phrase) or "the data differ"
+
+
+def _short(digest: Any) -> str:
+    return f"{str(digest)[:_SHORT]}..."
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _file_change(old: Any, new: Any) -> str:
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) == 2:
+        if old[0] != new[0]:
+            return f"{_number(old[0])} -> {_number(new[0])} bytes"
+        return f"content hash {_short(old[1])} -> {_short(new[1])}"
+    return f"{old} -> {new}"
+
+
+def _files_difference(stored: dict[str, Any], current: dict[str, Any]) -> str | None:
+    old, new = stored.get("files"), current.get("files")
+    if isinstance(old, dict) and isinstance(new, dict):
+        changes: list[tuple[str, str]] = []
+        for name in sorted(set(old) | set(new)):
+            if name not in new:
+                changes.append((name, "missing"))
+            elif name not in old:
+                changes.append((name, "new"))
+            elif old[name] != new[name]:
+                changes.append((name, _file_change(old[name], new[name])))
+        if not changes:
+            return None
+        if len(changes) == 1:
+            name, how = changes[0]
+            return f"file {name} is {how}" if how in ("missing", "new") else f"file {name} differs ({how})"
+        shown = ", ".join(f"{name} ({how})" for name, how in changes[:5])
+        more = f", and {len(changes) - 5} more" if len(changes) > 5 else ""
+        return f"{len(changes)} files differ: {shown}{more}"
+    if stored.get("files_sha256") != current.get("files_sha256"):
+        count_old, count_new = stored.get("file_count"), current.get("file_count")
+        if count_old != count_new:
+            return f"the files differ ({_number(count_old)} files -> {_number(count_new)})"
+        before, after = _short(stored.get("files_sha256")), _short(current.get("files_sha256"))
+        return f"the files differ (listing hash {before} -> {after})"
+    return None
+
+
+def _part_difference(label: str, old: Any, new: Any, hashes: bool) -> str | None:
+    """A training or test part: ``{"images": N, "shape": [C, H, W], "sha256": ..., "labels_sha256": ...}``."""
+    if old == new:
+        return None
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        def count(part: Any) -> str:
+            return f"{_number(part.get('images'))} images" if isinstance(part, dict) else "none"
+
+        return f"{label} set {count(old)} -> {count(new)}"
+    if old.get("images") != new.get("images"):
+        return f"{label} set {_number(old.get('images'))} images -> {_number(new.get('images'))}"
+    if old.get("shape") != new.get("shape"):
+        def shape(part: dict[str, Any]) -> str:
+            return "x".join(str(n) for n in part.get("shape") or ()) or "?"
+
+        return f"{label} images {shape(old)} -> {shape(new)}"
+    if not hashes:
+        return None
+    for key, what in (("sha256", "images"), ("labels_sha256", "labels")):
+        if old.get(key) != new.get(key):
+            return f"the {label} {what} differ (content hash {_short(old.get(key))} -> {_short(new.get(key))})"
+    return None
+
+
+def _content_difference(old: dict[str, Any], new: dict[str, Any], hashes: bool) -> str | None:
+    """What differs in two fingerprints' content: counts, shapes and classes; hashes too if ``hashes``."""
+    if old.get("num_classes") != new.get("num_classes"):
+        return f"{old.get('num_classes')} classes -> {new.get('num_classes')}"
+    if old.get("classes") != new.get("classes"):
+        before, after = old.get("classes") or [], new.get("classes") or []
+        for i, (a, b) in enumerate(zip(before, after)):
+            if a != b:
+                return f"class {i} is named {b!r}, was {a!r}"
+        return f"class names {before or 'none'} -> {after or 'none'}"
+    for label, key in (("training", "train"), ("test", "test")):
+        phrase = _part_difference(label, old.get(key), new.get(key), hashes)
+        if phrase:
+            return phrase
+    if old.get("rows") != new.get("rows"):
+        return f"table rows {_number(old.get('rows'))} -> {_number(new.get('rows'))}"
+    if old.get("columns") != new.get("columns"):
+        return f"table columns {', '.join(old.get('columns') or [])} -> {', '.join(new.get('columns') or [])}"
+    if not hashes:
+        return None
+    if old.get("sha256") != new.get("sha256"):
+        return f"the content differs (content hash {_short(old.get('sha256'))} -> {_short(new.get('sha256'))})"
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return f"the data differ in {', '.join(keys)}" if keys else None

@@ -7,8 +7,8 @@ directly (no DataLoader, no worker processes).
 Named data sets (``DATASETS``; a user may register their own loader):
 
 ``fashion-mnist``
-    IDX files, gzipped or not, looked for in ``data_dir``, ``$PNAS_DATA_DIR``,
-    then ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``).
+    IDX files, gzipped or not, looked for in ``data_dir`` or, when none is given,
+    ``$PNAS_DATA_DIR`` then ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``).
 ``cifar10`` / ``cifar100``
     The python-version archive (``cifar-10-python.tar.gz``, ``cifar-100-python.tar.gz``)
     or its extracted folder, at ``data_dir`` (or ``$PNAS_DATA_DIR``). Its pickled
@@ -17,27 +17,42 @@ Named data sets (``DATASETS``; a user may register their own loader):
     A folder of images with one subfolder per class at ``data_dir`` (optionally
     ``train/`` and ``test/`` folders, each laid out that way).
 
+A ``data_dir`` that is given is the only place looked in (and its subfolder named
+after the data set): it is used or refused, never replaced by a default place.
+
+Everything is checked while decoding, before any child trains: every file that fails
+to read is named (:class:`InvalidDataset`, a ValueError), a data set needs at least
+two classes, each with training images, and every label must be in range.
+
 The validation split always comes from the training set, fixed by the seed: the
 test set is never seen during a search (:func:`load_test` gives it for later).
+:func:`dataset_fingerprint` describes a decoded data set for a study to store.
 """
 
 from __future__ import annotations
 
+import copy
 import gzip
+import hashlib
 import io
 import os
 import pickle
 import struct
 import tarfile
-from collections.abc import Callable
+import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pnas.evaluation.base import files_fingerprint
 from pnas.registry import Registry
 
 DATA_DIR_ENV = "PNAS_DATA_DIR"
@@ -49,9 +64,23 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_VAL_SIZE = 5000
 """Validation images held out of the training set (the paper holds out 5,000 of CIFAR-10's 50,000)."""
 
+MAX_IMAGE_PIXELS = 1 << 26
+"""Pixels (width x height) a folder image may have: 67 million, e.g. 8192 x 8192. Larger ones are refused
+before they are decoded (a child trains on images of a few dozen pixels a side). It is below PIL's own
+decompression-bomb limit, so PIL never warns about an image that is read."""
 
-class DatasetNotFound(ValueError):
+
+class DatasetError(ValueError):
+    """A data set that cannot be used; the message names the file or folder and what is wrong."""
+
+
+class DatasetNotFound(DatasetError):
     """The files of a data set are not where they were looked for; the message says where and how to get them."""
+
+
+class InvalidDataset(DatasetError):
+    """A data set's files were found but cannot be trained on: a file that does not read, a label out of
+    range, fewer than two classes, a class without training images."""
 
 
 @dataclass(frozen=True)
@@ -66,15 +95,48 @@ class RawDataset:
     classes: tuple[str, ...] | None = None
     source: str = ""
     """Where it was read from, for messages."""
+    root: Path | None = None
+    """The folder the files below are named relative to (for the fingerprint; no absolute path goes into it)."""
+    files: tuple[str, ...] = ()
+    """The files read, relative to ``root`` with ``/`` separators."""
 
     def __post_init__(self) -> None:
-        for images, labels in ((self.train_images, self.train_labels), (self.test_images, self.test_labels)):
+        """Every loader's result is checked here: shapes, counts, labels in range, every class trained on."""
+        source = self.source or "data set"
+        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise InvalidDataset(f"{source}: a data set needs at least 2 classes, this one has {self.num_classes}")
+        if self.classes is not None and len(self.classes) != self.num_classes:
+            raise InvalidDataset(f"{source}: {len(self.classes)} class names for {self.num_classes} classes")
+        parts = (("training", self.train_images, self.train_labels), ("test", self.test_images, self.test_labels))
+        for part, images, labels in parts:
             if images is None:
                 continue
             if images.ndim != 4 or images.dtype != np.uint8:
-                raise ValueError(f"{self.source}: images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
-            if labels is None or len(labels) != len(images):
-                raise ValueError(f"{self.source}: {len(images)} images but labels do not match")
+                raise InvalidDataset(
+                    f"{source}: {part} images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}"
+                )
+            if labels is None:
+                raise InvalidDataset(f"{source}: {len(images):,} {part} images but no labels")
+            if labels.ndim != 1 or len(labels) != len(images):
+                raise InvalidDataset(f"{source}: {len(images):,} {part} images but {len(labels):,} labels")
+            if len(labels) and not np.issubdtype(labels.dtype, np.integer):
+                raise InvalidDataset(f"{source}: {part} labels must be integers, got {labels.dtype}")
+            bad = np.flatnonzero((labels < 0) | (labels >= self.num_classes))
+            if len(bad):
+                raise InvalidDataset(
+                    f"{source}: {part} label {int(labels[bad[0]])} (image {int(bad[0])}) is out of range for "
+                    f"{self.num_classes} classes (labels must be 0..{self.num_classes - 1}); "
+                    f"{len(bad):,} of {len(labels):,} {part} labels are out of range"
+                )
+        counts = np.bincount(self.train_labels.astype(np.int64, copy=False), minlength=self.num_classes)
+        empty = np.flatnonzero(counts == 0)
+        if len(empty):
+            named = [f"{int(k)} ({self.classes[k]!r})" if self.classes else str(int(k)) for k in empty[:5]]
+            more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+            raise InvalidDataset(
+                f"{source}: class{'es' if len(empty) > 1 else ''} {', '.join(named)}{more} "
+                f"{'have' if len(empty) > 1 else 'has'} no training images (every class needs at least one)"
+            )
 
 
 @dataclass(frozen=True)
@@ -112,11 +174,15 @@ DATASETS: Registry[RawDataset] = Registry("data set")
 # --------------------------------------------------------------------------- where to look
 
 
-def _search_roots(data_dir: str | Path | None, extra: tuple[Path, ...] = ()) -> list[Path]:
-    """data_dir, then $PNAS_DATA_DIR, then any fixed places, each once."""
-    roots: list[Path] = []
+def _search_roots(name: str, data_dir: str | Path | None, extra: tuple[Path, ...] = ()) -> list[Path]:
+    """data_dir alone when it is given (DatasetNotFound if it does not exist); else $PNAS_DATA_DIR, then
+    any fixed places, each once. A path the user gave is used or refused, never replaced by a default."""
     if data_dir is not None:
-        roots.append(Path(data_dir).expanduser())
+        root = Path(data_dir).expanduser()
+        if not root.exists():
+            raise DatasetNotFound(f"data set {name!r} not found: the data directory {root} does not exist")
+        return [root]
+    roots: list[Path] = []
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         roots.append(Path(env).expanduser())
@@ -149,18 +215,25 @@ def _not_found(name: str, looked: list[Path], how: str) -> DatasetNotFound:
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (the MNIST format), gzipped if its name ends in ``.gz``; unsigned bytes only."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InvalidDataset(f"{path}: cannot be read ({exc})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic number)")
+        raise InvalidDataset(f"{path}: not an IDX file (bad magic number)")
     if data[2] != 0x08:
-        raise ValueError(f"{path}: IDX element type {data[2]:#x} is not supported (only unsigned bytes, 0x08)")
+        raise InvalidDataset(f"{path}: IDX element type {data[2]:#x} is not supported (only unsigned bytes, 0x08)")
     ndim = data[3]
     header = 4 + 4 * ndim
+    if len(data) < header:
+        raise InvalidDataset(f"{path}: IDX header is cut short ({len(data)} bytes, {ndim} dimensions need {header})")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     count = int(np.prod(shape))
     if len(data) - header != count:
-        raise ValueError(f"{path}: header says shape {shape} ({count} bytes) but the file holds {len(data) - header}")
+        raise InvalidDataset(
+            f"{path}: header says shape {shape} ({count} bytes) but the file holds {len(data) - header}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -174,22 +247,29 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 @DATASETS.register("fashion-mnist")
 def load_fashion_mnist(data_dir: str | Path | None = None) -> RawDataset:
     """Fashion-MNIST (Xiao et al., 2017): 60,000 training and 10,000 test images, 1x28x28, 10 classes."""
-    folders = _with_subfolder(_search_roots(data_dir, (DEBIAN_FASHION_MNIST,)), "fashion-mnist")
+    folders = _with_subfolder(_search_roots("fashion-mnist", data_dir, (DEBIAN_FASHION_MNIST,)), "fashion-mnist")
     stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
     for folder in folders:
         paths = [_find_idx(folder, stem) for stem in stems]
         if paths[0] is None or paths[1] is None:
             continue
+        if (paths[2] is None) != (paths[3] is None):
+            paths[2] = paths[3] = None  # a test set needs both files; without one the other is not read
         arrays = [read_idx(p) if p is not None else None for p in paths]
         train_x, train_y, test_x, test_y = arrays
+        for path, array, ndim in zip(paths, arrays, (3, 1, 3, 1)):
+            if array is not None and array.ndim != ndim:
+                raise InvalidDataset(f"{path}: expected {ndim} dimensions, the header gives shape {array.shape}")
         return RawDataset(
             train_images=train_x[:, None],
             train_labels=train_y.astype(np.int64),
-            test_images=None if test_x is None or test_y is None else test_x[:, None],
-            test_labels=None if test_x is None or test_y is None else test_y.astype(np.int64),
+            test_images=None if test_x is None else test_x[:, None],
+            test_labels=None if test_y is None else test_y.astype(np.int64),
             num_classes=10,
             classes=FASHION_MNIST_CLASSES,
             source=str(folder),
+            root=folder,
+            files=tuple(p.name for p in paths if p is not None),
         )
     raise _not_found(
         "fashion-mnist",
@@ -262,17 +342,17 @@ def restricted_loads(data: bytes, source: str = "pickle") -> object:
     try:
         return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
     except RefusedPickle as exc:
-        raise ValueError(f"{source}: {exc}") from None
-    except (pickle.UnpicklingError, EOFError, TypeError, AttributeError, IndexError, KeyError) as exc:
-        raise ValueError(f"{source}: not a valid data pickle ({exc})") from None
+        raise InvalidDataset(f"{source}: {exc}") from None
+    except (pickle.UnpicklingError, EOFError, TypeError, AttributeError, IndexError, KeyError, ValueError) as exc:
+        raise InvalidDataset(f"{source}: not a valid data pickle ({exc})") from None
 
 
-def _key(batch: dict, name: str) -> object:
+def _key(batch: dict, name: str, source: str = "CIFAR batch") -> object:
     """CIFAR's dicts have bytes keys (pickled by Python 2); accept str keys too."""
     for key in (name.encode(), name):
         if key in batch:
             return batch[key]
-    raise ValueError(f"CIFAR batch has no {name!r} entry (keys: {sorted(map(str, batch))})")
+    raise InvalidDataset(f"{source}: no {name!r} entry (keys: {sorted(map(str, batch))})")
 
 
 @dataclass(frozen=True)
@@ -305,40 +385,62 @@ def _cifar_arrays(blobs: list[tuple[str, bytes]], label_key: str) -> tuple[np.nd
     for source, blob in blobs:
         batch = restricted_loads(blob, source)
         if not isinstance(batch, dict):
-            raise ValueError(f"{source}: expected a dict, got {type(batch).__name__}")
-        data = np.asarray(_key(batch, "data"), dtype=np.uint8)
+            raise InvalidDataset(f"{source}: expected a dict, got {type(batch).__name__}")
+        raw_data, raw_labels = _key(batch, "data", source), _key(batch, label_key, source)
+        try:
+            data = np.asarray(raw_data, dtype=np.uint8)
+            label = np.asarray(raw_labels, dtype=np.int64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidDataset(f"{source}: 'data' or {label_key!r} is not an array of bytes ({exc})") from None
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            raise InvalidDataset(f"{source}: 'data' must be N x 3072 bytes (3x32x32 images), got shape {data.shape}")
+        if label.ndim != 1 or len(label) != len(data):
+            raise InvalidDataset(f"{source}: {len(data):,} images but {label.size:,} labels")
         images.append(data.reshape(len(data), 3, 32, 32))
-        labels.append(np.asarray(_key(batch, label_key), dtype=np.int64))
+        labels.append(label)
     return np.concatenate(images), np.concatenate(labels)
 
 
-def _read_cifar_files(layout: _CifarLayout, root: Path) -> dict[str, bytes] | None:
-    """The batch files' bytes, from the extracted folder or the .tar.gz archive at ``root``; None if absent."""
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidDataset(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _read_cifar_files(layout: _CifarLayout, root: Path) -> tuple[dict[str, bytes], Path, tuple[str, ...]] | None:
+    """The batch files' bytes, from the extracted folder or the .tar.gz archive at ``root``, with the folder
+    and the file names they came from (for the fingerprint); None if absent."""
     wanted = (*layout.train, layout.test, layout.meta)
     for folder in (root / layout.folder, root):
         if all((folder / name).is_file() for name in layout.train):
-            return {name: (folder / name).read_bytes() for name in wanted if (folder / name).is_file()}
+            names = tuple(name for name in wanted if (folder / name).is_file())
+            return {name: _read_bytes(folder / name) for name in names}, folder, names
     for archive in (root / layout.archive, root):
         if archive.is_file() and archive.name.endswith((".tar.gz", ".tgz", ".tar")):
             files: dict[str, bytes] = {}
-            with tarfile.open(archive, "r:*") as tar:
-                for member in tar.getmembers():
-                    base = member.name.rsplit("/", 1)[-1]
-                    if member.isfile() and base in wanted:
-                        handle = tar.extractfile(member)
-                        if handle is not None:
-                            files[base] = handle.read()
+            try:
+                with tarfile.open(archive, "r:*") as tar:
+                    for member in tar.getmembers():
+                        base = member.name.rsplit("/", 1)[-1]
+                        if member.isfile() and base in wanted:
+                            handle = tar.extractfile(member)
+                            if handle is not None:
+                                files[base] = handle.read()
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                raise InvalidDataset(f"{archive}: cannot be read as a tar archive ({exc})") from None
             if all(name in files for name in layout.train):
-                return files
+                return files, archive.parent, (archive.name,)
     return None
 
 
 def _load_cifar(layout: _CifarLayout, data_dir: str | Path | None) -> RawDataset:
-    roots = _with_subfolder(_search_roots(data_dir), layout.name)
+    roots = _with_subfolder(_search_roots(layout.name, data_dir), layout.name)
     for root in roots:
-        files = _read_cifar_files(layout, root)
-        if files is None:
+        found = _read_cifar_files(layout, root)
+        if found is None:
             continue
+        files, files_root, names = found
         train_x, train_y = _cifar_arrays([(f"{root}: {n}", files[n]) for n in layout.train], layout.label_key)
         test_x = test_y = None
         if layout.test in files:
@@ -347,9 +449,12 @@ def _load_cifar(layout: _CifarLayout, data_dir: str | Path | None) -> RawDataset
         if layout.meta in files:
             meta = restricted_loads(files[layout.meta], f"{root}: {layout.meta}")
             if isinstance(meta, dict):
-                names = _key(meta, layout.names_key)
-                classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)  # type: ignore[union-attr]
-        return RawDataset(train_x, train_y, layout.num_classes, test_x, test_y, classes, source=str(root))
+                label_names = _key(meta, layout.names_key, f"{root}: {layout.meta}")
+                classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in label_names)  # type: ignore[union-attr]
+        return RawDataset(
+            train_x, train_y, layout.num_classes, test_x, test_y, classes,
+            source=str(root), root=files_root, files=names,
+        )  # fmt: skip
     raise _not_found(
         layout.name,
         roots,
@@ -385,6 +490,36 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+@contextmanager
+def _open_image(path: Path) -> Iterator[Any]:
+    """``PIL.Image.open``, with every failure inside the block (open, decode, convert, resize) an
+    :class:`InvalidDataset` naming the file; an image of more than :data:`MAX_IMAGE_PIXELS` is refused
+    from its header, before it is decoded."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, by size
+            image = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise InvalidDataset(f"{path}: image too large to read ({exc})") from None
+    except Exception as exc:  # PIL raises many kinds (OSError, SyntaxError, struct.error, ...) for a bad file
+        raise InvalidDataset(f"{path}: not a readable image ({exc})") from None
+    with image:
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise InvalidDataset(
+                f"{path}: image of {width}x{height} pixels ({width * height:,}) is larger than the "
+                f"{MAX_IMAGE_PIXELS:,} pixels a data set image may have; shrink it first"
+            )
+        try:
+            yield image
+        except InvalidDataset:
+            raise
+        except Exception as exc:
+            raise InvalidDataset(f"{path}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
+
+
 def _read_images(files: list[Path], grayscale: bool, size: tuple[int, int]) -> np.ndarray:
     """Read, convert (L or RGB for every image alike) and resize to ``size`` (width, height) with PIL."""
     from PIL import Image
@@ -392,7 +527,7 @@ def _read_images(files: list[Path], grayscale: bool, size: tuple[int, int]) -> n
     mode = "L" if grayscale else "RGB"
     out = np.empty((len(files), 1 if grayscale else 3, size[1], size[0]), dtype=np.uint8)
     for i, path in enumerate(files):
-        with Image.open(path) as image:
+        with _open_image(path) as image:
             image = image.convert(mode)
             if image.size != size:
                 image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
@@ -408,15 +543,26 @@ def read_image_folder(
 
     Images are kept grayscale if every one is grayscale, else all are made RGB; all are
     resized to ``size`` (an int: square; a tuple: width, height), or, if None, to the first image's size.
+    Without ``classes`` (a training part) there must be at least 2 class folders, each with an image.
     """
-    from PIL import Image
+    images, labels, classes, _ = _read_class_folders(root, classes, size)
+    return images, labels, classes
 
+
+def _read_class_folders(
+    root: Path, classes: tuple[str, ...] | None, size: int | tuple[int, int] | None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[Path]]:
+    """:func:`read_image_folder`, and the files read in label order."""
+    training = classes is None
     if classes is None:
         classes = tuple(p.name for p in _class_folders(root))
     files: list[Path] = []
     labels: list[int] = []
+    empty: list[str] = []
     for label, name in enumerate(classes):
         found = _image_files(root / name) if (root / name).is_dir() else []
+        if not found:
+            empty.append(name)
         files.extend(found)
         labels.extend([label] * len(found))
     if not files:
@@ -424,41 +570,54 @@ def read_image_folder(
             f"no images found under {root}: the folder data set needs one subfolder per class holding image files "
             f"({', '.join(sorted(IMAGE_SUFFIXES))})"
         )
+    if training and len(classes) < 2:
+        raise InvalidDataset(
+            f"{root}: only one class folder ({classes[0]!r}); a data set needs at least 2 classes, "
+            "one subfolder of images each"
+        )
+    if training and empty:
+        shown = ", ".join(repr(name) for name in empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        raise InvalidDataset(
+            f"{root}: class folder{'s' if len(empty) > 1 else ''} {shown} "
+            f"{'have' if len(empty) > 1 else 'has'} no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     grayscale = True
-    for path in files:
-        with Image.open(path) as image:
+    for path in files:  # headers only: every file is opened (and its size checked) before any is decoded
+        with _open_image(path) as image:
             if image.mode not in GRAYSCALE_MODES:
                 grayscale = False
-                break
     if size is None:
-        with Image.open(files[0]) as image:
+        with _open_image(files[0]) as image:
             size = image.size
     elif isinstance(size, int):
         size = (size, size)
-    return _read_images(files, grayscale, size), np.asarray(labels, dtype=np.int64), classes
+    return _read_images(files, grayscale, size), np.asarray(labels, dtype=np.int64), classes, files
 
 
 @DATASETS.register("folder")
 def load_folder(data_dir: str | Path | None = None, image_size: int | None = None) -> RawDataset:
     """Any folder of images with one subfolder per class; ``train/`` and ``test/`` subfolders, if both exist, split it."""
-    roots = _search_roots(data_dir) if data_dir is not None else []
-    for root in roots:
-        if not root.is_dir():
-            continue
-        if (root / "train").is_dir() and (root / "test").is_dir():
-            train_x, train_y, classes = read_image_folder(root / "train", None, image_size)
-            width_height = (train_x.shape[3], train_x.shape[2])
-            test_x, test_y, _ = read_image_folder(root / "test", classes, width_height)
-        else:
-            train_x, train_y, classes = read_image_folder(root, None, image_size)
-            test_x = test_y = None
-        return RawDataset(train_x, train_y, len(classes), test_x, test_y, classes, source=str(root))
-    raise _not_found(
-        "folder",
-        roots,
+    how = (
         "Pass --data-dir pointing at a folder with one subfolder of images per class "
-        "(or train/ and test/ folders laid out that way).",
+        "(or train/ and test/ folders laid out that way)."
     )
+    if data_dir is None:
+        raise _not_found("folder", [], how)
+    root = _search_roots("folder", data_dir)[0]
+    if not root.is_dir():
+        raise DatasetNotFound(f"data set 'folder' not found: {root} is not a folder. {how}")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        train_x, train_y, classes, train_files = _read_class_folders(root / "train", None, image_size)
+        width_height = (train_x.shape[3], train_x.shape[2])
+        test_x, test_y, _, test_files = _read_class_folders(root / "test", classes, width_height)
+        files = train_files + test_files
+    else:
+        train_x, train_y, classes, files = _read_class_folders(root, None, image_size)
+        test_x = test_y = None
+    return RawDataset(
+        train_x, train_y, len(classes), test_x, test_y, classes, source=str(root),
+        root=root, files=tuple(p.relative_to(root).as_posix() for p in files),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- splits, resizing, normalization
@@ -627,8 +786,49 @@ def load_test(
     return _to_tensor(raw.test_images, image_size, mean, std), torch.from_numpy(raw.test_labels.copy())
 
 
+def dataset_fingerprint(
+    name: str, *, data_dir: str | Path | None = None, image_size: int | None = None
+) -> dict[str, Any]:
+    """A JSON-able description of a whole decoded data set (independent of the subset and validation split).
+
+    ``{"kind": "images", "content": {...}, "files": {...}, "file_count": n, "files_sha256": ...}``: the
+    content holds the data set's name, its classes, and for the training and test parts the image count,
+    the image shape and sha256 hashes of the decoded uint8 images and int64 labels; the files part lists
+    the files read, relative to the data set's root (see :func:`pnas.evaluation.base.files_fingerprint`).
+    No absolute path appears in it. Computed once per process (like the decoding), on first request.
+    """
+    _check_size(image_size)
+    DATASETS.get(name)
+    return copy.deepcopy(_fingerprint_cached(name, _dir_key(data_dir), _decode_size(name, image_size)))
+
+
+def _part_fingerprint(images: np.ndarray | None, labels: np.ndarray | None) -> dict[str, Any] | None:
+    if images is None or labels is None:
+        return None
+    image_hash = hashlib.sha256(np.ascontiguousarray(images)).hexdigest()
+    label_hash = hashlib.sha256(np.ascontiguousarray(labels, dtype="<i8")).hexdigest()
+    return {"images": len(images), "shape": [int(n) for n in images.shape[1:]], "sha256": image_hash,
+            "labels_sha256": label_hash}  # fmt: skip
+
+
+@lru_cache(maxsize=4)
+def _fingerprint_cached(name: str, data_dir: str | None, size: int | None) -> dict[str, Any]:
+    raw = _decode(name, data_dir, size)
+    content = {
+        "dataset": name,
+        "num_classes": raw.num_classes,
+        "classes": None if raw.classes is None else list(raw.classes),
+        "train": _part_fingerprint(raw.train_images, raw.train_labels),
+        "test": _part_fingerprint(raw.test_images, raw.test_labels),
+    }
+    # a loader that names no root (one a user registered) gives no file list; its content is still hashed
+    files = files_fingerprint(raw.root or Path(), raw.files if raw.root is not None else ())
+    return {"kind": "images", "content": content, **files}
+
+
 def clear_cache() -> None:
     """Forget every loaded data set (tests, or a process that changes data sets)."""
     _decode.cache_clear()
     _stats_cached.cache_clear()
     _load_cached.cache_clear()
+    _fingerprint_cached.cache_clear()

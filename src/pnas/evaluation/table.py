@@ -19,9 +19,13 @@ schedule, so a model count is proportional to the training examples it stands fo
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
+import io
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -37,6 +41,10 @@ SHIPPED_TABLE = "nb201_12epoch.csv"
 CELL_COLUMN = "cellstr"
 
 
+class InvalidTable(ValueError):
+    """A table file that cannot be used; the message names the file (and the line or column)."""
+
+
 @dataclass(frozen=True)
 class Table:
     """A loaded table: every cell's numeric columns, in the file's units (percent)."""
@@ -46,13 +54,29 @@ class Table:
     """Every column of the file except ``cellstr``, in file order."""
     rows: dict[Any, dict[str, float]]
     """cell -> {column: value}; a blank or non-numeric entry is left out of its row."""
+    size: int = 0
+    """The file's size in bytes."""
+    sha256: str = ""
+    """The sha256 of the file's bytes."""
 
     def require(self, column: str) -> None:
-        """ValueError naming the available columns if ``column`` is not in the file."""
+        """InvalidTable naming the available columns if ``column`` is not in the file."""
         if column not in self.columns:
-            raise ValueError(
+            raise InvalidTable(
                 f"table {self.source} has no column {column!r}; available: {', '.join(self.columns) or '(none)'}"
             )
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What :meth:`TableEvaluator.data_fingerprint` returns: the file's name (not its folder), size and
+        hash, and its row count and columns."""
+        name = Path(self.source).name
+        return {
+            "kind": "table",
+            "content": {"sha256": self.sha256, "rows": len(self.rows), "columns": list(self.columns)},
+            "files": {name: [self.size, self.sha256[:16]]},
+            "file_count": 1,
+            "files_sha256": hashlib.sha256(f"{name}\0{self.size}\0{self.sha256[:16]}\n".encode()).hexdigest(),
+        }
 
     def fractions(self, column: str) -> dict[Any, float]:
         """cell -> value / 100 for every cell that has a value in ``column``."""
@@ -69,7 +93,7 @@ def _resolve(path: str | os.PathLike[str] | None) -> Path:
         return _shipped_path()
     resolved = Path(path).expanduser()
     if not resolved.is_file():
-        raise ValueError(
+        raise InvalidTable(
             f"table file {str(path)!r} not found: give a CSV with a 'cellstr' column and metric columns in percent"
         )
     return resolved.resolve()
@@ -102,43 +126,82 @@ def _canonical_cells(space_name: str) -> dict[str, Any]:
 def _read_cached(path: str, mtime_ns: int, size: int, space_name: str) -> Table:
     space = create_space(space_name)
     canonical = _canonical_cells(space_name)
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        try:
-            header = [name.strip() for name in next(reader)]
-        except StopIteration:
-            raise ValueError(f"table {path} is empty: it needs a header line with a 'cellstr' column") from None
-        if CELL_COLUMN not in header:
-            raise ValueError(f"table {path} has no {CELL_COLUMN!r} column; its columns are: {', '.join(header)}")
-        cell_index = header.index(CELL_COLUMN)
-        columns = tuple(name for i, name in enumerate(header) if i != cell_index)
-        rows: dict[Any, dict[str, float]] = {}
-        for line_number, record in enumerate(reader, start=2):
-            if not record or all(not field.strip() for field in record):
+    data = _read_bytes(path)
+    reader = csv.reader(io.StringIO(_decode_text(path, data), newline=""))
+    records = _records(reader, path)
+    header = [name.strip() for name in next(records, None) or []]
+    if not header:
+        raise InvalidTable(f"table {path} is empty: it needs a header line with a {CELL_COLUMN!r} column")
+    if CELL_COLUMN not in header:
+        raise InvalidTable(f"table {path} has no {CELL_COLUMN!r} column; its columns are: {', '.join(header)}")
+    cell_index = header.index(CELL_COLUMN)
+    columns = tuple(name for i, name in enumerate(header) if i != cell_index)
+    rows: dict[Any, dict[str, float]] = {}
+    for record in records:
+        line_number = reader.line_num
+        if not record or all(not field.strip() for field in record):
+            continue
+        if len(record) != len(header):
+            raise InvalidTable(f"table {path}, line {line_number}: {len(record)} fields, the header has {len(header)}")
+        text = record[cell_index].strip()
+        cell = canonical.get(text)
+        if cell is None:
+            try:
+                cell = space.parse(text)
+            except ValueError as exc:
+                raise InvalidTable(f"table {path}, line {line_number}: bad cell {text!r}: {exc}") from None
+        if cell in rows:
+            raise InvalidTable(f"table {path}, line {line_number}: cell {text!r} appears twice")
+        values: dict[str, float] = {}
+        for i, field in enumerate(record):
+            if i == cell_index:
                 continue
-            if len(record) != len(header):
-                raise ValueError(f"table {path}, line {line_number}: {len(record)} fields, the header has {len(header)}")
-            text = record[cell_index].strip()
-            cell = canonical.get(text)
-            if cell is None:
-                try:
-                    cell = space.parse(text)
-                except ValueError as exc:
-                    raise ValueError(f"table {path}, line {line_number}: bad cell {text!r}: {exc}") from None
-            if cell in rows:
-                raise ValueError(f"table {path}, line {line_number}: cell {text!r} appears twice")
-            values: dict[str, float] = {}
-            for i, field in enumerate(record):
-                if i == cell_index:
-                    continue
-                try:
-                    value = float(field)
-                except ValueError:
-                    continue
-                if math.isfinite(value):
-                    values[header[i]] = value
-            rows[cell] = values
-    return Table(source=path, columns=columns, rows=rows)
+            try:
+                value = float(field)
+            except ValueError:
+                continue
+            if math.isfinite(value):
+                values[header[i]] = value
+        rows[cell] = values
+    if not rows:
+        raise InvalidTable(f"table {path} has no rows: only a header line")
+    return Table(source=path, columns=columns, rows=rows, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidTable(f"table {path} cannot be read ({exc.strerror or exc})") from None
+
+
+def _decode_text(path: str, data: bytes) -> str:
+    """The file's text (UTF-8, a spreadsheet's byte-order mark dropped); otherwise InvalidTable naming the line."""
+    body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].count(b"\n") + 1
+        offset = exc.start + len(data) - len(body)
+        raise InvalidTable(
+            f"table {path}, line {line}: not UTF-8 text (byte {body[exc.start]:#04x} at offset {offset}); "
+            "save the table as UTF-8 CSV"
+        ) from None
+
+
+def _records(reader: Any, path: str) -> Iterator[list[str]]:
+    """The reader's records; a malformed one (an unclosed quote, a NUL byte) is an InvalidTable naming its line.
+
+    ``reader.line_num`` after a record is the physical line it ended on, so a quoted field spanning
+    lines does not shift the numbers of later lines."""
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidTable(f"table {path}, line {reader.line_num}: {exc}") from None
+        yield record
 
 
 class CellNotInTable(ChildFailed, ValueError):
@@ -167,8 +230,10 @@ class TableEvaluator(Evaluator):
             self.table.require(report_metric)
         for column in filter(None, (metric, report_metric)):
             values = [row[column] for row in self.table.rows.values() if column in row]
-            if values and not all(0.0 <= v <= 100.0 for v in values):
-                raise ValueError(
+            if not values:
+                raise InvalidTable(f"table {self.table.source} has no numeric value in column {column!r}")
+            if not all(0.0 <= v <= 100.0 for v in values):
+                raise InvalidTable(
                     f"table {self.table.source}, column {column!r}: values must be accuracies in percent (0..100), "
                     f"found {min(values)}..{max(values)}"
                 )
@@ -190,6 +255,10 @@ class TableEvaluator(Evaluator):
             examples=0,
             seconds=0.0,
         )
+
+    def data_fingerprint(self) -> dict[str, Any]:
+        """The table file's name, size and sha256, and its row count and columns (:meth:`Table.fingerprint`)."""
+        return self.table.fingerprint()
 
     def config(self) -> dict[str, Any]:
         return {

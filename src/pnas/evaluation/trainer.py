@@ -29,7 +29,7 @@ from pnas.evaluation.base import (
     Evaluator,
     ProgressCallback,
 )
-from pnas.evaluation.data import DataSplits, load_dataset, load_test
+from pnas.evaluation.data import DataSplits, dataset_fingerprint, load_dataset, load_test
 from pnas.nets import build_cifar_network, count_mult_adds, count_params
 from pnas.space import Cell
 from pnas.threads import torch_threads
@@ -240,8 +240,15 @@ class TrainingEvaluator(Evaluator):
         return f"TrainingEvaluator({self.settings})"
 
     def prepare(self) -> None:
-        """Load the data now, so a missing data set (DatasetNotFound, a ValueError) stops a search before it starts."""
+        """Load and check the data now, so a missing or broken data set (DatasetNotFound, InvalidDataset:
+        ValueErrors naming the file) stops a search before any child trains."""
         self.data()
+
+    def data_fingerprint(self) -> dict[str, Any]:
+        """The whole decoded data set's fingerprint (:func:`pnas.evaluation.data.dataset_fingerprint`);
+        the subset and validation split are left out: the study's other settings fix them."""
+        s = self.settings
+        return dataset_fingerprint(s.dataset, data_dir=s.data_dir, image_size=s.image_size)
 
     def data(self) -> DataSplits:
         """The training and validation tensors (loaded once per process, shared by every child)."""
