@@ -91,7 +91,11 @@ def _open_store(storage: str, create: bool = True) -> StudyStore:
 
 def _resolve_study(store: StudyStore, study: str | None) -> Study:
     """The named study, or the storage's only study, or the default search's study."""
-    studies = store.list_studies()
+    try:
+        studies = store.list_studies()
+    except StoreError as exc:
+        fail(str(exc))
+        raise
     if study is None:
         if len(studies) == 1:
             return Study(store, studies[0])
@@ -222,10 +226,13 @@ def search(study: str | None, storage: str, as_json: bool, top: int, **options: 
 def status(study: str | None, storage: str, as_json: bool) -> None:
     """Per round: children done, failed, pending; best accuracy; the predictor's Spearman."""
     handle = _resolve_study(_open_store(storage, create=False), study)
-    if as_json:
-        emit_json(summary_json(handle))
-    else:
-        print_summary(handle)
+    try:
+        if as_json:
+            emit_json(summary_json(handle))
+        else:
+            print_summary(handle)
+    except StoreError as exc:
+        fail(str(exc))
 
 
 @main.command()
@@ -236,11 +243,16 @@ def status(study: str | None, storage: str, as_json: bool) -> None:
 def best(study: str | None, storage: str, top: int, as_json: bool) -> None:
     """The best trained cells of a study, by validation accuracy."""
     handle = _resolve_study(_open_store(storage, create=False), study)
-    rows = [_trial_json(t) for t in handle.best(top)]
+    try:
+        rows = [_trial_json(t) for t in handle.best(top)]
+        label = _round_label(handle)
+    except StoreError as exc:
+        fail(str(exc))
+        return
     if as_json:
         emit_json(rows)
         return
     if not rows:
         click.echo(f"study {handle.name!r} has no trained cell yet")
     for i, t in enumerate(rows, start=1):
-        click.echo(_trial_line(i, t, _round_label(handle)))
+        click.echo(_trial_line(i, t, label))
