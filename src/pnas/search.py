@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from pnas.evaluation.base import EVALUATORS, Evaluator
+from pnas.execution.base import DEFAULT_MAX_RETRIES
 from pnas.space import create_space
 from pnas.space.base import SearchSpace
 from pnas.storage.sqlite import StudyStore
@@ -65,6 +66,8 @@ class SearchConfig:
     child_timeout: float | None = None
     workers: int | None = None
     """Children trained at once; None: one per visible GPU, else one per CPU core."""
+    max_retries: int = DEFAULT_MAX_RETRIES
+    """Times a child whose worker died under it is trained again before it is recorded failed."""
 
     @property
     def evaluator_name(self) -> str:
@@ -72,7 +75,7 @@ class SearchConfig:
 
     def default_study_name(self) -> str:
         """Derived from the space, the data and the strategy, e.g. ``pnas-fashion-mnist-pnas``."""
-        data = self.dataset if self.evaluator_name == "train" else f"table-{self.metric}"
+        data = {"train": self.dataset, "table": f"table-{self.metric}"}.get(self.evaluator_name, self.evaluator_name)
         return f"{self.space}-{data}-{self.strategy}"
 
     def to_json(self) -> dict[str, Any]:
@@ -182,7 +185,8 @@ def run_search(
         workers = config.workers or default_workers(config.evaluator_name)
         strategy = build_strategy(config, build_space(config), workers)
         evaluator = build_evaluator(config)
-        result = optimize(strategy, evaluator, storage=store, study_name=name, workers=workers, reporter=reporter)
+        result = optimize(strategy, evaluator, storage=store, study_name=name, workers=workers,
+                          max_retries=config.max_retries, reporter=reporter)
     except BaseException:
         if owns_store:
             store.close()

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pnas import __version__
-from pnas.evaluation.base import EvalResult, Evaluator
-from pnas.execution.base import Executor, Job, Outcome
+from pnas.evaluation.base import EvalResult, Evaluator, fingerprint_difference
+from pnas.execution.base import DEFAULT_MAX_RETRIES, Executor, Job, Outcome
 from pnas.execution.local import InProcessExecutor, ProcessPoolExecutor, visible_gpus
 from pnas.faults import fault_point
 from pnas.storage.sqlite import StoreError, StudyInfo, StudyStore, TrialRecord
@@ -219,13 +219,72 @@ def _result_from_trial(trial: TrialRecord) -> EvalResult | None:
     )
 
 
+DATA_FINGERPRINT = "data-fingerprint"
+"""The artifact that records what data a study was made with (see ``Evaluator.data_fingerprint``)."""
+
+
+class DataMismatch(ConfigMismatch):
+    """The study is resumed on other data than it was made with."""
+
+
+@dataclass
+class _Opening:
+    """What opening a study decided, and the writes it put off until the study really starts.
+
+    A refused or failed resume must leave the store exactly as it was, and a
+    finished study run again must not write at all (it may sit on read-only
+    media), so the grown settings, the data fingerprint and the state
+    ``running`` are written only once a child is about to be trained (or the
+    study ends).
+    """
+
+    study: Study
+    resumed: bool
+    grown: dict[str, Any] | None = None
+    grown_note: str = ""
+    fingerprint: dict[str, Any] | None = None
+    started: bool = False
+
+    def start(self, store: StudyStore, reporter: Reporter) -> None:
+        """Write what was put off and mark the study running: called before the first child is trained."""
+        if self.started:
+            return
+        self.started = True
+        self._write_deferred(store, reporter)
+        store.set_study_state(self.study.info.id, "running")
+
+    def finish(self, store: StudyStore, reporter: Reporter) -> None:
+        """Mark the study complete, writing what was put off if nothing had to be trained."""
+        self._write_deferred(store, reporter)
+        info = store.get_study(self.study.name)
+        if info is None or info.state != "complete":
+            store.set_study_state(self.study.info.id, "complete")
+
+    def _write_deferred(self, store: StudyStore, reporter: Reporter) -> None:
+        info = self.study.info
+        if self.grown is not None:
+            store.update_study_config(info.id, self.grown)
+            reporter.message("study settings grown: " + self.grown_note)
+            self.grown = None
+            updated = store.get_study(info.name)
+            assert updated is not None
+            self.study.info = updated
+        if self.fingerprint is not None:
+            store.save_artifact(info.id, DATA_FINGERPRINT, b"", self.fingerprint)
+            self.fingerprint = None
+
+
 def open_study(
-    store: StudyStore, name: str, config: dict[str, Any], *, reporter: Reporter | None = None
-) -> tuple[Study, bool]:
-    """Create the study, or check the stored one against ``config``. Returns (study, resumed)."""
+    store: StudyStore,
+    name: str,
+    config: dict[str, Any],
+    *,
+    fingerprint: dict[str, Any] | None = None,
+) -> _Opening:
+    """Create the study, or check the stored one against ``config`` and the data's fingerprint."""
     info = store.get_study(name)
     if info is None:
-        return Study(store, store.create_study(name, config)), False
+        return _Opening(Study(store, store.create_study(name, config)), False, fingerprint=fingerprint)
     refused, allowed = config_changes(info.config, config)
     if refused:
         raise ConfigMismatch(
@@ -233,20 +292,28 @@ def open_study(
             + "; ".join(refused)
             + "); use the original settings to resume it, or pick a new --study name"
         )
+    opening = _Opening(Study(store, info), True)
     if allowed:
-        store.update_study_config(info.id, config)
-        if reporter:
-            reporter.message("study settings grown: " + "; ".join(allowed))
-        info = store.get_study(name)
-        assert info is not None
-    return Study(store, info), True
+        opening.grown, opening.grown_note = config, "; ".join(allowed)
+    if fingerprint is not None:
+        stored = store.load_artifact(info.id, DATA_FINGERPRINT)
+        if stored is None:  # a study made before fingerprints were kept: record the data from now on
+            opening.fingerprint = fingerprint
+        else:
+            difference = fingerprint_difference(stored[1], fingerprint)
+            if difference is not None:
+                raise DataMismatch(
+                    f"study {name!r} in {store.path or 'memory'} was made with other data: {difference}; "
+                    "resume it on the data it was made with, or pick a new --study name"
+                )
+    return opening
 
 
-def make_executor(evaluator: Evaluator, workers: int) -> Executor:
+def make_executor(evaluator: Evaluator, workers: int, max_retries: int = DEFAULT_MAX_RETRIES) -> Executor:
     """One worker runs in-process; more run in a local process pool (pinned to GPUs when there are GPUs)."""
     if workers <= 1:
         return InProcessExecutor(evaluator)
-    return ProcessPoolExecutor(evaluator.spec(), workers, gpus=visible_gpus())
+    return ProcessPoolExecutor(evaluator.spec(), workers, gpus=visible_gpus(), max_retries=max_retries)
 
 
 def optimize(
@@ -256,6 +323,7 @@ def optimize(
     storage: StudyStore | str | None = None,
     study_name: str = "default",
     workers: int = 1,
+    max_retries: int = DEFAULT_MAX_RETRIES,
     executor: Executor | None = None,
     reporter: Reporter | None = None,
 ) -> Study:
@@ -263,34 +331,35 @@ def optimize(
 
     ``storage`` is a :class:`StudyStore`, a file path, or None for memory; a
     store opened here belongs to the returned study (close it, or use ``with``).
-    Raises :class:`ConfigMismatch` when the stored study has other settings,
-    :class:`pnas.storage.StudyLocked` when another process drives it.
+    Raises :class:`ConfigMismatch` when the stored study has other settings or
+    data, :class:`pnas.storage.StudyLocked` when another process drives it.
+    A finished study run again with the same settings writes nothing.
     """
     reporter = reporter or Reporter()
     evaluator.prepare()
+    fingerprint = evaluator.data_fingerprint()
     own_store = not isinstance(storage, StudyStore)
     store = StudyStore(storage) if own_store else storage
     try:
         existing = store.get_study(study_name)
         if existing is not None:  # "someone else is running it" is the first thing to know
             store.lock_study(existing.id, study_name)
-        study, resumed = open_study(store, study_name, study_config(strategy, evaluator), reporter=reporter)
+        opening = open_study(store, study_name, study_config(strategy, evaluator), fingerprint=fingerprint)
+        study = opening.study
         store.lock_study(study.info.id, study.name)
-        if study.state == "complete":
-            store.set_study_state(study.info.id, "running")
         strategy.artifacts = StudyArtifacts(store, study.info.id)
         provenance = _provenance(strategy, evaluator)
-        reporter.study_started(study, resumed)
+        reporter.study_started(study, opening.resumed)
         own_executor = executor is None
-        executor = executor or make_executor(evaluator, workers)
+        executor = executor or make_executor(evaluator, workers, max_retries)
         try:
             while True:
                 batch = strategy.ask()
                 if not batch:
                     break
-                _run_batch(store, study, strategy, batch, executor, reporter, provenance)
+                _run_batch(store, opening, strategy, batch, executor, reporter, provenance)
                 fault_point("between_rounds")
-            store.set_study_state(study.info.id, "complete")
+            opening.finish(store, reporter)
         finally:
             if own_executor:
                 executor.close()
@@ -303,24 +372,39 @@ def optimize(
     return study
 
 
+def _needs_training(trial: TrialRecord | None) -> bool:
+    """Not finished, or failed only because the machinery failed (never final across a resume)."""
+    if trial is None:
+        return True
+    return trial.status not in ("done", "failed") or is_machinery_failure(trial)
+
+
+def is_machinery_failure(trial: TrialRecord) -> bool:
+    """A child recorded failed because its worker died (or a node left), not because of the child."""
+    return trial.status == "failed" and trial.extra.get("failure") == "machinery"
+
+
 def _run_batch(
     store: StudyStore,
-    study: Study,
+    opening: _Opening,
     strategy: Strategy,
     batch: list[Proposal],
     executor: Executor,
     reporter: Reporter,
     provenance: dict[str, Any],
 ) -> None:
+    study = opening.study
     space = strategy.space
     keys = [space.format(p.cell) for p in batch]
-    store.add_proposals(study.info.id, [(k, p.round, p.predicted) for k, p in zip(keys, batch)])
-    jobs, seen = [], set()
-    for key, proposal in zip(keys, batch):
-        trial = store.trial(study.info.id, key)
-        if key not in seen and trial is not None and trial.status not in ("done", "failed"):
-            jobs.append(Job(key, proposal.cell))
-            seen.add(key)
+    known = {key: store.trial(study.info.id, key) for key in dict.fromkeys(keys)}
+    jobs = [Job(key, proposal.cell) for key, proposal in dict(zip(keys, batch)).items() if _needs_training(known[key])]
+    if jobs or any(trial is None for trial in known.values()):
+        opening.start(store, reporter)
+        store.add_proposals(study.info.id, [(k, p.round, p.predicted) for k, p in zip(keys, batch)])
+        for job in jobs:
+            trial = known[job.key]
+            if trial is not None and is_machinery_failure(trial):
+                store.retry_trial(study.info.id, job.key)
     reporter.batch_started(batch[0].round, len(batch), len(jobs))
 
     def on_event(key: str, event: dict[str, Any]) -> None:
@@ -347,6 +431,7 @@ def _record(store: StudyStore, study: Study, outcome: Outcome, provenance: dict[
     else:
         store.record_result(
             study.info.id, outcome.key, status="failed", error=outcome.error or "unknown error",
+            metrics={"extra": {"failure": "machinery"}} if outcome.machinery else None,
             worker=outcome.worker, started=outcome.started, finished=outcome.finished, provenance=provenance,
         )
 

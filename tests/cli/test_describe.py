@@ -82,3 +82,9 @@ def test_impossible_config_is_a_clear_error():
     result = run("pnasnet5-cifar", "--network", "imagenet", "--image-size", "2")
     assert result.exit_code != 0
     assert "image_size" in result.output
+
+
+@pytest.mark.parametrize("option", ["--cells-per-stack", "--filters", "--image-size"])
+def test_sizes_no_machine_can_hold_are_refused_at_once(option):
+    result = CliRunner().invoke(main, ["describe", "sep3x3(h1)+identity(h2)", option, "100000"])
+    assert result.exit_code == 2 and option in result.output and "Traceback" not in result.output

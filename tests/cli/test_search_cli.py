@@ -130,3 +130,18 @@ def test_list_names_every_registry():
     assert {"lstm", "mlp"} <= set(doc["predictors"])
     assert {"pnasnet5-large", "pnasnet5-mobile", "pnasnet5-cifar"} <= set(doc["networks"])
     assert {"fashion-mnist", "cifar10", "cifar100", "folder"} <= set(doc["datasets"])
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--seed", "-1"), ("--cells-per-stack", "100000"), ("--filters", "1"), ("--max-retries", "-1")]
+)
+def test_out_of_range_options_name_themselves(tmp_path, option, value):
+    result = invoke("search", *SMALL, "--storage", str(tmp_path / "s.db"), option, value)
+    assert result.exit_code == 2 and option in result.output
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_the_synthetic_stand_in_has_its_own_default_study_name(tmp_path):
+    result = invoke("search", "--evaluator", "synthetic", "--blocks", "1", "--storage", str(tmp_path / "s.db"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["study"] == "pnas-synthetic-pnas"

@@ -52,8 +52,12 @@ def test_imagenet_network_of_random_cell_trains_every_parameter():
     torch.manual_seed(0)
     net = build_imagenet_network(CELLS[0], num_classes=3, cells_per_stack=1, filters=8, stem_multiplier=0.25,
                                  aux_head=True, image_size=33, drop_path=0.2)
-    logits, aux = net(torch.randn(4, 3, 33, 33))
-    assert_every_parameter_learns(net, (logits, aux), torch.randint(0, 3, (4,)))
+    # torch 2.13's oneDNN corrupts the heap in a convolution's weight gradient of this network on some
+    # AVX2-only CPUs with one thread (seen on an AMD EPYC host; fine on AVX-512 hosts); torch's own
+    # convolutions check the same gradients.
+    with torch.backends.mkldnn.flags(enabled=False):
+        logits, aux = net(torch.randn(4, 3, 33, 33))
+        assert_every_parameter_learns(net, (logits, aux), torch.randint(0, 3, (4,)))
 
 
 def test_a_training_step_lowers_the_loss_on_a_fixed_batch():

@@ -90,3 +90,18 @@ def test_global_random_state_is_untouched():
     random.seed(123)
     drive(RandomSearch(Nb201Space(), seed=0, budget=20))
     assert random.random() == expected
+
+
+def test_a_huge_budget_is_proposed_lazily_as_one_round_with_the_same_cells():
+    import time
+
+    from pnas.strategies.random_search import LAZY_CHUNK
+
+    started = time.monotonic()
+    first = RandomSearch(PnasSpace(5), seed=2, budget=10**9).ask()
+    assert len(first) == LAZY_CHUNK and time.monotonic() - started < 30  # not a billion cells up front
+    lazy, eager = RandomSearch(PnasSpace(2), seed=2, budget=2500), RandomSearch(PnasSpace(2), seed=2, budget=2500, batch=2500)
+    lazy_batches, eager_batches = drive(lazy), drive(eager)
+    assert [len(proposals) for proposals, _ in lazy_batches] == [LAZY_CHUNK, LAZY_CHUNK, 2500 - 2 * LAZY_CHUNK]
+    assert {p.round for proposals, _ in lazy_batches for p in proposals} == {1}  # still the one round it always was
+    assert cells_of(lazy_batches) == cells_of(eager_batches)

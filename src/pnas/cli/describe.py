@@ -8,6 +8,7 @@ import click
 
 from pnas.cli.main import main
 from pnas.cli.output import emit_json, fail
+from pnas.limits import MAX_CELLS_PER_STACK, MAX_FILTERS, MAX_IMAGE_SIZE
 
 CELL_EXAMPLE = "sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1)"
 
@@ -24,9 +25,9 @@ def _human(n: int) -> str:
 @click.option("--network", type=click.Choice(["cifar", "imagenet"]),
               help="Layout. Default: the named network's, or cifar for a cell's text.")
 @click.option("--channels", type=click.IntRange(min=1), help="Input channels (e.g. 1 for Fashion-MNIST).")
-@click.option("--image-size", type=click.IntRange(min=1), help="Input height and width, in pixels.")
-@click.option("--cells-per-stack", type=click.IntRange(min=1), help="N: 3N cells in all, two of them reductions.")
-@click.option("--filters", type=click.IntRange(min=1), help="F: filters of the first stack.")
+@click.option("--image-size", type=click.IntRange(1, MAX_IMAGE_SIZE), help="Input height and width, in pixels.")
+@click.option("--cells-per-stack", type=click.IntRange(1, MAX_CELLS_PER_STACK), help="N: 3N cells in all, two of them reductions.")
+@click.option("--filters", type=click.IntRange(1, MAX_FILTERS), help="F: filters of the first stack.")
 @click.option("--classes", type=click.IntRange(min=0), help="Classifier outputs.")
 @click.option("--concat", type=click.Choice(["all", "unused"]),
               help="Cell output: all blocks (PNASNet-5) or only unused ones (NASNet).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Any
 
@@ -10,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pnas.cli.main import main
 from pnas.cli.output import emit_json, err_console, fail
-from pnas.execution.base import Outcome
+from pnas.execution.base import DEFAULT_MAX_RETRIES, Outcome
+from pnas.limits import MAX_BATCH_SIZE, MAX_CELLS_PER_STACK, MAX_EPOCHS, MAX_FILTERS, MAX_IMAGE_SIZE
 from pnas.search import DEFAULT_BEAM, DEFAULT_BLOCKS, DEFAULT_STORAGE, SearchConfig, run_search
 from pnas.storage.sqlite import StoreError, StudyStore
 from pnas.study import Reporter, Study
@@ -65,6 +67,8 @@ class ProgressReporter(Reporter):
             self.progress.update(self.epoch_task, total=event["epochs"], completed=event.get("epoch", 0))
         elif event.get("type") == "start" and self.epoch_task is not None:
             self.progress.update(self.epoch_task, completed=0)
+        elif event.get("type") == "retry":
+            self.message(f"[yellow]child retried[/] (attempt {event.get('attempt')}): {key}: {event.get('reason')}")
 
     def child_finished(self, outcome: Outcome) -> None:
         if self.children_task is not None:
@@ -79,6 +83,11 @@ class ProgressReporter(Reporter):
 
     def message(self, text: str) -> None:
         self.progress.console.print(text, soft_wrap=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """`kill` (SIGTERM) stops a search as Ctrl-C does: workers stopped, everything recorded kept."""
+    raise KeyboardInterrupt
 
 
 def _open_store(storage: str, create: bool = True) -> StudyStore:
@@ -181,22 +190,26 @@ def print_summary(study: Study, top: int = 5) -> None:
               help="random/evolution/reinforce: cells proposed at once (default: one per worker; whole budget for random).")
 @click.option("--dataset", default="fashion-mnist", show_default=True, help="fashion-mnist, cifar10, cifar100 or folder.")
 @click.option("--data-dir", default=None, help="Where the data set lives (also $PNAS_DATA_DIR).")
-@click.option("--image-size", type=click.IntRange(4), default=None, help="Resize images to this many pixels (default: the proxy's).")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs per child.")
+@click.option("--image-size", type=click.IntRange(4, MAX_IMAGE_SIZE), default=None, help="Resize images to this many pixels (default: the proxy's).")
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=None, help="Epochs per child.")
 @click.option("--train-subset", type=click.IntRange(1), default=None, help="Training images per child.")
 @click.option("--val-size", type=click.IntRange(1), default=None, help="Validation images, held out from the training set.")
-@click.option("--cells-per-stack", "-N", type=click.IntRange(1), default=None, help="Cells per stack (N).")
-@click.option("--filters", "-F", type=click.IntRange(1), default=None, help="Filters in the first stack (F).")
-@click.option("--batch-size", type=click.IntRange(1), default=None, help="Training batch size.")
-@click.option("--lr", type=float, default=None, help="Initial learning rate (cosine schedule).")
+@click.option("--cells-per-stack", "-N", type=click.IntRange(1, MAX_CELLS_PER_STACK), default=None, help="Cells per stack (N).")
+@click.option("--filters", "-F", type=click.IntRange(2, MAX_FILTERS), default=None, help="Filters in the first stack (F).")
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=None, help="Training batch size.")
+@click.option("--lr", type=click.FloatRange(0, 100, min_open=True), default=None, help="Initial learning rate (cosine schedule).")
 @click.option("--table", default=None, help="Table evaluator: CSV with cellstr and metric columns (default: the shipped NAS-Bench-201 table).")
 @click.option("--metric", default="cifar10-val", show_default=True, help="Table column searched on.")
 @click.option("--report-metric", default="cifar10-test", show_default=True, help="Table column kept for reporting.")
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="Children trained at once, each in its own process; 1 = in this process. Default: one per GPU, else one per CPU core.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--child-timeout", type=float, default=None, help="Seconds after which a child is recorded as failed.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--child-timeout", type=click.FloatRange(0, min_open=True), default=None,
+              help="Seconds after which a child is recorded as failed.")
+@click.option("--max-retries", type=click.IntRange(0, 100), default=DEFAULT_MAX_RETRIES, show_default=True,
+              help="Times a child whose worker process died (killed, out of memory) is trained again before it is "
+                   "recorded failed; such children are also trained again when the study resumes.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @click.option("--top", type=click.IntRange(1), default=5, show_default=True, help="Best cells printed at the end.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
 def search(study: str | None, storage: str, as_json: bool, top: int, **options: Any) -> None:
@@ -204,19 +217,19 @@ def search(study: str | None, storage: str, as_json: bool, top: int, **options: 
     trainer = {k: options.pop(k) for k in TRAINER_OPTIONS}
     config = SearchConfig(trainer=trainer, **options)
     store = _open_store(storage)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with ProgressReporter() as reporter:
             result = run_search(config, storage=store, study=study, reporter=reporter)
+        if as_json:
+            emit_json(summary_json(result, top))
+        else:
+            print_summary(result, top)
     except KeyboardInterrupt:
         err_console.print("interrupted: everything finished so far is saved; run the same command to resume")
         raise SystemExit(130) from None
     except (ValueError, StoreError, OSError) as exc:
         fail(str(exc))
-        return
-    if as_json:
-        emit_json(summary_json(result, top))
-    else:
-        print_summary(result, top)
 
 
 @main.command()

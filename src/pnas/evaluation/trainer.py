@@ -30,6 +30,7 @@ from pnas.evaluation.base import (
     ProgressCallback,
 )
 from pnas.evaluation.data import DataSplits, dataset_fingerprint, load_dataset, load_test
+from pnas.limits import MAX_BATCH_SIZE, MAX_CELLS_PER_STACK, MAX_EPOCHS, MAX_FILTERS, MAX_IMAGE_SIZE
 from pnas.nets import build_cifar_network, count_mult_adds, count_params
 from pnas.space import Cell
 from pnas.threads import torch_threads
@@ -129,15 +130,18 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             object.__setattr__(self, "data_dir", str(self.data_dir))  # a Path given in Python; stored as text
-        positive = {
-            "cells_per_stack": self.cells_per_stack,
-            "filters": self.filters,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
+        bounded = {
+            "cells_per_stack": (self.cells_per_stack, MAX_CELLS_PER_STACK),
+            "filters": (self.filters, MAX_FILTERS),
+            "epochs": (self.epochs, MAX_EPOCHS),
+            "batch_size": (self.batch_size, MAX_BATCH_SIZE),
+            "image_size": (self.image_size if self.image_size is not None else 1, MAX_IMAGE_SIZE),
         }
-        for name, value in positive.items():
+        for name, (value, top) in bounded.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if value > top:
+                raise ValueError(f"{name} must be at most {top:,}, got {value:,}")
         if self.filters < 2:
             raise ValueError(f"filters must be at least 2, got {self.filters}")
         if not self.lr > 0:

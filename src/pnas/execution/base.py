@@ -25,6 +25,10 @@ class Job:
     cell: Any
 
 
+DEFAULT_MAX_RETRIES = 2
+"""Times a child whose worker died under it is given to a new worker before it is recorded failed."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     key: str
@@ -33,11 +37,15 @@ class Outcome:
     worker: str
     started: float
     finished: float
+    machinery: bool = False
+    """The failure was the machinery's (the worker died, a node left), not the child's own: such a
+    child is recorded failed only after its retries, and is trained again when the study resumes."""
 
 
 EventCallback = Callable[[str, dict[str, Any]], None]
-"""Called as ``on_event(job_key, event)``; events are ``{"type": "start", "worker": ...}``
-and the evaluator's progress dictionaries (``{"type": "progress", "epoch": ...}``)."""
+"""Called as ``on_event(job_key, event)``; events are ``{"type": "start", "worker": ...}``,
+the evaluator's progress dictionaries (``{"type": "progress", "epoch": ...}``) and
+``{"type": "retry", "attempt": n, "reason": ...}`` when a child is given to a new worker."""
 
 
 class Executor(ABC):

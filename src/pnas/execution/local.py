@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import signal
 import socket
 import time
 import traceback
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures import ProcessPoolExecutor as _Pool
-from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as mp_wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from pnas.evaluation.base import Evaluator, EvaluatorSpec
-from pnas.execution.base import EventCallback, Executor, Job, Outcome
+from pnas.execution.base import DEFAULT_MAX_RETRIES, EventCallback, Executor, Job, Outcome
 
 
 def describe_error(exc: BaseException) -> str:
@@ -51,43 +52,70 @@ class InProcessExecutor(Executor):
 
 # --- process pool -------------------------------------------------------------
 
-_worker_evaluator: Evaluator | None = None
-_worker_events: Any = None
-_worker_name = ""
+WORKER_DIED = "worker process died"
+"""Start of the error of a child whose worker process died under it (killed, out of memory)."""
+
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker checks that the process that started it is still alive."""
 
 
-def _init_worker(spec: EvaluatorSpec, threads: int, events: Any, counter: Any, gpus: list[str]) -> None:
-    global _worker_evaluator, _worker_events, _worker_name
+def _exit_with_parent(parent: int) -> None:
+    """Exit this worker as soon as its parent is gone, whatever killed the parent.
+
+    A worker blocked waiting for work notices a closed pipe by itself; one busy
+    training a child would not, so a daemon thread polls the parent's pid.
+    """
+    import threading
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(PARENT_POLL_SECONDS)
+
+    threading.Thread(target=watch, name="pnas-parent-watch", daemon=True).start()
+
+
+def _worker_main(conn: Connection, parent: int, spec: EvaluatorSpec, threads: int, gpu: str | None) -> None:
+    """A pool worker: build the evaluator once, then evaluate each job sent on ``conn`` until told to stop."""
+    _exit_with_parent(parent)
     # Ctrl-C is the parent's to handle: it stops the pool, and interrupted children are trained again on resume
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with counter.get_lock():
-        index = counter.value
-        counter.value += 1
-    if gpus:  # one worker per visible GPU
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
-    import torch
-
-    torch.set_num_threads(threads)
-    _worker_events = events
-    _worker_name = f"{socket.gethostname()}:{os.getpid()}"
-    _worker_evaluator = spec.build()
-
-
-def _evaluate_in_worker(key: str, cell: Any) -> tuple[Any, str | None, str, float, float]:
-    assert _worker_evaluator is not None, "worker was not initialised"
-    started = time.time()
-    _worker_events.put((key, {"type": "start", "worker": _worker_name}))
-
-    def progress(event: dict[str, Any]) -> None:
-        _worker_events.put((key, {"type": "progress", **event}))
-
+    if gpu is not None:  # before torch is imported, so the worker sees only its GPU
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    name = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        result, error = _worker_evaluator.evaluate(cell, progress=progress), None
-    except Exception as exc:
-        result, error = None, describe_error(exc)
-        if os.environ.get("PNAS_DEBUG"):
-            traceback.print_exc()
-    return result, error, _worker_name, started, time.time()
+        import torch
+
+        torch.set_num_threads(threads)
+        evaluator = spec.build()
+    except Exception as exc:  # the evaluator cannot be built here: every job it is sent fails with why
+        evaluator, setup_error = None, f"worker could not build the evaluator: {describe_error(exc)}"
+    else:
+        setup_error = None
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent closed the pipe, or died
+            return
+        if message is None:
+            return
+        key, cell = message
+        started = time.time()
+        conn.send(("event", key, {"type": "start", "worker": name}))
+
+        def progress(event: dict[str, Any], key: str = key) -> None:
+            conn.send(("event", key, {"type": "progress", **event}))
+
+        result, error = None, setup_error
+        if evaluator is not None:
+            try:
+                result = evaluator.evaluate(cell, progress=progress)
+            except Exception as exc:  # the child's own failure: recorded, the search goes on
+                error = describe_error(exc)
+                if os.environ.get("PNAS_DEBUG"):
+                    traceback.print_exc()
+        conn.send(("result", key, result, error, name, started, time.time()))
 
 
 def visible_gpus() -> list[str]:
@@ -104,8 +132,35 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(count)]
 
 
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    job: Job | None = None
+    started: float = 0.0
+
+
+def _death_reason(process: BaseProcess) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        try:
+            how = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+    else:
+        how = f"exit code {code}"
+    return f"{WORKER_DIED} ({how}; killed, or out of memory)"
+
+
 class ProcessPoolExecutor(Executor):
     """``workers`` processes, each building its own evaluator from a spec once.
+
+    Each worker has its own pipe, so a worker that dies (killed, out of memory)
+    costs only the child it was training: that child is the machinery's
+    failure, not its own, and is given to a fresh worker again, up to
+    ``max_retries`` times, before it is reported failed with
+    ``machinery=True``. Children on the other workers go on untouched.
+    Workers exit by themselves within a second when the driver dies.
 
     Processes are started with ``spawn`` (forking a process that already ran
     torch's thread pools can deadlock). Each worker gets ``threads`` torch
@@ -113,80 +168,125 @@ class ProcessPoolExecutor(Executor):
     one of them, round robin.
     """
 
-    def __init__(self, spec: EvaluatorSpec, workers: int, threads: int | None = None, gpus: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: EvaluatorSpec,
+        workers: int,
+        threads: int | None = None,
+        gpus: list[str] | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
         if workers < 1:
             raise ValueError(f"--workers must be >= 1, got {workers}")
+        if max_retries < 0:
+            raise ValueError(f"--max-retries must be >= 0, got {max_retries}")
         self.spec = spec
         self.workers = workers
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
         self.gpus = gpus or []
+        self.max_retries = max_retries
         self._context = mp.get_context("spawn")
-        self._pool: _Pool | None = None
-        self._events: Any = None
+        self._pool: list[_Worker] = []
+        self._started = 0
 
-    def _ensure_pool(self) -> _Pool:
-        if self._pool is None:
-            self._events = self._context.Queue()
-            counter = self._context.Value("i", 0)
-            self._pool = _Pool(
-                max_workers=self.workers,
-                mp_context=self._context,
-                initializer=_init_worker,
-                initargs=(self.spec, self.threads, self._events, counter, self.gpus),
-            )
-        return self._pool
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes alive now (for tests and progress)."""
+        return [w.process.pid for w in self._pool if w.process.pid is not None and w.process.is_alive()]
 
-    def _drain(self, on_event: EventCallback | None) -> None:
-        while True:
-            try:
-                key, event = self._events.get_nowait()
-            except (queue.Empty, OSError, ValueError):
-                return
-            if on_event:
-                on_event(key, event)
+    def _start_worker(self) -> _Worker:
+        gpu = self.gpus[self._started % len(self.gpus)] if self.gpus else None
+        self._started += 1
+        ours, theirs = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_worker_main, args=(theirs, os.getpid(), self.spec, self.threads, gpu), daemon=True,
+            name=f"pnas-worker-{self._started}",
+        )
+        process.start()
+        theirs.close()
+        worker = _Worker(process, ours)
+        self._pool.append(worker)
+        return worker
+
+    def _remove(self, worker: _Worker) -> None:
+        self._pool.remove(worker)
+        worker.conn.close()
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=5)
 
     def run(self, jobs: Sequence[Job], on_event: EventCallback | None = None) -> Iterator[Outcome]:
-        pool = self._ensure_pool()
-        futures: dict[Future, Job] = {pool.submit(_evaluate_in_worker, job.key, job.cell): job for job in jobs}
-        pending = set(futures)
+        todo: deque[Job] = deque(jobs)
+        attempts: dict[str, int] = {}
+        running = 0
+        emit = on_event or (lambda key, event: None)
         try:
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                self._drain(on_event)
-                for future in sorted(done, key=lambda f: jobs.index(futures[f])):
-                    job = futures[future]
-                    try:
-                        result, error, worker, started, finished = future.result()
-                    except BrokenProcessPool:
-                        now = time.time()
-                        result, error, worker, started, finished = (
-                            None, "worker process died (killed, or out of memory)", "?", now, now)
-                        self._discard_pool()
-                    yield Outcome(job.key, result, error, worker, started, finished)
+            while todo or running:
+                while todo and len(self._pool) < self.workers:
+                    self._start_worker()
+                for worker in self._pool:
+                    if worker.job is None and todo:
+                        job = todo.popleft()
+                        attempts[job.key] = attempts.get(job.key, 0) + 1
+                        worker.job, worker.started = job, time.time()
+                        worker.conn.send((job.key, job.cell))
+                        running += 1
+                busy = [w for w in self._pool if w.job is not None]
+                ready = set(mp_wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0))
+                for worker in busy:
+                    outcome, dead = self._receive(worker, worker.conn in ready, emit)
+                    if outcome is not None:
+                        worker.job = None
+                        running -= 1
+                        yield outcome
+                    elif dead or worker.process.sentinel in ready:
+                        job = worker.job
+                        assert job is not None
+                        worker.job = None
+                        running -= 1
+                        worker.process.join(timeout=2)  # its pipe may close just before it is reaped
+                        reason = _death_reason(worker.process) if not worker.process.is_alive() else f"{WORKER_DIED} (its pipe closed)"
+                        self._remove(worker)
+                        if attempts[job.key] <= self.max_retries:
+                            emit(job.key, {"type": "retry", "attempt": attempts[job.key] + 1, "reason": reason})
+                            todo.appendleft(job)
+                        else:
+                            tries = attempts[job.key]
+                            now = time.time()
+                            yield Outcome(job.key, None, f"{reason}, {tries} time{'s' if tries > 1 else ''}",
+                                          f"{socket.gethostname()}:{worker.process.pid}", worker.started, now,
+                                          machinery=True)
         except BaseException:  # Ctrl-C or the caller giving up: stop the children in flight now
             self._terminate()
             raise
-        finally:
-            for future in pending:
-                future.cancel()
+
+    @staticmethod
+    def _receive(worker: _Worker, readable: bool, emit: EventCallback) -> tuple[Outcome | None, bool]:
+        """Read what the worker sent: (its outcome if it finished, whether its pipe is closed)."""
+        if not readable and not worker.conn.poll():
+            return None, False
+        try:
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if message[0] == "event":
+                    emit(message[1], message[2])
+                else:
+                    _, key, result, error, name, started, finished = message
+                    return Outcome(key, result, error, name, started, finished), False
+        except (EOFError, OSError):
+            return None, True
+        return None, False
 
     def _terminate(self) -> None:
-        if self._pool is None:
-            return
-        processes = list(getattr(self._pool, "_processes", {}).values())  # no public API before Python 3.14
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join(timeout=10)
-        self._pool = None
-
-    def _discard_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for worker in list(self._pool):
+            self._remove(worker)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for worker in self._pool:
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        for worker in list(self._pool):
+            worker.process.join(timeout=10)
+            self._remove(worker)

@@ -17,6 +17,7 @@ from typing import Any
 from pnas.nets.cifar import build_cifar_network
 from pnas.nets.imagenet import build_imagenet_network
 from pnas.nets.network import CellNetwork
+from pnas.limits import MAX_CELLS_PER_STACK, MAX_FILTERS, MAX_IMAGE_SIZE
 from pnas.registry import Registry
 from pnas.space import PNASNET5_CELL, Cell
 
@@ -52,6 +53,10 @@ class NetworkConfig:
             raise ValueError(f"unknown network layout {self.network!r}: choose one of {', '.join(LAYOUTS)}")
         if not isinstance(self.cell, Cell):
             object.__setattr__(self, "cell", Cell.parse(self.cell) if isinstance(self.cell, str) else Cell.from_json(self.cell))
+        for name, value, top in (("cells_per_stack", self.cells_per_stack, MAX_CELLS_PER_STACK),
+                                 ("filters", self.filters, MAX_FILTERS), ("image_size", self.image_size, MAX_IMAGE_SIZE)):
+            if not 1 <= value <= top:
+                raise ValueError(f"{name} must be between 1 and {top}, got {value}")
         smallest = 3 if self.network == "imagenet" else 1
         if self.image_size < smallest:
             raise ValueError(f"image_size must be >= {smallest} for the {self.network} layout, got {self.image_size}")

@@ -96,6 +96,12 @@ class SearchSpace(ABC):
         """The cell's canonical text form."""
         return str(cell)
 
+    def with_max_level(self, level: int) -> SearchSpace:
+        """The same space with cells of up to ``level`` (what a study had before it was grown)."""
+        if level != self.max_level:
+            raise ValueError(f"the {self.name} space has a fixed size of {self.max_level} levels, not {level}")
+        return self
+
     def config(self) -> dict[str, Any]:
         """What identifies this space in a study's stored configuration."""
         return {"name": self.name, "max_level": self.max_level}

@@ -279,6 +279,9 @@ class PnasSpace(SearchSpace):
         self.max_level = blocks
         self.token_spec = TokenSpec(input_vocab=blocks + 1, op_vocab=len(OPERATORS), inputs_per_block=2, ops_per_block=2)
 
+    def with_max_level(self, level: int) -> PnasSpace:
+        return self if level == self.max_level else PnasSpace(blocks=level)
+
     def level(self, cell: Cell) -> int:
         return cell.num_blocks
 

@@ -85,8 +85,8 @@ class ProgressiveSearch(Strategy):
         elif self.level >= self.max_level or not self.kept:
             return []
         else:
-            self.predictor = self._fitted_predictor(self.level)
-            children, scores = score_expansion(self.predictor, self.space, self.kept)
+            self.predictor, space = self._fitted_predictor(self.level)
+            children, scores = score_expansion(self.predictor, space, self.kept)
             proposals = [Proposal(c, self.level + 1, s) for c, s in top_k_unique(children, scores, self.beam)]
         self.level += 1
         self.kept = []
@@ -99,23 +99,50 @@ class ProgressiveSearch(Strategy):
             self.kept.append(proposal.cell)
             self.history.append((proposal.cell, result.accuracy))
 
-    def _new_predictor(self, level: int) -> Any:
+    def _new_predictor(self, level: int, space: SearchSpace | None = None) -> Any:
         return create_predictor(
-            self.predictor_name, self.space, seed=self.seed * 1000 + level, ensemble=self.ensemble,
+            self.predictor_name, space or self.space, seed=self.seed * 1000 + level, ensemble=self.ensemble,
             **self.predictor_options,
         )
 
-    def _fitted_predictor(self, level: int) -> Any:
-        """The surrogate fitted on every result so far: loaded from the study if stored, else fitted."""
-        predictor = self._new_predictor(level)
+    def _fitted_predictor(self, level: int) -> tuple[Any, SearchSpace]:
+        """The surrogate fitted on every result so far, and the space it was built for.
+
+        A stored predictor is loaded (so a resumed study ranks exactly as it did); a
+        study grown to more blocks since it was stored built it for a smaller space,
+        whose tokens are all it ever scores, so it is rebuilt in that space.
+        """
         name = f"predictor-level-{level}"
         stored = self.artifacts.load_artifact(name) if self.artifacts else None
-        if stored is not None and hasattr(predictor, "load_state_dict"):
-            predictor.load_state_dict(stored[0])
-            return predictor
+        if stored is not None:
+            loaded = self._load_predictor(level, *stored)
+            if loaded is not None:
+                return loaded
+        predictor = self._new_predictor(level)
         cells = [c for c, _ in self.history]
         predictor.fit(cells, [a for _, a in self.history])
         fault_point("predictor_fit")
         if self.artifacts and hasattr(predictor, "state_dict"):
-            self.artifacts.save_artifact(name, predictor.state_dict(), {"level": level, "trained_on": len(cells)})
-        return predictor
+            meta = {"level": level, "trained_on": len(cells), "max_level": self.space.max_level}
+            self.artifacts.save_artifact(name, predictor.state_dict(), meta)
+        return predictor, self.space
+
+    def _load_predictor(self, level: int, state: dict[str, Any], meta: dict[str, Any]) -> tuple[Any, SearchSpace] | None:
+        """The stored predictor of ``level`` rebuilt in the space it was saved for; None if it cannot hold state."""
+        if "max_level" in meta:
+            sizes = [int(meta["max_level"])]
+        else:  # stored before sizes were recorded: the space it fits, from this study's size down
+            sizes = list(range(self.space.max_level, level, -1))
+        error: ValueError | None = None
+        for size in sizes:
+            space = self.space.with_max_level(size)
+            predictor = self._new_predictor(level, space)
+            if not hasattr(predictor, "load_state_dict"):
+                return None
+            try:
+                predictor.load_state_dict(state)
+            except ValueError as exc:
+                error = exc
+                continue
+            return predictor, space
+        raise ValueError(f"the stored predictor of round {level} does not fit this study's predictor: {error}")

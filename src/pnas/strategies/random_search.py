@@ -21,6 +21,10 @@ from pnas.strategies.base import STRATEGIES, Proposal, Strategy
 DRAW_ATTEMPTS = 1000
 """Draws tried for one unseen cell before the space is taken as exhausted."""
 
+LAZY_CHUNK = 1024
+"""Cells proposed per ask when a strategy whose proposals do not depend on results has no batch
+size: the whole budget stays one round, but any budget starts training at once."""
+
 
 def positive_int(name: str, value: Any) -> int:
     """``value`` as an int >= 1, or a ValueError naming the option."""
@@ -64,6 +68,10 @@ class BudgetedStrategy(Strategy):
     def remaining(self) -> int:
         return self.budget - self.told - len(self._pending)
 
+    proposals_depend_on_results = True
+    """False where :meth:`propose` ignores what was told: then ``batch=None`` (the whole budget as one
+    round) is proposed lazily, in chunks of :data:`LAZY_CHUNK`, which gives the same cells."""
+
     def ask(self) -> list[Proposal]:
         if self._pending:
             raise RuntimeError(
@@ -71,12 +79,17 @@ class BudgetedStrategy(Strategy):
             )
         if self._finished or self.remaining <= 0:
             return []
-        n = self.remaining if self.batch is None else min(self.batch, self.remaining)
+        lazy = self.batch is None and not self.proposals_depend_on_results
+        if self.batch is not None:
+            n = min(self.batch, self.remaining)
+        else:
+            n = min(LAZY_CHUNK, self.remaining) if lazy else self.remaining
         cells = self.propose(n)
         if not cells:  # the space holds no cell this study has not proposed yet
             self._finished = True
             return []
-        self.round += 1
+        if not (lazy and self.round):
+            self.round += 1
         self.seen.update(cells)
         self._pending = list(cells)
         return [Proposal(cell=cell, round=self.round) for cell in cells]
@@ -112,6 +125,7 @@ class RandomSearch(BudgetedStrategy):
     """Uniform random cells without repeats; ``batch=None`` proposes the whole budget at once."""
 
     name = "random"
+    proposals_depend_on_results = False
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, budget: int = 100, batch: int | None = None) -> None:
         super().__init__(space, seed=seed, budget=budget, batch=batch)

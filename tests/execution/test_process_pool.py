@@ -1,0 +1,111 @@
+"""The local process pool: a dead worker costs only its own child, and workers die with their driver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from pnas.evaluation.base import EvaluatorSpec
+from pnas.execution.base import Job
+from pnas.execution.local import WORKER_DIED, ProcessPoolExecutor
+from pnas.space import PnasSpace
+
+CELLS = [str(c) for c in PnasSpace(1).initial_cells()[:6]]
+
+
+def _jobs():
+    return [Job(cell, cell) for cell in CELLS]
+
+
+def _pid(worker: str) -> int:
+    return int(worker.rsplit(":", 1)[1])
+
+
+def _run_killing_first_worker(pool: ProcessPoolExecutor, log):
+    """Run every job; kill -9 the worker of the first child as soon as it starts. Returns (outcomes, events)."""
+    events: list[tuple[str, dict]] = []
+    killed: list[str] = []
+
+    def on_event(key, event):
+        events.append((key, event))
+        if event["type"] == "start" and not killed:
+            killed.append(key)
+            os.kill(_pid(event["worker"]), signal.SIGKILL)
+
+    outcomes = list(pool.run(_jobs(), on_event))
+    return outcomes, events, killed[0]
+
+
+def test_a_killed_worker_costs_only_its_child_which_is_retried_then_fails_as_machinery(tmp_path):
+    log = tmp_path / "log"
+    spec = EvaluatorSpec("synthetic", {"seed": 0, "delay": 0.3, "noise": 0.02, "log": str(log)})
+    with ProcessPoolExecutor(spec, workers=2, threads=1) as pool:
+        outcomes, events, victim = _run_killing_first_worker(pool, log)
+        assert sorted(o.key for o in outcomes) == sorted(CELLS)  # each child reported once
+        assert all(o.result is not None and o.error is None and not o.machinery for o in outcomes)
+        retries = [(k, e) for k, e in events if e["type"] == "retry"]
+        assert [k for k, _ in retries] == [victim] and WORKER_DIED in retries[0][1]["reason"]
+        starts = Counter(k for k, e in events if e["type"] == "start")
+        assert starts[victim] == 2 and all(starts[c] == 1 for c in CELLS if c != victim)  # nobody else restarted
+        finished = Counter(log.read_text().splitlines())
+        assert all(finished[c] == 1 for c in CELLS)  # the victim never finished its first attempt
+
+        pool.max_retries = 0  # the same pool, now without retries: the victim's child is the machinery's failure
+        outcomes, _, victim = _run_killing_first_worker(pool, log)
+    failed = [o for o in outcomes if o.error is not None]
+    assert [o.key for o in failed] == [victim]
+    assert failed[0].machinery and WORKER_DIED in failed[0].error and "SIGKILL" in failed[0].error
+    assert len(outcomes) == len(CELLS) and all(o.result is not None for o in outcomes if o.key != victim)
+
+
+def test_a_child_that_fails_by_itself_is_not_retried():
+    spec = EvaluatorSpec("synthetic", {"seed": 0, "delay": -1.0})  # every child raises in time.sleep
+    with ProcessPoolExecutor(spec, workers=1, threads=1) as pool:
+        events = []
+        outcomes = list(pool.run(_jobs()[:2], lambda key, event: events.append(event["type"])))
+    assert len(outcomes) == 2 and all(o.error and "ValueError" in o.error and not o.machinery for o in outcomes)
+    assert "retry" not in events
+
+
+DRIVER = """
+import sys, time
+from pnas.evaluation.base import EvaluatorSpec
+from pnas.execution.base import Job
+from pnas.execution.local import ProcessPoolExecutor
+pool = ProcessPoolExecutor(EvaluatorSpec("synthetic", {"seed": 0, "delay": 60.0}), workers=2, threads=1)
+def on_event(key, event):
+    if event["type"] == "start":
+        print(event["worker"].rsplit(":", 1)[1], flush=True)
+for _ in pool.run([Job(str(i), "sep3x3(h1)+sep3x3(h1)") for i in range(2)], on_event):
+    pass
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie waiting for its reaper is gone for our purpose
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
+def test_workers_exit_when_their_driver_dies(how):
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(driver.stdout.readline()) for _ in range(2)]  # both are training a 60 s child
+        driver.send_signal(how)
+        driver.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [p for p in workers if _alive(p)], "workers outlived their driver by 10 s"
+    finally:
+        driver.kill()
