@@ -57,9 +57,16 @@ def run_one(strategy: str, seed: int, storage: str, log: Console) -> dict:
     assert isinstance(evaluator, TrainingEvaluator)
     test = evaluator.test_accuracy(best.cell)
     row = {
-        "strategy": strategy, "seed": seed, "best_cell": best.cell, "best_val": best.accuracy, "best_test": test,
-        "models": totals["models"], "failed": totals["failed"], "examples": totals["examples"],
-        "train_mult_adds": train_mult_adds, "train_seconds": totals["train_seconds"],
+        "strategy": strategy,
+        "seed": seed,
+        "best_cell": best.cell,
+        "best_val": best.accuracy,
+        "best_test": test,
+        "models": totals["models"],
+        "failed": totals["failed"],
+        "examples": totals["examples"],
+        "train_mult_adds": train_mult_adds,
+        "train_seconds": totals["train_seconds"],
     }
     log.print(f"{strategy} seed {seed}: val {best.accuracy:.4f} test {test:.4f} ({time.time() - started:.0f} s)")
     return row
@@ -77,8 +84,12 @@ def summarize(rows: list[dict]) -> dict:
             return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
         out[strategy] = {
-            "seeds": len(mine), "best_val": stats("best_val"), "best_test": stats("best_test"),
-            "models": stats("models"), "examples": stats("examples"), "train_mult_adds": stats("train_mult_adds"),
+            "seeds": len(mine),
+            "best_val": stats("best_val"),
+            "best_test": stats("best_test"),
+            "models": stats("models"),
+            "examples": stats("examples"),
+            "train_mult_adds": stats("train_mult_adds"),
             "train_seconds": stats("train_seconds"),
         }
     return out
@@ -104,15 +115,24 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write("\n")
         return 0
     table = Table(title=f"PNAS space (B=3), Fashion-MNIST proxy, {args.seeds} seeds: mean ± std")
-    for column in ("strategy", "models", "best val acc", "its test acc", "training examples", "training mult-adds",
-                   "training s"):
+    for column in (
+        "strategy",
+        "models",
+        "best val acc",
+        "its test acc",
+        "training examples",
+        "training mult-adds",
+        "training s",
+    ):
         table.add_column(column, justify="right")
     for strategy, s in summary.items():
         table.add_row(
-            strategy, f"{s['models']['mean']:.0f}",
+            strategy,
+            f"{s['models']['mean']:.0f}",
             f"{s['best_val']['mean']:.4f} ± {s['best_val']['std']:.4f}",
             f"{s['best_test']['mean']:.4f} ± {s['best_test']['std']:.4f}",
-            f"{s['examples']['mean']:,.0f}", f"{s['train_mult_adds']['mean'] / 1e12:.2f}T",
+            f"{s['examples']['mean']:,.0f}",
+            f"{s['train_mult_adds']['mean'] / 1e12:.2f}T",
             f"{s['train_seconds']['mean']:.0f}",
         )
     Console().print(table)

@@ -37,6 +37,7 @@ from scipy import stats
 from pnas.evaluation.table import read_table
 from pnas.predictors import create_predictor
 from pnas.space import Nb201Cell, Nb201Space
+
 PREDICTORS = {
     # name in the report -> (registered predictor, ensemble size)
     "lstm": ("lstm", 1),
@@ -122,7 +123,10 @@ def run(table: list[tuple[Nb201Cell, float]], predictors: list[str], seeds: int,
             }
         )
     summary = {
-        name: {metric: float(np.mean([v for lv in levels for v in lv["results"][name][metric]["values"]])) for metric in METRICS}
+        name: {
+            metric: float(np.mean([v for lv in levels for v in lv["results"][name][metric]["values"]]))
+            for metric in METRICS
+        }
         for name in predictors
     }
     return {
@@ -136,7 +140,9 @@ def run(table: list[tuple[Nb201Cell, float]], predictors: list[str], seeds: int,
 
 def render(report: dict, console: Console) -> None:
     predictors = list(report["summary"])
-    table = Table(title=f"Predictor quality on {report['table']} ({report['metric']}), {report['seeds']} seeds: mean ± std")
+    table = Table(
+        title=f"Predictor quality on {report['table']} ({report['metric']}), {report['seeds']} seeds: mean ± std"
+    )
     table.add_column("train on\nlevels", justify="right")
     table.add_column("score\nlevel", justify="right")
     table.add_column("predictor")
@@ -160,12 +166,18 @@ def render(report: dict, console: Console) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout (the table goes to stderr)")
-    parser.add_argument("--table", help="a CSV with a cellstr column and the metric column (default: the shipped NAS-Bench-201 table)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout (the table goes to stderr)"
+    )
+    parser.add_argument(
+        "--table", help="a CSV with a cellstr column and the metric column (default: the shipped NAS-Bench-201 table)"
+    )
     parser.add_argument("--metric", default="cifar10-val", help="column to predict (default cifar10-val)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per level (default 3)")
     parser.add_argument("--train-size", type=int, default=300, help="training cells per level (default 300)")
-    parser.add_argument("--predictors", default=",".join(PREDICTORS), help=f"comma-separated subset of {', '.join(PREDICTORS)}")
+    parser.add_argument(
+        "--predictors", default=",".join(PREDICTORS), help=f"comma-separated subset of {', '.join(PREDICTORS)}"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     args = parser.parse_args(argv)
     console = Console(stderr=args.json, width=120)
@@ -173,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     predictors = [p.strip() for p in args.predictors.split(",") if p.strip()]
     unknown = [p for p in predictors if p not in PREDICTORS]
     if unknown or not predictors:
-        parser.error(f"unknown predictor(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(PREDICTORS)}")
+        parser.error(
+            f"unknown predictor(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(PREDICTORS)}"
+        )
     if args.seeds < 1 or args.train_size < 1:
         parser.error("--seeds and --train-size must be positive")
     torch.set_num_threads(args.threads)

@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parents = random_parents(space, args.parents, args.blocks, args.seed)
     children, enumerate_s = timed(lambda: expand(space, parents))
     tokens, encode_s = timed(lambda: encode_cells(space, children))
-    log(f"{len(children)} children of {len(parents)} parents (enumerated in {enumerate_s:.2f}s, encoded in {encode_s:.2f}s)")
+    log(
+        f"{len(children)} children of {len(parents)} parents (enumerated in {enumerate_s:.2f}s, encoded in {encode_s:.2f}s)"
+    )
 
     rng = random.Random(args.seed + 1)
     train = [Cell(space.random_cell(rng).blocks[: rng.randint(1, args.blocks + 1)]) for _ in range(300)]
@@ -97,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     diffs, agree = [], []
     for name in ("lstm", "mlp"):
-        ensemble = create_predictor(name, space, seed=args.seed, ensemble=args.members, hidden=100, embedding=100, epochs=3)
+        ensemble = create_predictor(
+            name, space, seed=args.seed, ensemble=args.members, hidden=100, embedding=100, epochs=3
+        )
         _, fit_s = timed(lambda: ensemble.fit(train, targets))
         log(f"{name}: fitted {args.members} members on random targets in {fit_s:.1f}s; scoring the naive way")
 
@@ -110,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         (_, via_ranking), end_to_end_s = timed(lambda: score_expansion(ensemble, space, parents))
         diff = float(np.max(np.abs(naive.astype(np.float64) - fast)))
         same = same_top_k(naive, fast, args.top_k) and np.array_equal(via_ranking, fast.astype(np.float64))
-        log(f"{name}: fast {fast_s:.2f}s ({naive_s / fast_s:.1f}x), max |diff| {diff:.2e}, same top {args.top_k}: {same}")
+        log(
+            f"{name}: fast {fast_s:.2f}s ({naive_s / fast_s:.1f}x), max |diff| {diff:.2e}, same top {args.top_k}: {same}"
+        )
         report |= {
             f"naive_{name}_s": round(naive_s, 3),
             f"fast_{name}_s": round(fast_s, 3),
@@ -129,8 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         sys.stdout.write(json.dumps(report) + "\n")
     else:
-        table = Table(title=f"Scoring {len(children):,} children of {len(parents)} parents, {args.members}-member ensembles, {report['threads']} threads")
-        for column in ("predictor", "naive (s)", "fast (s)", "speed-up", "score_expansion (s)", "max |diff|", f"same top {args.top_k}"):
+        table = Table(
+            title=f"Scoring {len(children):,} children of {len(parents)} parents, {args.members}-member ensembles, {report['threads']} threads"
+        )
+        for column in (
+            "predictor",
+            "naive (s)",
+            "fast (s)",
+            "speed-up",
+            "score_expansion (s)",
+            "max |diff|",
+            f"same top {args.top_k}",
+        ):
             table.add_column(column, justify="right")
         for name in ("lstm", "mlp"):
             table.add_row(

@@ -89,8 +89,11 @@ def progressive_models(beam: int, space: Nb201Space) -> int:
 
 def contenders(settings: Settings) -> list[Contender]:
     widest = max(settings.beams)
-    learned = {"predictor": settings.predictor, "ensemble": settings.ensemble,
-               "predictor_options": {"epochs": settings.epochs}}
+    learned = {
+        "predictor": settings.predictor,
+        "ensemble": settings.ensemble,
+        "predictor_options": {"epochs": settings.epochs},
+    }
     out = [
         Contender("random", "random", {"budget": settings.budget}, 0.1),
         Contender("evolution", "evolution", {"budget": settings.budget}, 0.1),
@@ -103,16 +106,23 @@ def contenders(settings: Settings) -> list[Contender]:
         out.append(Contender("pnas_lstm", "pnas", {**learned, "beam": widest, "predictor": "lstm"}, widest / 2))
     out.append(Contender("pnas_random_predictor", "pnas", {"beam": widest, "predictor": "random", "ensemble": 1}, 0.5))
     oracle_options = {"table": settings.table, "metric": settings.metric}
-    out.append(Contender("pnas_oracle_predictor", "pnas",
-                         {"beam": widest, "predictor": ORACLE, "ensemble": 1, "predictor_options": oracle_options}, 0.5))
+    out.append(
+        Contender(
+            "pnas_oracle_predictor",
+            "pnas",
+            {"beam": widest, "predictor": ORACLE, "ensemble": 1, "predictor_options": oracle_options},
+            0.5,
+        )
+    )
     return out
 
 
 class TableOracle:
     """A 'predictor' that answers with the table's own validation accuracy: the ceiling for predictors."""
 
-    def __init__(self, space, *, seed: int = 0, ensemble: int = 1, table: str | None = None,
-                 metric: str = "cifar10-val") -> None:
+    def __init__(
+        self, space, *, seed: int = 0, ensemble: int = 1, table: str | None = None, metric: str = "cifar10-val"
+    ) -> None:
         self.values = TableEvaluator(table=table, metric=metric, report_metric=None).table.fractions(metric)
 
     def fit(self, cells, accuracies) -> None:
@@ -151,8 +161,7 @@ def run_job(job: tuple[Contender, int, Settings]) -> dict[str, Any]:
                 val.append(-math.inf)
                 test.append(math.nan)
             strategy.tell(proposal, result)
-    return {"key": contender.key, "seed": seed, "val": val, "test": test,
-            "seconds": time.perf_counter() - started}
+    return {"key": contender.key, "seed": seed, "val": val, "test": test, "seconds": time.perf_counter() - started}
 
 
 def picked_test_curve(val: list[float], test: list[float], length: int) -> np.ndarray:
@@ -221,8 +230,10 @@ def print_table(result: dict[str, Any], keys: list[str], checkpoints: list[int],
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Test accuracy (%) of the picked cell, NAS-Bench-201 "
-                        f"({result['settings']['report_metric']}), mean ± std over {result['settings']['seeds']} seeds")
+    table = Table(
+        title="Test accuracy (%) of the picked cell, NAS-Bench-201 "
+        f"({result['settings']['report_metric']}), mean ± std over {result['settings']['seeds']} seeds"
+    )
     table.add_column("strategy")
     table.add_column("models", justify="right")
     for m in checkpoints:
@@ -245,9 +256,11 @@ def print_table(result: dict[str, Any], keys: list[str], checkpoints: list[int],
     console = Console(file=stream, width=200)
     console.print(table)
     t = result["thresholds"]
-    console.print(f"top 1% = test >= {fmt(t['top1pct'])}, top 0.1% = test >= {fmt(t['top01pct'])}, "
-                  f"table best {fmt(t['best'])}; pnas ends at {fmt(result['comparison']['pnas_final_test'])}; "
-                  f"{result['settings']['note']}; wall time {result['wall_seconds']:.0f} s")
+    console.print(
+        f"top 1% = test >= {fmt(t['top1pct'])}, top 0.1% = test >= {fmt(t['top01pct'])}, "
+        f"table best {fmt(t['best'])}; pnas ends at {fmt(result['comparison']['pnas_final_test'])}; "
+        f"{result['settings']['note']}; wall time {result['wall_seconds']:.0f} s"
+    )
 
 
 def plot(result: dict[str, Any], keys: list[str], path: Path) -> None:
@@ -287,8 +300,7 @@ def run(settings: Settings, workers: int, log) -> dict[str, Any]:
     tests = np.array(list(evaluator.table.fractions(settings.report_metric).values()))
     thresholds = {"top1pct": top_threshold(tests, 0.01), "top01pct": top_threshold(tests, 0.001)}
     chosen = contenders(settings)
-    jobs = sorted(((c, seed, settings) for c in chosen for seed in range(settings.seeds)),
-                  key=lambda job: -job[0].cost)
+    jobs = sorted(((c, seed, settings) for c in chosen for seed in range(settings.seeds)), key=lambda job: -job[0].cost)
     started = time.perf_counter()
     runs: dict[str, list[dict[str, Any]]] = {c.key: [] for c in chosen}
     if workers > 1:
@@ -312,18 +324,27 @@ def run(settings: Settings, workers: int, log) -> dict[str, Any]:
     result["comparison"] = {
         "pnas_final_test": target,
         "pnas_models": result["pnas"]["models"],
-        "models_to_match_pnas": {c.key: models_to_match(result[c.key]["curve_mean"][: result[c.key]["models"]], target)
-                                 for c in chosen},
+        "models_to_match_pnas": {
+            c.key: models_to_match(result[c.key]["curve_mean"][: result[c.key]["models"]], target) for c in chosen
+        },
     }
     result["thresholds"] = {**thresholds, "best": float(tests.max())}
     result["settings"] = {
-        "table": settings.table or "shipped nb201_12epoch.csv", "metric": settings.metric,
-        "report_metric": settings.report_metric, "seeds": settings.seeds, "budget": settings.budget,
-        "beams": list(settings.beams), "pnas_models": {b: progressive_models(b, space) for b in settings.beams},
-        "predictor": settings.predictor, "ensemble": settings.ensemble, "epochs": settings.epochs,
+        "table": settings.table or "shipped nb201_12epoch.csv",
+        "metric": settings.metric,
+        "report_metric": settings.report_metric,
+        "seeds": settings.seeds,
+        "budget": settings.budget,
+        "beams": list(settings.beams),
+        "pnas_models": {b: progressive_models(b, space) for b in settings.beams},
+        "predictor": settings.predictor,
+        "ensemble": settings.ensemble,
+        "epochs": settings.epochs,
         "workers": workers,
-        "note": (f"progressive search with predictor={settings.predictor}, ensemble={settings.ensemble}, "
-                 f"epochs={settings.epochs} (the search's default ensemble is 5; 1 fits this run in 10 minutes)"),
+        "note": (
+            f"progressive search with predictor={settings.predictor}, ensemble={settings.ensemble}, "
+            f"epochs={settings.epochs} (the search's default ensemble is 5; 1 fits this run in 10 minutes)"
+        ),
     }
     result["wall_seconds"] = time.perf_counter() - started
     return result
@@ -331,13 +352,25 @@ def run(settings: Settings, workers: int, log) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout (the table goes to stderr)")
-    parser.add_argument("--table", help="a CSV with cellstr and the metric columns, in percent (default: the shipped table)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout (the table goes to stderr)"
+    )
+    parser.add_argument(
+        "--table", help="a CSV with cellstr and the metric columns, in percent (default: the shipped table)"
+    )
     parser.add_argument("--metric", default="cifar10-val", help="column the strategies search on (default cifar10-val)")
-    parser.add_argument("--report-metric", default="cifar10-test", help="column reported, never seen by a strategy (default cifar10-test)")
+    parser.add_argument(
+        "--report-metric",
+        default="cifar10-test",
+        help="column reported, never seen by a strategy (default cifar10-test)",
+    )
     parser.add_argument("--seeds", type=int, default=20, help="seeds per strategy (default 20)")
-    parser.add_argument("--beams", default="10,20,40", help="progressive search beam sizes K; the widest is 'pnas' (default 10,20,40)")
-    parser.add_argument("--budget", type=int, help="models for random, evolution, reinforce (default: the widest pnas's count)")
+    parser.add_argument(
+        "--beams", default="10,20,40", help="progressive search beam sizes K; the widest is 'pnas' (default 10,20,40)"
+    )
+    parser.add_argument(
+        "--budget", type=int, help="models for random, evolution, reinforce (default: the widest pnas's count)"
+    )
     parser.add_argument("--predictor", default="mlp", help="the progressive search's predictor (default mlp)")
     parser.add_argument("--ensemble", type=int, default=1, help="predictor ensemble size (default 1, for time)")
     parser.add_argument("--epochs", type=int, default=60, help="predictor training epochs per fit (default 60)")
@@ -354,23 +387,40 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds < 1 or args.workers < 1:
         parser.error("--seeds and --workers must be >= 1")
     budget = args.budget or progressive_models(max(beams), Nb201Space())
-    settings = Settings(table=args.table, metric=args.metric, report_metric=args.report_metric, seeds=args.seeds,
-                        beams=beams, budget=budget, predictor=args.predictor, ensemble=args.ensemble,
-                        epochs=args.epochs, lstm=not args.no_lstm)
+    settings = Settings(
+        table=args.table,
+        metric=args.metric,
+        report_metric=args.report_metric,
+        seeds=args.seeds,
+        beams=beams,
+        budget=budget,
+        predictor=args.predictor,
+        ensemble=args.ensemble,
+        epochs=args.epochs,
+        lstm=not args.no_lstm,
+    )
     log = sys.stderr
     try:
         TableEvaluator(table=args.table, metric=args.metric, report_metric=args.report_metric)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"search efficiency on NAS-Bench-201: {len(contenders(settings))} strategies x {args.seeds} seeds, "
-          f"{args.workers} workers", file=log, flush=True)
+    print(
+        f"search efficiency on NAS-Bench-201: {len(contenders(settings))} strategies x {args.seeds} seeds, "
+        f"{args.workers} workers",
+        file=log,
+        flush=True,
+    )
     result = run(settings, args.workers, log)
     keys = [c.key for c in contenders(settings)]
     keys = ["pnas"] + [k for k in keys if k != "pnas"]
     checkpoints = sorted({progressive_models(b, Nb201Space()) for b in beams} | {budget})
-    print_table(result, keys, [m for m in checkpoints if m <= budget or m in result["settings"]["pnas_models"].values()],
-                sys.stderr if args.json else sys.stdout)
+    print_table(
+        result,
+        keys,
+        [m for m in checkpoints if m <= budget or m in result["settings"]["pnas_models"].values()],
+        sys.stderr if args.json else sys.stdout,
+    )
     plot_path = Path(args.plot)
     plot(result, keys, plot_path)
     result["plot"] = str(plot_path)

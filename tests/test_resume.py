@@ -33,7 +33,9 @@ def _run(storage, log, delay=0.0, fault=None, workers=1, **kwargs):
     env.pop("PNAS_FAULT_AT", None)
     if fault:
         env["PNAS_FAULT_AT"] = fault
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(storage), str(log), str(delay), str(workers)], env=env, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(storage), str(log), str(delay), str(workers)], env=env, **kwargs
+    )
 
 
 def _results(storage):
@@ -55,7 +57,9 @@ def reference(tmp_path_factory):
     "faults",
     [
         ["result_commit:1", "result_commit:70", "between_rounds:1"],
-        pytest.param(["predictor_fit:1", "predictor_fit:1", "between_rounds:2", "result_commit:3"], marks=pytest.mark.slow),
+        pytest.param(
+            ["predictor_fit:1", "predictor_fit:1", "between_rounds:2", "result_commit:3"], marks=pytest.mark.slow
+        ),
     ],
 )
 def test_kill_at_fixed_points_then_resume(tmp_path, reference, faults):

@@ -44,13 +44,23 @@ class DiesOnce(Executor):
 def test_a_machinery_failure_is_recorded_and_trained_again_on_resume(tmp_path):
     path = str(tmp_path / "s.db")
     evaluator = SyntheticEvaluator(seed=1)
-    first = optimize(RandomSearch(PnasSpace(2), seed=3, budget=6), evaluator, storage=path, study_name="s",
-                     executor=DiesOnce(evaluator))
+    first = optimize(
+        RandomSearch(PnasSpace(2), seed=3, budget=6),
+        evaluator,
+        storage=path,
+        study_name="s",
+        executor=DiesOnce(evaluator),
+    )
     [failed] = first.trials("failed")
     assert is_machinery_failure(failed) and "worker process died" in failed.error
     first.close()
-    second = optimize(RandomSearch(PnasSpace(2), seed=3, budget=6), evaluator, storage=path, study_name="s",
-                      executor=DiesOnce(evaluator, victims=0))
+    second = optimize(
+        RandomSearch(PnasSpace(2), seed=3, budget=6),
+        evaluator,
+        storage=path,
+        study_name="s",
+        executor=DiesOnce(evaluator, victims=0),
+    )
     trial = second.store.trial(second.info.id, failed.cell)
     assert trial.status == "done" and trial.accuracy == evaluator.score(failed.cell)
     assert len(second.trials("done")) == 6 and second.state == "complete"
@@ -62,7 +72,9 @@ SMALL = {"hidden": 16, "embedding": 16, "epochs": 5}
 
 
 def _progressive(blocks, predictor="mlp", seed=0):
-    return ProgressiveSearch(PnasSpace(blocks), seed=seed, beam=2, predictor=predictor, ensemble=2, predictor_options=SMALL)
+    return ProgressiveSearch(
+        PnasSpace(blocks), seed=seed, beam=2, predictor=predictor, ensemble=2, predictor_options=SMALL
+    )
 
 
 def test_a_finished_study_run_again_writes_nothing(tmp_path):

@@ -29,7 +29,9 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise ValueError(f"unknown {self.kind} {name!r}: choose one of {', '.join(sorted(self._entries))}") from None
+            raise ValueError(
+                f"unknown {self.kind} {name!r}: choose one of {', '.join(sorted(self._entries))}"
+            ) from None
 
     def create(self, name: str, *args, **kwargs) -> T:
         return self.get(name)(*args, **kwargs)

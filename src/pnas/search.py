@@ -136,8 +136,13 @@ def build_evaluator(config: SearchConfig) -> Evaluator:
         raise ValueError(f"the training evaluator builds PNAS cells; for --space {config.space} use --evaluator table")
     options = {k: v for k, v in config.trainer.items() if v is not None}
     return EVALUATORS.create(
-        config.evaluator_name, dataset=config.dataset, data_dir=config.data_dir, seed=config.seed,
-        device=config.device, child_timeout=config.child_timeout, **options,
+        config.evaluator_name,
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        seed=config.seed,
+        device=config.device,
+        child_timeout=config.child_timeout,
+        **options,
     )
 
 
@@ -185,8 +190,15 @@ def run_search(
         workers = config.workers or default_workers(config.evaluator_name)
         strategy = build_strategy(config, build_space(config), workers)
         evaluator = build_evaluator(config)
-        result = optimize(strategy, evaluator, storage=store, study_name=name, workers=workers,
-                          max_retries=config.max_retries, reporter=reporter)
+        result = optimize(
+            strategy,
+            evaluator,
+            storage=store,
+            study_name=name,
+            workers=workers,
+            max_retries=config.max_retries,
+            reporter=reporter,
+        )
     except BaseException:
         if owns_store:
             store.close()

@@ -77,7 +77,9 @@ def config_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str],
     for key in sorted(set(a) | set(b)):
         if a.get(key) == b.get(key) or key.rsplit(".", 1)[-1] in RUNTIME_KEYS:
             continue
-        grows = key in GROWABLE_KEYS and isinstance(a.get(key), int) and isinstance(b.get(key), int) and b[key] >= a[key]
+        grows = (
+            key in GROWABLE_KEYS and isinstance(a.get(key), int) and isinstance(b.get(key), int) and b[key] >= a[key]
+        )
         (allowed if grows else refused).append(f"{key}: {a.get(key)!r} -> {b.get(key)!r}")
     return refused, allowed
 
@@ -114,8 +116,14 @@ class RoundSummary:
     spearman: float | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"b": self.b, "done": self.done, "failed": self.failed, "pending": self.pending,
-                "best_accuracy": self.best_accuracy, "spearman": self.spearman}
+        return {
+            "b": self.b,
+            "done": self.done,
+            "failed": self.failed,
+            "pending": self.pending,
+            "best_accuracy": self.best_accuracy,
+            "spearman": self.spearman,
+        }
 
 
 class Study:
@@ -188,14 +196,16 @@ class Study:
             rho = None
             if len(scored) >= 3 and len({t.predicted for t in scored}) > 1 and len({t.accuracy for t in scored}) > 1:
                 rho = float(spearmanr([t.predicted for t in scored], [t.accuracy for t in scored]).statistic)
-            out.append(RoundSummary(
-                b=b,
-                done=len(done),
-                failed=sum(t.status == "failed" for t in trials),
-                pending=sum(t.status in ("pending", "running") for t in trials),
-                best_accuracy=max((t.accuracy for t in done if t.accuracy is not None), default=None),
-                spearman=rho,
-            ))
+            out.append(
+                RoundSummary(
+                    b=b,
+                    done=len(done),
+                    failed=sum(t.status == "failed" for t in trials),
+                    pending=sum(t.status in ("pending", "running") for t in trials),
+                    best_accuracy=max((t.accuracy for t in done if t.accuracy is not None), default=None),
+                    spearman=rho,
+                )
+            )
         return out
 
     def totals(self) -> dict[str, Any]:
@@ -214,8 +224,13 @@ def _result_from_trial(trial: TrialRecord) -> EvalResult | None:
     if trial.status != "done" or trial.accuracy is None:
         return None
     return EvalResult(
-        accuracy=trial.accuracy, report_accuracy=trial.report_accuracy, params=trial.params,
-        mult_adds=trial.mult_adds, examples=trial.examples or 0, seconds=trial.seconds or 0.0, extra=trial.extra,
+        accuracy=trial.accuracy,
+        report_accuracy=trial.report_accuracy,
+        params=trial.params,
+        mult_adds=trial.mult_adds,
+        examples=trial.examples or 0,
+        seconds=trial.seconds or 0.0,
+        extra=trial.extra,
     )
 
 
@@ -425,14 +440,26 @@ def _run_batch(
 def _record(store: StudyStore, study: Study, outcome: Outcome, provenance: dict[str, Any]) -> None:
     if outcome.result is not None:
         store.record_result(
-            study.info.id, outcome.key, status="done", metrics=outcome.result.to_dict(), worker=outcome.worker,
-            started=outcome.started, finished=outcome.finished, provenance=provenance,
+            study.info.id,
+            outcome.key,
+            status="done",
+            metrics=outcome.result.to_dict(),
+            worker=outcome.worker,
+            started=outcome.started,
+            finished=outcome.finished,
+            provenance=provenance,
         )
     else:
         store.record_result(
-            study.info.id, outcome.key, status="failed", error=outcome.error or "unknown error",
+            study.info.id,
+            outcome.key,
+            status="failed",
+            error=outcome.error or "unknown error",
             metrics={"extra": {"failure": "machinery"}} if outcome.machinery else None,
-            worker=outcome.worker, started=outcome.started, finished=outcome.finished, provenance=provenance,
+            worker=outcome.worker,
+            started=outcome.started,
+            finished=outcome.finished,
+            provenance=provenance,
         )
 
 

@@ -8,8 +8,22 @@ from click.testing import CliRunner
 from pnas.cli.main import main
 from pnas.storage import StudyStore
 
-SMALL = ["--space", "pnas", "--blocks", "2", "--beam", "3", "--evaluator", "synthetic", "--predictor", "mlp",
-         "--ensemble", "1", "--study", "s"]
+SMALL = [
+    "--space",
+    "pnas",
+    "--blocks",
+    "2",
+    "--beam",
+    "3",
+    "--evaluator",
+    "synthetic",
+    "--predictor",
+    "mlp",
+    "--ensemble",
+    "1",
+    "--study",
+    "s",
+]
 
 
 def invoke(*args):
@@ -66,8 +80,19 @@ def test_changed_settings_are_refused(finished):
 
 
 def test_an_evolution_study_grows_with_a_larger_budget_alone(tmp_path):
-    evo = ["--strategy", "evolution", "--evaluator", "synthetic", "--blocks", "2", "--study", "evo",
-           "--storage", str(tmp_path / "s.db"), "--json"]
+    evo = [
+        "--strategy",
+        "evolution",
+        "--evaluator",
+        "synthetic",
+        "--blocks",
+        "2",
+        "--study",
+        "evo",
+        "--storage",
+        str(tmp_path / "s.db"),
+        "--json",
+    ]
     assert invoke("search", *evo, "--budget", "12").exit_code == 0
     grown = invoke("search", *evo, "--budget", "24", "--workers", "1")
     assert grown.exit_code == 0, grown.output
@@ -142,6 +167,8 @@ def test_out_of_range_options_name_themselves(tmp_path, option, value):
 
 
 def test_the_synthetic_stand_in_has_its_own_default_study_name(tmp_path):
-    result = invoke("search", "--evaluator", "synthetic", "--blocks", "1", "--storage", str(tmp_path / "s.db"), "--json")
+    result = invoke(
+        "search", "--evaluator", "synthetic", "--blocks", "1", "--storage", str(tmp_path / "s.db"), "--json"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["study"] == "pnas-synthetic-pnas"

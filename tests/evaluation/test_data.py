@@ -32,7 +32,9 @@ def _labels(n: int, classes: int) -> np.ndarray:
 
 def _images(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Images whose brightness encodes the label, so a mix-up of images and labels is visible."""
-    return np.broadcast_to((labels * 20).astype(np.uint8).reshape(-1, *([1] * len(shape))), (len(labels), *shape)).copy()
+    return np.broadcast_to(
+        (labels * 20).astype(np.uint8).reshape(-1, *([1] * len(shape))), (len(labels), *shape)
+    ).copy()
 
 
 def _idx_bytes(array: np.ndarray) -> bytes:
@@ -44,7 +46,10 @@ def _write_idx(folder: Path, n_train: int, n_test: int, gz: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         labels = _labels(n, 10)
-        for stem, array in ((f"{prefix}-images-idx3-ubyte", _images(labels, (28, 28))), (f"{prefix}-labels-idx1-ubyte", labels)):
+        for stem, array in (
+            (f"{prefix}-images-idx3-ubyte", _images(labels, (28, 28))),
+            (f"{prefix}-labels-idx1-ubyte", labels),
+        ):
             blob = _idx_bytes(array)
             if gz:
                 (folder / (stem + ".gz")).write_bytes(gzip.compress(blob))

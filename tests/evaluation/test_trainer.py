@@ -12,9 +12,14 @@ import torch
 
 from pnas.evaluation import EVALUATORS, EvaluatorSpec
 from pnas.evaluation.base import ChildFailed
-from pnas.evaluation.data import DEBIAN_FASHION_MNIST, DATA_DIR_ENV
+from pnas.evaluation.data import DATA_DIR_ENV, DEBIAN_FASHION_MNIST
 from pnas.evaluation.trainer import (
-    DEFAULT_PROXY, TrainingConfig, TrainingEvaluator, child_seed, cosine_lr, recalibrate_batch_norm,
+    DEFAULT_PROXY,
+    TrainingConfig,
+    TrainingEvaluator,
+    child_seed,
+    cosine_lr,
+    recalibrate_batch_norm,
 )  # fmt: skip
 from pnas.space import Cell
 

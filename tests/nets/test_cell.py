@@ -10,8 +10,15 @@ CHAIN = Cell.parse("sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1); identity(b2)
 
 
 def make(cell, reduction=False, concat="all", h2_reduced=False, h2_channels=12):
-    return CellModule(cell, channels=8, h1_channels=16, h2_channels=h2_channels, reduction=reduction,
-                      h2_reduced=h2_reduced, concat=concat)
+    return CellModule(
+        cell,
+        channels=8,
+        h1_channels=16,
+        h2_channels=h2_channels,
+        reduction=reduction,
+        h2_reduced=h2_reduced,
+        concat=concat,
+    )
 
 
 def test_concat_conventions_pick_blocks():

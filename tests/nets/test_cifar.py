@@ -10,8 +10,9 @@ from pnas.space import PNASNET5_CELL, Cell
     [(1, 28, 1), (1, 14, 1), (3, 32, 1), (1, 7, 1), (1, 28, 2), (3, 5, 1), (1, 1, 1)],
 )
 def test_output_shape_for_any_input(channels, size, cells_per_stack):
-    net = build_cifar_network(PNASNET5_CELL, in_channels=channels, num_classes=7,
-                              cells_per_stack=cells_per_stack, filters=8)
+    net = build_cifar_network(
+        PNASNET5_CELL, in_channels=channels, num_classes=7, cells_per_stack=cells_per_stack, filters=8
+    )
     assert net(torch.randn(2, channels, size, size)).shape == (2, 7)
 
 
@@ -28,8 +29,9 @@ def test_one_cell_per_stack_has_two_reductions_of_three_cells():
 
 
 def test_aux_head_in_training_only():
-    net = build_cifar_network(Cell.parse("sep3x3(h1)+max3x3(h2)"), in_channels=1, cells_per_stack=1,
-                              filters=8, aux_head=True)
+    net = build_cifar_network(
+        Cell.parse("sep3x3(h1)+max3x3(h2)"), in_channels=1, cells_per_stack=1, filters=8, aux_head=True
+    )
     logits, aux = net(torch.randn(2, 1, 28, 28))
     assert logits.shape == aux.shape == (2, 10)
     net.eval()

@@ -53,8 +53,9 @@ def test_aux_head_is_extra():
 
 def test_meta_count_equals_flop_counter_on_real_tensors():
     torch.manual_seed(0)
-    net = build_cifar_network(Cell.parse("sep3x3(h1)+dil3x3(h2); conv1x7_7x1(b1)+avg3x3(h1)"),
-                              in_channels=1, cells_per_stack=1, filters=8)
+    net = build_cifar_network(
+        Cell.parse("sep3x3(h1)+dil3x3(h2); conv1x7_7x1(b1)+avg3x3(h1)"), in_channels=1, cells_per_stack=1, filters=8
+    )
     net.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.randn(2, 1, 20, 20))
@@ -76,8 +77,14 @@ def test_counting_leaves_the_model_as_it_was():
 def test_mult_adds_by_hand_for_a_tiny_network():
     # Three cells of two identities each, F = 1, 2, 4; the last two reduce. Stem: 3x3 conv
     # 1 -> 3 channels on 4x4: 3*9*16 = 432.
-    net = build_cifar_network(Cell.parse("identity(h1)+identity(h1)"), in_channels=1, num_classes=2,
-                              cells_per_stack=1, filters=1, stem_multiplier=3)
+    net = build_cifar_network(
+        Cell.parse("identity(h1)+identity(h1)"),
+        in_channels=1,
+        num_classes=2,
+        cells_per_stack=1,
+        filters=1,
+        stem_multiplier=3,
+    )
     # cell 0 (4x4, F=1): pre1 1x1 conv 3 -> 1: 16*3. cell 1 (reduction, F=2): pre1 1x1 1 -> 2 on 4x4: 32,
     # two identities under stride 2 (1x1 conv 2 -> 2 on 2x2): 2*16. cell 2 (F=4): pre1 2 -> 4 on 2x2: 32,
     # two strided identities 4 -> 4 on 1x1: 2*16. Classifier 4 -> 2: 8.

@@ -39,8 +39,9 @@ def assert_every_parameter_learns(net, outputs, targets):
 def test_cifar_network_of_random_cell_trains_every_parameter(index, concat):
     torch.manual_seed(index)
     cell = CELLS[index]
-    net = build_cifar_network(cell, in_channels=1, num_classes=5, cells_per_stack=1, filters=6,
-                              concat=concat, aux_head=True, image_size=14)
+    net = build_cifar_network(
+        cell, in_channels=1, num_classes=5, cells_per_stack=1, filters=6, concat=concat, aux_head=True, image_size=14
+    )
     assert [isinstance(c, CellModule) and c.reduction for c in net.cells] == [False, True, True]
     net.train()
     logits, aux = net(torch.randn(4, 1, 14, 14))
@@ -50,8 +51,16 @@ def test_cifar_network_of_random_cell_trains_every_parameter(index, concat):
 
 def test_imagenet_network_of_random_cell_trains_every_parameter():
     torch.manual_seed(0)
-    net = build_imagenet_network(CELLS[0], num_classes=3, cells_per_stack=1, filters=8, stem_multiplier=0.25,
-                                 aux_head=True, image_size=33, drop_path=0.2)
+    net = build_imagenet_network(
+        CELLS[0],
+        num_classes=3,
+        cells_per_stack=1,
+        filters=8,
+        stem_multiplier=0.25,
+        aux_head=True,
+        image_size=33,
+        drop_path=0.2,
+    )
     # torch 2.13's oneDNN corrupts the heap in a convolution's weight gradient of this network on some
     # AVX2-only CPUs with one thread (seen on an AMD EPYC host; fine on AVX-512 hosts); torch's own
     # convolutions check the same gradients.

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from pnas.nets import OPS, create_op, count_params
+from pnas.nets import OPS, count_params, create_op
 from pnas.nets.ops import FactorizedReduction
 from pnas.space import OPERATORS
 

@@ -13,7 +13,12 @@ def test_named_networks_are_listed():
 def test_named_configs_follow_the_reference():
     large = network_config("pnasnet5-large")
     assert (large.network, large.cells_per_stack, large.filters, large.stem_multiplier, large.image_size) == (
-        "imagenet", 4, 216, 3, 331)
+        "imagenet",
+        4,
+        216,
+        3,
+        331,
+    )
     mobile = network_config("pnasnet5-mobile")
     assert (mobile.cells_per_stack, mobile.filters, mobile.stem_multiplier, mobile.image_size) == (3, 54, 1, 224)
     assert network_config("pnasnet5-cifar").filters == 48

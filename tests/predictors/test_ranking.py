@@ -71,7 +71,9 @@ def test_no_children_past_the_last_level():
 
 
 def test_trie_shares_prefixes(space):
-    parent = Cell.parse("sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1); sep3x3(b2)+sep3x3(h2); avg3x3(b3)+identity(b1)")
+    parent = Cell.parse(
+        "sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1); sep3x3(b2)+sep3x3(h2); avg3x3(b3)+identity(b1)"
+    )
     expansion = build_expansion(space, [parent, parent])
     assert len(expansion) == 2 * 1176
     # 6 first inputs, 21 ordered input pairs, 168 (pair, first op) per parent

@@ -17,8 +17,13 @@ def small_study(path: Path, trials: int = 3) -> None:
     study = store.create_study("s", {"strategy": {"name": "pnas"}})
     store.add_proposals(study.id, [(f"cell{i}", 1, i / trials) for i in range(trials)])
     for i in range(trials):
-        store.record_result(study.id, f"cell{i}", status="done", metrics={"accuracy": i / trials, "examples": 1},
-                            provenance={"note": "p" * 60})
+        store.record_result(
+            study.id,
+            f"cell{i}",
+            status="done",
+            metrics={"accuracy": i / trials, "examples": 1},
+            provenance={"note": "p" * 60},
+        )
     store.save_artifact(study.id, "predictor", b"weights" * 10, {"level": 1})
     store.set_study_state(study.id, "complete")
     store.close()
@@ -41,8 +46,11 @@ def make_malformed(kind: str, path: Path) -> None:
         _edit(path, "CREATE TABLE meta (k TEXT, v TEXT)", "INSERT INTO meta VALUES ('marker', 'pnas-study-store')")
         return
     if kind == "marker-only":
-        _edit(path, "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-              "INSERT INTO meta VALUES ('marker', 'pnas-study-store'), ('schema', '1')")
+        _edit(
+            path,
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "INSERT INTO meta VALUES ('marker', 'pnas-study-store'), ('schema', '1')",
+        )
         return
     small_study(path, trials=300 if kind == "corrupted-middle" else 3)
     if kind == "corrupted-middle":

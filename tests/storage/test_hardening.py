@@ -1,7 +1,6 @@
 """The study store under hostile use: other paths, races, read-only media, damaged and foreign files."""
 
 import multiprocessing
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -10,7 +9,7 @@ import sys
 import pytest
 from store_helpers import MALFORMED, make_malformed, md5, small_study
 
-from pnas.storage import StoreError, StoreReadOnly, StudyLocked, StudyStore
+from pnas.storage import StoreError, StoreReadOnly, StudyStore
 
 
 def test_the_lock_holds_for_every_path_to_the_file(tmp_path):
@@ -31,8 +30,11 @@ def test_the_lock_holds_for_every_path_to_the_file(tmp_path):
         "    except StudyLocked:\n        continue\n"
         "    sys.exit(f'{path}: second driver not refused')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(real), str(tmp_path / "linked-folder" / "s.db")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(real), str(tmp_path / "linked-folder" / "s.db")],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     store.close()
     assert sorted(p.name for p in real.parent.iterdir() if p.name.endswith(".lock")) == ["s.db.lock"]

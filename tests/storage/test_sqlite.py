@@ -26,8 +26,9 @@ def test_reopening_keeps_everything(tmp_path):
     store = StudyStore(path)
     study = store.create_study("a", {"k": [1, 2]})
     store.add_proposals(study.id, [("c1", 1, None)])
-    store.record_result(study.id, "c1", status="done", metrics={"accuracy": 0.5, "extra": {"note": "x"}},
-                        provenance={"torch": "2"})
+    store.record_result(
+        study.id, "c1", status="done", metrics={"accuracy": 0.5, "extra": {"note": "x"}}, provenance={"torch": "2"}
+    )
     store.save_artifact(study.id, "p", b"\x00\x01", {"level": 1})
     store.close()
     again = StudyStore(path)
@@ -84,6 +85,7 @@ def test_lock_of_a_killed_process_does_not_block(tmp_path):
     subprocess.run([sys.executable, "-c", code])
     store = StudyStore(path)
     store.lock_study(store.get_study("a").id, "a")  # must not raise
-    second = subprocess.run([sys.executable, "-c", code.replace("os.kill(os.getpid(), signal.SIGKILL)", "")],
-                            capture_output=True, text=True)
+    second = subprocess.run(
+        [sys.executable, "-c", code.replace("os.kill(os.getpid(), signal.SIGKILL)", "")], capture_output=True, text=True
+    )
     assert second.returncode != 0 and "another running process" in second.stderr

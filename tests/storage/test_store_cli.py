@@ -55,7 +55,9 @@ def test_a_finished_study_on_read_only_media_is_reported_and_left_as_it_was(tmp_
 
     new_study = invoke("search", "--evaluator", "synthetic", "--blocks", "1", "--study", "t", "--storage", path)
     assert_one_error_line(new_study)
-    assert f"study storage {path} is read-only" in new_study.stderr and "copy it to a writable place" in new_study.stderr
+    assert (
+        f"study storage {path} is read-only" in new_study.stderr and "copy it to a writable place" in new_study.stderr
+    )
 
     assert sorted(p.name for p in path.parent.iterdir()) == ["s.db"]
     assert md5(path) == before

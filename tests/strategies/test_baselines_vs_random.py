@@ -58,8 +58,14 @@ def test_progressive_search_beats_random_search_and_its_random_predictor_control
 
     def pnas(predictor: str, **options) -> float:
         return mean_best(
-            "pnas", lambda: PnasSpace(blocks=2), evaluator, PNAS_MODELS,
-            beam=PNAS_BEAM, predictor=predictor, ensemble=1, **options,
+            "pnas",
+            lambda: PnasSpace(blocks=2),
+            evaluator,
+            PNAS_MODELS,
+            beam=PNAS_BEAM,
+            predictor=predictor,
+            ensemble=1,
+            **options,
         )
 
     learned = pnas("mlp", predictor_options={"epochs": 20})

@@ -14,7 +14,9 @@ from pnas.study import optimize
 BUDGET = 30
 MAKERS = {
     "random": lambda: RandomSearch(Nb201Space(), seed=3, budget=BUDGET, batch=5),
-    "evolution": lambda: RegularizedEvolution(PnasSpace(blocks=2), seed=3, budget=BUDGET, population=6, sample=2, batch=2),
+    "evolution": lambda: RegularizedEvolution(
+        PnasSpace(blocks=2), seed=3, budget=BUDGET, population=6, sample=2, batch=2
+    ),
     "reinforce": lambda: Reinforce(Nb201Space(), seed=3, budget=BUDGET, batch=3),
 }
 

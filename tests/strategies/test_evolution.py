@@ -130,7 +130,12 @@ def test_registered_with_a_json_config():
     strategy = STRATEGIES.create("evolution", Nb201Space(), seed=1, budget=40, population=8, sample=2, batch=2)
     assert isinstance(strategy, RegularizedEvolution)
     assert json.loads(json.dumps(strategy.config())) == {
-        "name": "evolution", "seed": 1, "budget": 40, "batch": 2, "population": 8, "sample": 2,
+        "name": "evolution",
+        "seed": 1,
+        "budget": 40,
+        "batch": 2,
+        "population": 8,
+        "sample": 2,
     }
 
 

@@ -78,7 +78,10 @@ def test_registered_with_a_json_config():
     strategy = STRATEGIES.create("random", Nb201Space(), seed=4, budget=12, batch=3)
     assert isinstance(strategy, RandomSearch)
     assert json.loads(json.dumps(strategy.config())) == {
-        "name": "random", "seed": 4, "budget": 12, "batch": 3,
+        "name": "random",
+        "seed": 4,
+        "budget": 12,
+        "batch": 3,
     }
 
 
@@ -100,7 +103,10 @@ def test_a_huge_budget_is_proposed_lazily_as_one_round_with_the_same_cells():
     started = time.monotonic()
     first = RandomSearch(PnasSpace(5), seed=2, budget=10**9).ask()
     assert len(first) == LAZY_CHUNK and time.monotonic() - started < 30  # not a billion cells up front
-    lazy, eager = RandomSearch(PnasSpace(2), seed=2, budget=2500), RandomSearch(PnasSpace(2), seed=2, budget=2500, batch=2500)
+    lazy, eager = (
+        RandomSearch(PnasSpace(2), seed=2, budget=2500),
+        RandomSearch(PnasSpace(2), seed=2, budget=2500, batch=2500),
+    )
     lazy_batches, eager_batches = drive(lazy), drive(eager)
     assert [len(proposals) for proposals, _ in lazy_batches] == [LAZY_CHUNK, LAZY_CHUNK, 2500 - 2 * LAZY_CHUNK]
     assert {p.round for proposals, _ in lazy_batches for p in proposals} == {1}  # still the one round it always was

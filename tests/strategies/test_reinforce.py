@@ -100,7 +100,12 @@ def test_global_random_state_is_untouched():
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"lr": 0}, "lr"), ({"baseline_decay": 1.0}, "baseline_decay"), ({"batch": 0}, "batch"), ({"hidden": 0}, "hidden")],
+    [
+        ({"lr": 0}, "lr"),
+        ({"baseline_decay": 1.0}, "baseline_decay"),
+        ({"batch": 0}, "batch"),
+        ({"hidden": 0}, "hidden"),
+    ],
 )
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):

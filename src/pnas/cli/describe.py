@@ -22,19 +22,35 @@ def _human(n: int) -> str:
 
 @main.command()
 @click.argument("target")
-@click.option("--network", type=click.Choice(["cifar", "imagenet"]),
-              help="Layout. Default: the named network's, or cifar for a cell's text.")
+@click.option(
+    "--network",
+    type=click.Choice(["cifar", "imagenet"]),
+    help="Layout. Default: the named network's, or cifar for a cell's text.",
+)
 @click.option("--channels", type=click.IntRange(min=1), help="Input channels (e.g. 1 for Fashion-MNIST).")
 @click.option("--image-size", type=click.IntRange(1, MAX_IMAGE_SIZE), help="Input height and width, in pixels.")
-@click.option("--cells-per-stack", type=click.IntRange(1, MAX_CELLS_PER_STACK), help="N: 3N cells in all, two of them reductions.")
+@click.option(
+    "--cells-per-stack", type=click.IntRange(1, MAX_CELLS_PER_STACK), help="N: 3N cells in all, two of them reductions."
+)
 @click.option("--filters", type=click.IntRange(1, MAX_FILTERS), help="F: filters of the first stack.")
 @click.option("--classes", type=click.IntRange(min=0), help="Classifier outputs.")
-@click.option("--concat", type=click.Choice(["all", "unused"]),
-              help="Cell output: all blocks (PNASNet-5) or only unused ones (NASNet).")
+@click.option(
+    "--concat",
+    type=click.Choice(["all", "unused"]),
+    help="Cell output: all blocks (PNASNet-5) or only unused ones (NASNet).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def describe(target: str, network: str | None, channels: int | None, image_size: int | None,
-             cells_per_stack: int | None, filters: int | None, classes: int | None, concat: str | None,
-             as_json: bool) -> None:
+def describe(
+    target: str,
+    network: str | None,
+    channels: int | None,
+    image_size: int | None,
+    cells_per_stack: int | None,
+    filters: int | None,
+    classes: int | None,
+    concat: str | None,
+    as_json: bool,
+) -> None:
     """Describe TARGET: a named network (pnasnet5-large, pnasnet5-mobile, pnasnet5-cifar)
     or a cell's text, e.g. "sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1)".
 
@@ -49,17 +65,25 @@ def describe(target: str, network: str | None, channels: int | None, image_size:
 
     overrides: dict[str, Any] = {
         key: value
-        for key, value in dict(network=network, in_channels=channels, image_size=image_size,
-                               cells_per_stack=cells_per_stack, filters=filters, num_classes=classes,
-                               concat=concat).items()
+        for key, value in dict(
+            network=network,
+            in_channels=channels,
+            image_size=image_size,
+            cells_per_stack=cells_per_stack,
+            filters=filters,
+            num_classes=classes,
+            concat=concat,
+        ).items()
         if value is not None
     }
     name = target.strip() if target.strip() in NAMED_NETWORKS else None
     try:
         if name is None:
             if "(" not in target:
-                fail(f"unknown network {target!r}: choose one of {', '.join(NAMED_NETWORKS)}, "
-                     f"or give a cell's text such as {CELL_EXAMPLE!r}")
+                fail(
+                    f"unknown network {target!r}: choose one of {', '.join(NAMED_NETWORKS)}, "
+                    f"or give a cell's text such as {CELL_EXAMPLE!r}"
+                )
             try:
                 cell = Cell.parse(target)
             except ValueError as exc:
@@ -99,14 +123,15 @@ def describe(target: str, network: str | None, channels: int | None, image_size:
 
     c = config
     title = name or "cell"
-    click.echo(f"{title}: {c.network} layout, {3 * c.cells_per_stack} cells"
-               + (" after 2 stem cells" if c.network == "imagenet" else "")
-               + f", F={c.filters}, input {c.in_channels}x{c.image_size}x{c.image_size}, {c.num_classes} classes")
+    click.echo(
+        f"{title}: {c.network} layout, {3 * c.cells_per_stack} cells"
+        + (" after 2 stem cells" if c.network == "imagenet" else "")
+        + f", F={c.filters}, input {c.in_channels}x{c.image_size}x{c.image_size}, {c.num_classes} classes"
+    )
     click.echo(f"cell: {config.cell}")
     for i, block in enumerate(config.cell.blocks, start=1):
         click.echo(f"  block {i}: {block.op1}({_input(block.input1)}) + {block.op2}({_input(block.input2)})")
-    click.echo(f"  output: concat of blocks {', '.join(map(str, blocks))} ({c.concat}), "
-               f"{len(blocks)}F channels")
+    click.echo(f"  output: concat of blocks {', '.join(map(str, blocks))} ({c.concat}), {len(blocks)}F channels")
     published = doc["published"]
     line = f"parameters: {params:,} ({_human(params)})"
     if published:

@@ -30,8 +30,14 @@ class ProgressReporter(Reporter):
         self.lines = not err_console.is_terminal
         self.round = 0
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), console=err_console, disable=not enabled or self.lines,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=not enabled or self.lines,
             transient=False,
         )
         self.children_task: Any = None
@@ -48,7 +54,11 @@ class ProgressReporter(Reporter):
 
     def study_started(self, study: Study, resumed: bool) -> None:
         done = sum(t.status in ("done", "failed") for t in study.trials())
-        verb = f"resuming study {study.name!r} ({done} children already recorded)" if resumed else f"new study {study.name!r}"
+        verb = (
+            f"resuming study {study.name!r} ({done} children already recorded)"
+            if resumed
+            else f"new study {study.name!r}"
+        )
         self.message(f"{verb} in {study.store.path or 'memory'}")
 
     def batch_started(self, round_: int, total: int, todo: int) -> None:
@@ -78,8 +88,10 @@ class ProgressReporter(Reporter):
             self.message(f"[yellow]child failed[/]: {outcome.key}: {outcome.error}")
         elif self.lines and outcome.result is not None:
             elapsed = time.time() - self.started
-            self.message(f"round {self.round} child {self.finished}/{self.total}: accuracy {outcome.result.accuracy:.4f} "
-                         f"in {outcome.result.seconds:.1f} s ({elapsed:.0f} s elapsed)  {outcome.key}")
+            self.message(
+                f"round {self.round} child {self.finished}/{self.total}: accuracy {outcome.result.accuracy:.4f} "
+                f"in {outcome.result.seconds:.1f} s ({elapsed:.0f} s elapsed)  {outcome.key}"
+            )
 
     def message(self, text: str) -> None:
         self.progress.console.print(text, soft_wrap=True)
@@ -136,9 +148,15 @@ def summary_json(study: Study, top: int = 5) -> dict[str, Any]:
 
 def _trial_json(trial: Any) -> dict[str, Any]:
     return {
-        "cell": trial.cell, "accuracy": trial.accuracy, "report_accuracy": trial.report_accuracy,
-        "round": trial.round, "predicted": trial.predicted, "params": trial.params, "mult_adds": trial.mult_adds,
-        "examples": trial.examples, "seconds": trial.seconds,
+        "cell": trial.cell,
+        "accuracy": trial.accuracy,
+        "report_accuracy": trial.report_accuracy,
+        "round": trial.round,
+        "predicted": trial.predicted,
+        "params": trial.params,
+        "mult_adds": trial.mult_adds,
+        "examples": trial.examples,
+        "seconds": trial.seconds,
     }
 
 
@@ -156,12 +174,16 @@ def print_summary(study: Study, top: int = 5) -> None:
     doc = summary_json(study, top)
     label = _round_label(study)
     totals = doc["totals"]
-    click.echo(f"study {study.name!r} ({doc['state']}): {totals['models']} models trained, {totals['failed']} failed, "
-               f"{totals['pending']} pending; {totals['examples']:,} training examples, {totals['train_seconds']:.0f} s of training")
+    click.echo(
+        f"study {study.name!r} ({doc['state']}): {totals['models']} models trained, {totals['failed']} failed, "
+        f"{totals['pending']} pending; {totals['examples']:,} training examples, {totals['train_seconds']:.0f} s of training"
+    )
     click.echo(f"{label:>5}  done  failed  pending  best_acc  predictor_spearman")
     for r in doc["rounds"]:
-        click.echo(f"{r['b']:>5}  {r['done']:>4}  {r['failed']:>6}  {r['pending']:>7}  {_fraction_text(r['best_accuracy']):>8}  "
-                   f"{_fraction_text(r['spearman']):>18}")
+        click.echo(
+            f"{r['b']:>5}  {r['done']:>4}  {r['failed']:>6}  {r['pending']:>7}  {_fraction_text(r['best_accuracy']):>8}  "
+            f"{_fraction_text(r['spearman']):>18}"
+        )
     click.echo("best cells (validation accuracy):")
     for i, t in enumerate(doc["top"], start=1):
         click.echo(_trial_line(i, t, label))
@@ -171,44 +193,115 @@ def print_summary(study: Study, top: int = 5) -> None:
 @click.option("--study", default=None, help="Study name (default: derived from space, data set and strategy).")
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="SQLite study file; created if missing.")
 @click.option("--space", type=click.Choice(["pnas", "nb201"]), default="pnas", show_default=True, help="Search space.")
-@click.option("--strategy", type=click.Choice(["pnas", "random", "evolution", "reinforce"]), default="pnas", show_default=True,
-              help="pnas = progressive search; the others are baselines with a --budget of trained models.")
-@click.option("--evaluator", type=click.Choice(["train", "table", "synthetic"]), default=None,
-              help="train = real child training; table = look-up in a benchmark table (default for nb201); synthetic = an instant deterministic stand-in for dry runs.")
-@click.option("--blocks", "-B", type=click.IntRange(1, 10), default=DEFAULT_BLOCKS, show_default=True, help="Blocks per cell (B).")
-@click.option("--beam", "-K", type=click.IntRange(1), default=DEFAULT_BEAM, show_default=True, help="Children trained per round (K).")
-@click.option("--predictor", default="mlp", show_default=True, help="Surrogate: lstm, mlp, random (a control), or a registered name.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["pnas", "random", "evolution", "reinforce"]),
+    default="pnas",
+    show_default=True,
+    help="pnas = progressive search; the others are baselines with a --budget of trained models.",
+)
+@click.option(
+    "--evaluator",
+    type=click.Choice(["train", "table", "synthetic"]),
+    default=None,
+    help="train = real child training; table = look-up in a benchmark table (default for nb201); synthetic = an instant deterministic stand-in for dry runs.",
+)
+@click.option(
+    "--blocks", "-B", type=click.IntRange(1, 10), default=DEFAULT_BLOCKS, show_default=True, help="Blocks per cell (B)."
+)
+@click.option(
+    "--beam",
+    "-K",
+    type=click.IntRange(1),
+    default=DEFAULT_BEAM,
+    show_default=True,
+    help="Children trained per round (K).",
+)
+@click.option(
+    "--predictor",
+    default="mlp",
+    show_default=True,
+    help="Surrogate: lstm, mlp, random (a control), or a registered name.",
+)
 @click.option("--ensemble", type=click.IntRange(1), default=5, show_default=True, help="Predictor ensemble size.")
-@click.option("--budget", type=click.IntRange(1), default=None,
-              help="Models to train (random/evolution/reinforce); default: as many as the progressive search with the same --blocks/--beam. "
-                   "On resume, --budget/--population/--sample/--batch left unset keep the study's stored values.")
-@click.option("--population", type=click.IntRange(2), default=None,
-              help="Evolution: population size (default: a quarter of the budget, between 4 and 100).")
-@click.option("--sample", type=click.IntRange(1), default=None,
-              help="Evolution: tournament sample size (default: a quarter of the population, at least 2).")
-@click.option("--batch", type=click.IntRange(1), default=None,
-              help="random/evolution/reinforce: cells proposed at once (default: one per worker; whole budget for random).")
-@click.option("--dataset", default="fashion-mnist", show_default=True, help="fashion-mnist, cifar10, cifar100 or folder.")
+@click.option(
+    "--budget",
+    type=click.IntRange(1),
+    default=None,
+    help="Models to train (random/evolution/reinforce); default: as many as the progressive search with the same --blocks/--beam. "
+    "On resume, --budget/--population/--sample/--batch left unset keep the study's stored values.",
+)
+@click.option(
+    "--population",
+    type=click.IntRange(2),
+    default=None,
+    help="Evolution: population size (default: a quarter of the budget, between 4 and 100).",
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(1),
+    default=None,
+    help="Evolution: tournament sample size (default: a quarter of the population, at least 2).",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(1),
+    default=None,
+    help="random/evolution/reinforce: cells proposed at once (default: one per worker; whole budget for random).",
+)
+@click.option(
+    "--dataset", default="fashion-mnist", show_default=True, help="fashion-mnist, cifar10, cifar100 or folder."
+)
 @click.option("--data-dir", default=None, help="Where the data set lives (also $PNAS_DATA_DIR).")
-@click.option("--image-size", type=click.IntRange(4, MAX_IMAGE_SIZE), default=None, help="Resize images to this many pixels (default: the proxy's).")
+@click.option(
+    "--image-size",
+    type=click.IntRange(4, MAX_IMAGE_SIZE),
+    default=None,
+    help="Resize images to this many pixels (default: the proxy's).",
+)
 @click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=None, help="Epochs per child.")
 @click.option("--train-subset", type=click.IntRange(1), default=None, help="Training images per child.")
-@click.option("--val-size", type=click.IntRange(1), default=None, help="Validation images, held out from the training set.")
-@click.option("--cells-per-stack", "-N", type=click.IntRange(1, MAX_CELLS_PER_STACK), default=None, help="Cells per stack (N).")
-@click.option("--filters", "-F", type=click.IntRange(2, MAX_FILTERS), default=None, help="Filters in the first stack (F).")
+@click.option(
+    "--val-size", type=click.IntRange(1), default=None, help="Validation images, held out from the training set."
+)
+@click.option(
+    "--cells-per-stack", "-N", type=click.IntRange(1, MAX_CELLS_PER_STACK), default=None, help="Cells per stack (N)."
+)
+@click.option(
+    "--filters", "-F", type=click.IntRange(2, MAX_FILTERS), default=None, help="Filters in the first stack (F)."
+)
 @click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=None, help="Training batch size.")
-@click.option("--lr", type=click.FloatRange(0, 100, min_open=True), default=None, help="Initial learning rate (cosine schedule).")
-@click.option("--table", default=None, help="Table evaluator: CSV with cellstr and metric columns (default: the shipped NAS-Bench-201 table).")
+@click.option(
+    "--lr", type=click.FloatRange(0, 100, min_open=True), default=None, help="Initial learning rate (cosine schedule)."
+)
+@click.option(
+    "--table",
+    default=None,
+    help="Table evaluator: CSV with cellstr and metric columns (default: the shipped NAS-Bench-201 table).",
+)
 @click.option("--metric", default="cifar10-val", show_default=True, help="Table column searched on.")
 @click.option("--report-metric", default="cifar10-test", show_default=True, help="Table column kept for reporting.")
-@click.option("--workers", type=click.IntRange(1), default=None,
-              help="Children trained at once, each in its own process; 1 = in this process. Default: one per GPU, else one per CPU core.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Children trained at once, each in its own process; 1 = in this process. Default: one per GPU, else one per CPU core.",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--child-timeout", type=click.FloatRange(0, min_open=True), default=None,
-              help="Seconds after which a child is recorded as failed.")
-@click.option("--max-retries", type=click.IntRange(0, 100), default=DEFAULT_MAX_RETRIES, show_default=True,
-              help="Times a child whose worker process died (killed, out of memory) is trained again before it is "
-                   "recorded failed; such children are also trained again when the study resumes.")
+@click.option(
+    "--child-timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Seconds after which a child is recorded as failed.",
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(0, 100),
+    default=DEFAULT_MAX_RETRIES,
+    show_default=True,
+    help="Times a child whose worker process died (killed, out of memory) is trained again before it is "
+    "recorded failed; such children are also trained again when the study resumes.",
+)
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @click.option("--top", type=click.IntRange(1), default=5, show_default=True, help="Best cells printed at the end.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")

@@ -30,5 +30,7 @@ def space(blocks: int, as_json: bool) -> None:
     click.echo(f"1-block cells: {doc['initial_cells']}")
     for b, n in enumerate(doc["children_per_cell"], start=1):
         click.echo(f"children of a {b}-block cell: {n}")
-    click.echo(f"cells of exactly {blocks} blocks: {doc['space_size']:,} (pair symmetry removed), "
-               f"{doc['space_size_raw']:,} (ordered halves)")
+    click.echo(
+        f"cells of exactly {blocks} blocks: {doc['space_size']:,} (pair symmetry removed), "
+        f"{doc['space_size_raw']:,} (ordered halves)"
+    )

@@ -203,6 +203,7 @@ def _part_difference(label: str, old: Any, new: Any, hashes: bool) -> str | None
     if old == new:
         return None
     if not isinstance(old, dict) or not isinstance(new, dict):
+
         def count(part: Any) -> str:
             return f"{_number(part.get('images'))} images" if isinstance(part, dict) else "none"
 
@@ -210,6 +211,7 @@ def _part_difference(label: str, old: Any, new: Any, hashes: bool) -> str | None
     if old.get("images") != new.get("images"):
         return f"{label} set {_number(old.get('images'))} images -> {_number(new.get('images'))}"
     if old.get("shape") != new.get("shape"):
+
         def shape(part: dict[str, Any]) -> str:
             return "x".join(str(n) for n in part.get("shape") or ()) or "?"
 

@@ -151,7 +151,9 @@ class TrainingConfig:
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.val_size < 1:
-            raise ValueError(f"val_size must be at least 1 (the search ranks cells by validation accuracy), got {self.val_size}")
+            raise ValueError(
+                f"val_size must be at least 1 (the search ranks cells by validation accuracy), got {self.val_size}"
+            )
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.threads is not None and self.threads < 1:
@@ -307,7 +309,7 @@ class TrainingEvaluator(Evaluator):
             model = self.build(cell).to(device)
             examples, loss = self._train(model, train_x, train_y, seed, start, progress)
             if s.bn_recalibration:
-                recalibrate_batch_norm(model, train_x[:s.bn_recalibration], min(s.batch_size, s.bn_recalibration))
+                recalibrate_batch_norm(model, train_x[: s.bn_recalibration], min(s.batch_size, s.bn_recalibration))
         model.eval()
         return model, examples, loss
 

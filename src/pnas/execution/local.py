@@ -199,7 +199,9 @@ class ProcessPoolExecutor(Executor):
         self._started += 1
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=_worker_main, args=(theirs, os.getpid(), self.spec, self.threads, gpu), daemon=True,
+            target=_worker_main,
+            args=(theirs, os.getpid(), self.spec, self.threads, gpu),
+            daemon=True,
             name=f"pnas-worker-{self._started}",
         )
         process.start()
@@ -245,7 +247,11 @@ class ProcessPoolExecutor(Executor):
                         worker.job = None
                         running -= 1
                         worker.process.join(timeout=2)  # its pipe may close just before it is reaped
-                        reason = _death_reason(worker.process) if not worker.process.is_alive() else f"{WORKER_DIED} (its pipe closed)"
+                        reason = (
+                            _death_reason(worker.process)
+                            if not worker.process.is_alive()
+                            else f"{WORKER_DIED} (its pipe closed)"
+                        )
                         self._remove(worker)
                         if attempts[job.key] <= self.max_retries:
                             emit(job.key, {"type": "retry", "attempt": attempts[job.key] + 1, "reason": reason})
@@ -253,9 +259,15 @@ class ProcessPoolExecutor(Executor):
                         else:
                             tries = attempts[job.key]
                             now = time.time()
-                            yield Outcome(job.key, None, f"{reason}, {tries} time{'s' if tries > 1 else ''}",
-                                          f"{socket.gethostname()}:{worker.process.pid}", worker.started, now,
-                                          machinery=True)
+                            yield Outcome(
+                                job.key,
+                                None,
+                                f"{reason}, {tries} time{'s' if tries > 1 else ''}",
+                                f"{socket.gethostname()}:{worker.process.pid}",
+                                worker.started,
+                                now,
+                                machinery=True,
+                            )
         except BaseException:  # Ctrl-C or the caller giving up: stop the children in flight now
             self._terminate()
             raise

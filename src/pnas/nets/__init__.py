@@ -12,13 +12,37 @@ from pnas.nets.imagenet import build_imagenet_network
 from pnas.nets.network import CellNetwork
 from pnas.nets.ops import OPS, create_op
 from pnas.nets.registry import (
-    NAMED_NETWORKS, NETWORKS, NamedNetwork, NetworkConfig, Published, build_network, create_network, list_networks,
+    NAMED_NETWORKS,
+    NETWORKS,
+    NamedNetwork,
+    NetworkConfig,
+    Published,
+    build_network,
+    create_network,
+    list_networks,
     network_config,
 )
 
 __all__ = [
-    "CONCATS", "CellModule", "CellNetwork", "CellPlan", "OPS", "build_cifar_network", "build_imagenet_network",
-    "concat_blocks", "count_mult_adds", "count_params", "create_op", "drop_path",
-    "NAMED_NETWORKS", "NETWORKS", "NamedNetwork", "NetworkConfig", "Published", "build_network", "create_network",
-    "list_networks", "network_config",
+    "CONCATS",
+    "CellModule",
+    "CellNetwork",
+    "CellPlan",
+    "OPS",
+    "build_cifar_network",
+    "build_imagenet_network",
+    "concat_blocks",
+    "count_mult_adds",
+    "count_params",
+    "create_op",
+    "drop_path",
+    "NAMED_NETWORKS",
+    "NETWORKS",
+    "NamedNetwork",
+    "NetworkConfig",
+    "Published",
+    "build_network",
+    "create_network",
+    "list_networks",
+    "network_config",
 ]

@@ -185,10 +185,5 @@ def live_cells(cell: Cell, num_cells: int, keep: frozenset[int] = frozenset()) -
     h1, h2 = reads_input(cell, 0), reads_input(cell, 1)
     live = [False] * num_cells
     for c in range(num_cells - 1, -1, -1):
-        live[c] = (
-            c == num_cells - 1
-            or c in keep
-            or (h1 and live[c + 1])
-            or (h2 and c + 2 < num_cells and live[c + 2])
-        )
+        live[c] = c == num_cells - 1 or c in keep or (h1 and live[c + 1]) or (h2 and c + 2 < num_cells and live[c + 2])
     return live

@@ -52,11 +52,20 @@ def build_cifar_network(
     ``image_size`` only sizes the auxiliary head's last conv for the nominal
     input (other sizes still work).
     """
-    check_options(filters=filters, cells_per_stack=cells_per_stack, in_channels=in_channels,
-                  num_classes=num_classes, concat=concat, drop_path=drop_path, dropout=dropout)
+    check_options(
+        filters=filters,
+        cells_per_stack=cells_per_stack,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        concat=concat,
+        drop_path=drop_path,
+        dropout=dropout,
+    )
     stem_channels = int(stem_multiplier * filters)
     if stem_channels < 1:
-        raise ValueError(f"stem_multiplier * filters must give at least one stem channel, got {stem_multiplier} * {filters}")
+        raise ValueError(
+            f"stem_multiplier * filters must give at least one stem channel, got {stem_multiplier} * {filters}"
+        )
     stem = nn.Sequential(
         nn.Conv2d(in_channels, stem_channels, 3, padding=1, bias=False),
         batch_norm(stem_channels),

@@ -59,8 +59,15 @@ def build_imagenet_network(
     ``forward(x)`` returns logits; with ``aux_head=True`` and in training mode,
     ``(logits, aux_logits)``. ``image_size`` only sizes the auxiliary head.
     """
-    check_options(filters=filters, cells_per_stack=cells_per_stack, in_channels=in_channels,
-                  num_classes=num_classes, concat=concat, drop_path=drop_path, dropout=dropout)
+    check_options(
+        filters=filters,
+        cells_per_stack=cells_per_stack,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        concat=concat,
+        drop_path=drop_path,
+        dropout=dropout,
+    )
     stem_channels = int(32 * stem_multiplier)
     if stem_channels < 1:
         raise ValueError(f"stem_multiplier must give at least one stem filter, got {stem_multiplier}")

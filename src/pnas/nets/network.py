@@ -28,8 +28,16 @@ def reduction_indices(num_cells: int) -> tuple[int, int]:
     return num_cells // 3, 2 * num_cells // 3
 
 
-def check_options(*, filters: int, cells_per_stack: int, in_channels: int, num_classes: int,
-                  concat: str, drop_path: float, dropout: float) -> None:
+def check_options(
+    *,
+    filters: int,
+    cells_per_stack: int,
+    in_channels: int,
+    num_classes: int,
+    concat: str,
+    drop_path: float,
+    dropout: float,
+) -> None:
     """One place for the builders' argument checks, with messages that say what to do."""
     if not isinstance(filters, int) or filters < 1:
         raise ValueError(f"filters must be a positive integer, got {filters!r}")

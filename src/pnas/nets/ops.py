@@ -53,8 +53,9 @@ class SeparableConv(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, in_channels, kernel_size, stride, padding=kernel_size // 2,
-                      groups=in_channels, bias=False),
+            nn.Conv2d(
+                in_channels, in_channels, kernel_size, stride, padding=kernel_size // 2, groups=in_channels, bias=False
+            ),
             nn.Conv2d(in_channels, out_channels, 1, bias=False),
         )
 

@@ -14,10 +14,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from pnas.limits import MAX_CELLS_PER_STACK, MAX_FILTERS, MAX_IMAGE_SIZE
 from pnas.nets.cifar import build_cifar_network
 from pnas.nets.imagenet import build_imagenet_network
 from pnas.nets.network import CellNetwork
-from pnas.limits import MAX_CELLS_PER_STACK, MAX_FILTERS, MAX_IMAGE_SIZE
 from pnas.registry import Registry
 from pnas.space import PNASNET5_CELL, Cell
 
@@ -52,9 +52,14 @@ class NetworkConfig:
         if self.network not in LAYOUTS:
             raise ValueError(f"unknown network layout {self.network!r}: choose one of {', '.join(LAYOUTS)}")
         if not isinstance(self.cell, Cell):
-            object.__setattr__(self, "cell", Cell.parse(self.cell) if isinstance(self.cell, str) else Cell.from_json(self.cell))
-        for name, value, top in (("cells_per_stack", self.cells_per_stack, MAX_CELLS_PER_STACK),
-                                 ("filters", self.filters, MAX_FILTERS), ("image_size", self.image_size, MAX_IMAGE_SIZE)):
+            object.__setattr__(
+                self, "cell", Cell.parse(self.cell) if isinstance(self.cell, str) else Cell.from_json(self.cell)
+            )
+        for name, value, top in (
+            ("cells_per_stack", self.cells_per_stack, MAX_CELLS_PER_STACK),
+            ("filters", self.filters, MAX_FILTERS),
+            ("image_size", self.image_size, MAX_IMAGE_SIZE),
+        ):
             if not 1 <= value <= top:
                 raise ValueError(f"{name} must be between 1 and {top}, got {value}")
         smallest = 3 if self.network == "imagenet" else 1
@@ -116,25 +121,59 @@ NAMED_NETWORKS: dict[str, NamedNetwork] = {
     # Reference code (tensorflow/models pnasnet.py, large_imagenet_config): 12 cells, F = 216,
     # stem multiplier 3, drop-path keep 0.6, dense dropout keep 0.5, 331 px.
     "pnasnet5-large": NamedNetwork(
-        NetworkConfig(network="imagenet", image_size=331, num_classes=1000, cells_per_stack=4, filters=216,
-                      stem_multiplier=3, dropout=0.5, drop_path=0.4),
-        Published(params=86_100_000, mult_adds=25_000_000_000, top1=0.829, top5=0.962,
-                  source="Liu et al. 2018, Table 4 (86.1M, 25.0B); 86,057,668 in timm's port"),
+        NetworkConfig(
+            network="imagenet",
+            image_size=331,
+            num_classes=1000,
+            cells_per_stack=4,
+            filters=216,
+            stem_multiplier=3,
+            dropout=0.5,
+            drop_path=0.4,
+        ),
+        Published(
+            params=86_100_000,
+            mult_adds=25_000_000_000,
+            top1=0.829,
+            top5=0.962,
+            source="Liu et al. 2018, Table 4 (86.1M, 25.0B); 86,057,668 in timm's port",
+        ),
         "PNASNet-5 Large, ImageNet at 331 px",
     ),
     # Reference code (mobile_imagenet_config): 9 cells, F = 54, stem multiplier 1, no drop-path.
     "pnasnet5-mobile": NamedNetwork(
-        NetworkConfig(network="imagenet", image_size=224, num_classes=1000, cells_per_stack=3, filters=54,
-                      stem_multiplier=1, dropout=0.5, drop_path=0.0),
-        Published(params=5_100_000, mult_adds=588_000_000, top1=0.742, top5=0.919,
-                  source="Liu et al. 2018, Table 3 (5.1M, 588M)"),
+        NetworkConfig(
+            network="imagenet",
+            image_size=224,
+            num_classes=1000,
+            cells_per_stack=3,
+            filters=54,
+            stem_multiplier=1,
+            dropout=0.5,
+            drop_path=0.0,
+        ),
+        Published(
+            params=5_100_000,
+            mult_adds=588_000_000,
+            top1=0.742,
+            top5=0.919,
+            source="Liu et al. 2018, Table 3 (5.1M, 588M)",
+        ),
         "PNASNet-5 Mobile, ImageNet at 224 px",
     ),
     # 9 cells, F = 48, NASNet CIFAR stem (the paper's first author, in the PyTorch port's
     # issue tracker). Drop-path 0.4 and no dense dropout follow NASNet's CIFAR config [recalled].
     "pnasnet5-cifar": NamedNetwork(
-        NetworkConfig(network="cifar", image_size=32, num_classes=10, cells_per_stack=3, filters=48,
-                      stem_multiplier=3, dropout=0.0, drop_path=0.4),
+        NetworkConfig(
+            network="cifar",
+            image_size=32,
+            num_classes=10,
+            cells_per_stack=3,
+            filters=48,
+            stem_multiplier=3,
+            dropout=0.0,
+            drop_path=0.4,
+        ),
         Published(params=3_200_000, error=0.0341, source="Liu et al. 2018, Table 1 (3.2M, 3.41% error)"),
         "PNASNet-5 on CIFAR-10, 32 px",
     ),

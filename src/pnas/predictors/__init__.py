@@ -60,6 +60,12 @@ def create_predictor(name: str, space: SearchSpace, *, seed: int = 0, ensemble: 
 
 
 __all__ = [
-    "PREDICTORS", "Predictor", "Ensemble", "LstmPredictor", "MlpPredictor", "RandomPredictor",
-    "create_predictor", "score_expansion",
+    "PREDICTORS",
+    "Predictor",
+    "Ensemble",
+    "LstmPredictor",
+    "MlpPredictor",
+    "RandomPredictor",
+    "create_predictor",
+    "score_expansion",
 ]

@@ -101,7 +101,9 @@ class GateTables:
     def from_model(cls, model: LstmModel) -> GateTables:
         lstm = model.lstm
         hidden = lstm.hidden_size
-        order = torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden), torch.arange(2 * hidden, 3 * hidden)])
+        order = torch.cat(
+            [torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden), torch.arange(2 * hidden, 3 * hidden)]
+        )
         scale = torch.ones(4 * hidden)
         scale[3 * hidden :] = 2.0
 
@@ -164,7 +166,9 @@ class LstmPredictor(NeuralPredictor):
 
             def score(start: int, stop: int) -> None:
                 up = expansion.last_up[start:stop]
-                gates = from_prefix.index_select(0, up).add_(table.index_select(0, expansion.new_tokens[start:stop, last]))
+                gates = from_prefix.index_select(0, up).add_(
+                    table.index_select(0, expansion.new_tokens[start:stop, last])
+                )
                 h_leaf, _ = gate_step(gates, c.index_select(0, up))
                 out[start:stop] = torch.sigmoid(h_leaf @ head_weight + head_bias).numpy()
 

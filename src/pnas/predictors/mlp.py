@@ -116,7 +116,9 @@ class MlpPredictor(NeuralPredictor):
 
             def score(start: int, stop: int) -> None:
                 up = expansion.last_up[start:stop]
-                total = value.index_select(0, up).add_(tables[last].index_select(0, expansion.new_tokens[start:stop, last]))
+                total = value.index_select(0, up).add_(
+                    tables[last].index_select(0, expansion.new_tokens[start:stop, last])
+                )
                 scale = inverse_blocks.index_select(0, expansion.parent_of_child[start:stop]).unsqueeze(1)
                 pre = total.mul_(scale).add_(model.first.bias)
                 out[start:stop] = torch.sigmoid(model.after_first(pre)).numpy()

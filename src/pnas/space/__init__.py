@@ -27,7 +27,21 @@ def create_space(name: str, **options) -> SearchSpace:
 
 
 __all__ = [
-    "OPERATORS", "PNASNET5_CELL", "Block", "Cell", "PnasSpace", "children", "children_per_cell",
-    "initial_cells", "space_size", "EncodedBlock", "SearchSpace", "TokenSpec", "NB201_OPS",
-    "Nb201Cell", "Nb201Space", "SPACES", "create_space",
+    "OPERATORS",
+    "PNASNET5_CELL",
+    "Block",
+    "Cell",
+    "PnasSpace",
+    "children",
+    "children_per_cell",
+    "initial_cells",
+    "space_size",
+    "EncodedBlock",
+    "SearchSpace",
+    "TokenSpec",
+    "NB201_OPS",
+    "Nb201Cell",
+    "Nb201Space",
+    "SPACES",
+    "create_space",
 ]

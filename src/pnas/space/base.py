@@ -105,4 +105,3 @@ class SearchSpace(ABC):
     def config(self) -> dict[str, Any]:
         """What identifies this space in a study's stored configuration."""
         return {"name": self.name, "max_level": self.max_level}
-

@@ -113,11 +113,7 @@ class Nb201Space(SearchSpace):
         return Nb201Cell(tuple(ops))
 
     def encode(self, cell: Nb201Cell) -> list[EncodedBlock]:
-        return [
-            ((src, dst), (NB201_OPS.index(op),))
-            for (src, dst), op in zip(NB201_EDGES, cell.ops)
-            if op != "none"
-        ]
+        return [((src, dst), (NB201_OPS.index(op),)) for (src, dst), op in zip(NB201_EDGES, cell.ops) if op != "none"]
 
     def parse(self, text: str) -> Nb201Cell:
         return Nb201Cell.parse(text)

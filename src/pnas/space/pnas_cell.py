@@ -32,7 +32,7 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from typing import Any
 
 from pnas.space.base import EncodedBlock, SearchSpace, TokenSpec
@@ -146,8 +146,7 @@ class Cell:
                 if inp > position:
                     raise ValueError(
                         f"block {position} reads {input_name(inp)}, which does not exist yet: "
-                        f"block {position} may read h1, h2"
-                        + (f" or b1..b{position - 1}" if position > 1 else "")
+                        f"block {position} may read h1, h2" + (f" or b1..b{position - 1}" if position > 1 else "")
                     )
 
     @property
@@ -222,7 +221,7 @@ def initial_cells() -> list[Cell]:
     return [Cell((block,)) for block in possible_blocks(1)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _blocks_at_position(position: int) -> tuple[Block, ...]:
     return tuple(possible_blocks(position))
 
@@ -262,7 +261,7 @@ def _encode_block(b: Block) -> EncodedBlock:
     return (b.input1, b.input2), (OP_INDEX[b.op1], OP_INDEX[b.op2])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _encoded_blocks_at_position(position: int) -> tuple[EncodedBlock, ...]:
     return tuple(_encode_block(b) for b in _blocks_at_position(position))
 
@@ -277,7 +276,9 @@ class PnasSpace(SearchSpace):
         if blocks < 1:
             raise ValueError(f"a cell needs at least 1 block, got blocks={blocks}")
         self.max_level = blocks
-        self.token_spec = TokenSpec(input_vocab=blocks + 1, op_vocab=len(OPERATORS), inputs_per_block=2, ops_per_block=2)
+        self.token_spec = TokenSpec(
+            input_vocab=blocks + 1, op_vocab=len(OPERATORS), inputs_per_block=2, ops_per_block=2
+        )
 
     def with_max_level(self, level: int) -> PnasSpace:
         return self if level == self.max_level else PnasSpace(blocks=level)

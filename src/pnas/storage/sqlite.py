@@ -80,10 +80,19 @@ class TrialRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "number": self.number, "cell": self.cell, "round": self.round, "status": self.status,
-            "predicted": self.predicted, "accuracy": self.accuracy, "report_accuracy": self.report_accuracy,
-            "params": self.params, "mult_adds": self.mult_adds, "examples": self.examples,
-            "seconds": self.seconds, "worker": self.worker, "error": self.error,
+            "number": self.number,
+            "cell": self.cell,
+            "round": self.round,
+            "status": self.status,
+            "predicted": self.predicted,
+            "accuracy": self.accuracy,
+            "report_accuracy": self.report_accuracy,
+            "params": self.params,
+            "mult_adds": self.mult_adds,
+            "examples": self.examples,
+            "seconds": self.seconds,
+            "worker": self.worker,
+            "error": self.error,
         }
 
 
@@ -264,8 +273,10 @@ class StudyStore:
         db = self._open_reader(head)
         try:
             if not self._check_schema(db):
-                raise StoreError(f"{path} is empty, not a pnas study file; choose another --storage "
-                                 "(`pnas search` makes a store of an empty file)")
+                raise StoreError(
+                    f"{path} is empty, not a pnas study file; choose another --storage "
+                    "(`pnas search` makes a store of an empty file)"
+                )
         except BaseException:
             db.close()
             raise
@@ -311,8 +322,9 @@ class StudyStore:
         uri = "file:" + urllib.parse.quote(os.path.abspath(self.path))  # type: ignore[arg-type]
 
         def connect(query: str) -> sqlite3.Connection:
-            return sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None, timeout=30.0,
-                                   check_same_thread=False)
+            return sqlite3.connect(
+                f"{uri}?{query}", uri=True, isolation_level=None, timeout=30.0, check_same_thread=False
+            )
 
         db = connect("mode=ro")
         try:
@@ -360,8 +372,10 @@ class StudyStore:
             raise StoreError(f"{self.path} is an SQLite file but not a pnas study file; choose another --storage")
         columns = self._columns(db, "meta")
         if not _REQUIRED_COLUMNS["meta"] <= columns:
-            raise StoreError(f"{self.path} is an SQLite file but not a pnas study file (its meta table has columns "
-                             f"{', '.join(sorted(columns))}); choose another --storage")
+            raise StoreError(
+                f"{self.path} is an SQLite file but not a pnas study file (its meta table has columns "
+                f"{', '.join(sorted(columns))}); choose another --storage"
+            )
         marker = {str(k): v for k, v in db.execute("SELECT key, value FROM meta").fetchall()}
         if marker.get("marker") != MARKER:
             raise StoreError(f"{self.path} is an SQLite file but not a pnas study file; choose another --storage")
@@ -377,8 +391,9 @@ class StudyStore:
         for table in ("studies", "trials", "artifacts"):
             lacking = _REQUIRED_COLUMNS[table] - self._columns(db, table)
             if lacking:
-                raise self._damaged(f"table {table} lacks column{'s' if len(lacking) > 1 else ''} "
-                                    f"{', '.join(sorted(lacking))}")
+                raise self._damaged(
+                    f"table {table} lacks column{'s' if len(lacking) > 1 else ''} {', '.join(sorted(lacking))}"
+                )
         return True
 
     @staticmethod
@@ -401,16 +416,19 @@ class StudyStore:
         return str(self.path) if self.path is not None else "memory"
 
     def _damaged(self, what: str) -> StoreError:
-        return StoreError(f"{self._where} is a damaged pnas study file: {what}; "
-                          "restore it from a copy or choose another --storage")
+        return StoreError(
+            f"{self._where} is a damaged pnas study file: {what}; restore it from a copy or choose another --storage"
+        )
 
     def _read_only_error(self, reason: str | None = None) -> StoreReadOnly:
         reason = reason or self._read_only_reason
         if self.read_only and not reason:
-            return StoreReadOnly(f"study storage {self._where} was opened for reading only; "
-                                 "open it with create=True to write to it")
-        return StoreReadOnly(f"study storage {self._where} is read-only ({reason}): "
-                             "copy it to a writable place to continue the study")
+            return StoreReadOnly(
+                f"study storage {self._where} was opened for reading only; open it with create=True to write to it"
+            )
+        return StoreReadOnly(
+            f"study storage {self._where} is read-only ({reason}): copy it to a writable place to continue the study"
+        )
 
     def _error(self, exc: sqlite3.DatabaseError) -> StoreError:
         code = _primary_code(exc)
@@ -418,11 +436,14 @@ class StudyStore:
         if code == _READONLY or "readonly" in text:
             return self._read_only_error(self._read_only_reason or text)
         if code in (_CORRUPT, _NOTADB) or "malformed" in text or "not a database" in text:
-            return StoreError(f"{self._where} is damaged or not a pnas study file ({text}); "
-                              "restore it from a copy or choose another --storage")
+            return StoreError(
+                f"{self._where} is damaged or not a pnas study file ({text}); "
+                "restore it from a copy or choose another --storage"
+            )
         if _is_busy(exc):
-            return StoreError(f"study storage {self._where} is busy ({text}): another process kept it locked; "
-                              "run the command again")
+            return StoreError(
+                f"study storage {self._where} is busy ({text}): another process kept it locked; run the command again"
+            )
         return StoreError(f"cannot use study storage {self._where}: {text}")
 
     @contextmanager
@@ -453,7 +474,9 @@ class StudyStore:
 
     @_guarded
     def get_study(self, name: str) -> StudyInfo | None:
-        row = self._db.execute("SELECT id, name, config, state, created FROM studies WHERE name = ?", (name,)).fetchone()
+        row = self._db.execute(
+            "SELECT id, name, config, state, created FROM studies WHERE name = ?", (name,)
+        ).fetchone()
         return None if row is None else self._study_from_row(row)
 
     @_guarded
@@ -624,10 +647,21 @@ class StudyStore:
                 "finished = ?, provenance = ?, extra = ? "
                 "WHERE study_id = ? AND cell = ? AND status IN ('pending', 'running')",
                 (
-                    status, m.get("accuracy"), m.get("report_accuracy"), m.get("params"), m.get("mult_adds"),
-                    m.get("examples"), m.get("seconds"), worker, error, started, finished or time.time(),
-                    json.dumps(provenance or {}, sort_keys=True), json.dumps(extra, sort_keys=True),
-                    study_id, cell,
+                    status,
+                    m.get("accuracy"),
+                    m.get("report_accuracy"),
+                    m.get("params"),
+                    m.get("mult_adds"),
+                    m.get("examples"),
+                    m.get("seconds"),
+                    worker,
+                    error,
+                    started,
+                    finished or time.time(),
+                    json.dumps(provenance or {}, sort_keys=True),
+                    json.dumps(extra, sort_keys=True),
+                    study_id,
+                    cell,
                 ),
             )
             fault_point("result_commit")

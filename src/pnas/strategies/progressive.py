@@ -73,8 +73,13 @@ class ProgressiveSearch(Strategy):
 
     def config(self) -> dict[str, Any]:
         return {
-            "name": self.name, "seed": self.seed, "beam": self.beam, "predictor": self.predictor_name,
-            "ensemble": self.ensemble, "max_level": self.max_level, "predictor_options": self.predictor_options,
+            "name": self.name,
+            "seed": self.seed,
+            "beam": self.beam,
+            "predictor": self.predictor_name,
+            "ensemble": self.ensemble,
+            "max_level": self.max_level,
+            "predictor_options": self.predictor_options,
         }
 
     def ask(self) -> list[Proposal]:
@@ -101,7 +106,10 @@ class ProgressiveSearch(Strategy):
 
     def _new_predictor(self, level: int, space: SearchSpace | None = None) -> Any:
         return create_predictor(
-            self.predictor_name, space or self.space, seed=self.seed * 1000 + level, ensemble=self.ensemble,
+            self.predictor_name,
+            space or self.space,
+            seed=self.seed * 1000 + level,
+            ensemble=self.ensemble,
             **self.predictor_options,
         )
 
@@ -127,7 +135,9 @@ class ProgressiveSearch(Strategy):
             self.artifacts.save_artifact(name, predictor.state_dict(), meta)
         return predictor, self.space
 
-    def _load_predictor(self, level: int, state: dict[str, Any], meta: dict[str, Any]) -> tuple[Any, SearchSpace] | None:
+    def _load_predictor(
+        self, level: int, state: dict[str, Any], meta: dict[str, Any]
+    ) -> tuple[Any, SearchSpace] | None:
         """The stored predictor of ``level`` rebuilt in the space it was saved for; None if it cannot hold state."""
         if "max_level" in meta:
             sizes = [int(meta["max_level"])]
