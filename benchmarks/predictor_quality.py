@@ -6,7 +6,7 @@ hold 24, 240, 1280, 3840, 6144 and 4096 cells). For each level b = 1..5 a
 predictor is trained on up to 300 cells sampled from levels <= b (all of
 them where fewer exist) and scores every cell of level b + 1, as in the
 progressive search, where a predictor trained on b-block cells ranks
-(b+1)-block cells (SPEC section 4). Reported per level, over several seeds
+(b+1)-block cells (docs/paper.md, section 4). Reported per level, over several seeds
 (mean and standard deviation): Spearman's rho and Kendall's tau between
 predicted and true accuracy, and precision@K, the fraction of the true top K
 that the predictor puts in its own top K (K = 5% of the level's size).

@@ -1,10 +1,10 @@
 """How fast is ranking a whole expansion? The paper's last round, naive way against the project's.
 
 In the round for b = 5 the search scores every child of K = 256 kept 4-block
-cells: 256 x 1176 = 301,056 cells (SPEC section 3), with a 5-member ensemble
-(hidden and embedding size 100, SPEC section 4). This benchmark builds 256
-random 4-block parents, a 5-member LSTM ensemble and a 5-member MLP
-ensemble, fits them briefly on random targets (so that scores spread), and
+cells: 256 x 1176 = 301,056 cells (docs/paper.md, section 3), with a 5-member
+ensemble (hidden and embedding size 100, docs/paper.md, section 4). This
+benchmark builds 256 random 4-block parents, a 5-member LSTM ensemble and a
+5-member MLP ensemble, fits them briefly on random targets (so that scores spread), and
 times in the same run, with the same torch thread count:
 
 - naive: each member's plain forward (``nn.LSTM``; the MLP's forward) over

@@ -2,7 +2,7 @@
 
 The paper's central claim is efficiency: at equal search space, the
 progressive search needs several times fewer trained models than RL-based
-NAS and beats random search (SPEC section 3). Here every strategy searches
+NAS and beats random search (docs/paper.md, section 6). Here every strategy searches
 the NAS-Bench-201 space with the table evaluator: it is told each cell's
 validation accuracy (``--metric``, default ``cifar10-val``), and after every
 trained model we note the cell it would pick (the best by validation so far,

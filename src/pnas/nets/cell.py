@@ -4,7 +4,7 @@ A :class:`CellModule` turns the genotype :class:`pnas.space.Cell` into layers
 once, at construction; ``forward`` only walks precomputed index tuples, so a
 small child network pays little Python per step.
 
-Reduction semantics (SPEC section 1, reference code): in a reduction cell the
+Reduction semantics (docs/paper.md, section 1; reference code): in a reduction cell the
 ops that read the cell inputs (``h1``, ``h2``) use stride 2; ops that read an
 earlier block keep stride 1 (that block is already reduced). An identity
 under stride 2 becomes ReLU - 1x1 stride-2 conv - BN (see :mod:`pnas.nets.ops`).

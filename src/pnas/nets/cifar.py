@@ -3,7 +3,7 @@
 NASNet's CIFAR stem (a 3x3 conv to ``stem_multiplier * filters`` channels,
 then BN), then ``3 * cells_per_stack`` cells in all; cells floor(n/3) and
 floor(2n/3) are the stride-2 versions of the same cell and double the filters
-(SPEC section 2: the reductions are not extra cells). Works for any input
+(docs/paper.md, section 2.1: the reductions are not extra cells). Works for any input
 size: a stride-2 cell maps size s to ceil(s / 2), so even 7x7 or 1x1 inputs
 pass through.
 """

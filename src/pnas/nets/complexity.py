@@ -2,10 +2,10 @@
 
 Mult-adds are measured with ``torch.utils.flop_counter`` (convolutions and
 matrix products; a multiply-add counted once, i.e. half its FLOPs), the way
-published PNASNet-5 counts are compared (SPEC section 2). The model runs on
-the ``meta`` device, where tensors have shapes but no data, so even
-PNASNet-5 Large at 331 px is counted in well under a second and without
-allocating its activations; the model itself is left untouched.
+published PNASNet-5 counts are compared (docs/paper.md, section 2.3). The
+model runs on the ``meta`` device, where tensors have shapes but no data, so
+even PNASNet-5 Large at 331 px is counted quickly and without allocating its
+activations; the model itself is left untouched.
 """
 
 from __future__ import annotations

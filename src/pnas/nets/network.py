@@ -72,9 +72,9 @@ class CellNetwork(nn.Module):
         aux_map_size: spatial size of that cell's output for the network's
             nominal input size (sizes the head's last conv).
         channels_last: keep weights and activations in channels-last memory
-            layout. Results are the same; on CPU it makes depthwise convs and
-            pools 2-3x faster (measured on a 2-core machine), and cuDNN handles
-            it too. The input is converted in ``forward``.
+            layout. Results are the same; on CPU depthwise convs and pools run
+            faster in it (measured in docs/networks.md), and cuDNN handles it
+            too. The input is converted in ``forward``.
     """
 
     def __init__(

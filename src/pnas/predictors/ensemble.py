@@ -1,7 +1,7 @@
 """Ensembles: N members, each fitted on a different 4/5 of the data, predictions averaged.
 
 The paper fits 5 predictors on the 5 ways of holding out one fifth of the
-data (k-fold style) and averages them (SPEC section 4). Here member ``i``
+data (k-fold style) and averages them (docs/paper.md, section 4). Here member ``i``
 leaves out fold ``i mod 5`` of a seeded shuffle (a fresh shuffle for every
 further group of 5 members), so 5 members reproduce the paper's split.
 """

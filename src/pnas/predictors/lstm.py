@@ -1,4 +1,4 @@
-"""The LSTM predictor: a cell read as a token sequence (SPEC section 4).
+"""The LSTM predictor: a cell read as a token sequence (docs/paper.md, section 4).
 
 Each block contributes its input tokens then its operator tokens (I1, I2,
 O1, O2 in the PNAS space; source, target, op in NAS-Bench-201). Inputs and
@@ -33,7 +33,7 @@ from pnas.threads import torch_threads
 
 @dataclass(frozen=True)
 class LstmConfig(FitConfig):
-    epochs: int = 40  # an LSTM step costs ~5x an MLP step; 40 epochs rank as well as 60 on NB201
+    epochs: int = 40  # fewer than the MLP: an LSTM step costs more, and 40 rank as well as 60 (docs/predictors.md)
 
 
 CHUNK = 1024

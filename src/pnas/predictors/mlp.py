@@ -1,4 +1,4 @@
-"""The MLP predictor: embed each block, average over blocks, then an MLP (SPEC section 4).
+"""The MLP predictor: embed each block, average over blocks, then an MLP (docs/paper.md, section 4).
 
 A block's feature is the concatenation of its tokens' embeddings (separate
 tables for inputs and operators); the cell's feature is the mean over its
@@ -35,7 +35,7 @@ CHUNK = 4096
 @dataclass(frozen=True)
 class MlpConfig(FitConfig):
     layers: int = 1  # hidden layers of width `hidden` after the block average; on NB201 a
-    # second one ranks no better (docs/predictors.md) and triples the cost of ranking
+    # second one ranks no better and makes ranking an expansion much dearer (docs/predictors.md)
     lr: float = 0.002
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """What the LSTM and MLP predictors share: seeding, the fit loop, batched predict, weights.
 
-Training follows the paper's recipe (SPEC section 4): L1 loss on accuracies
+Training follows the paper's recipe (docs/paper.md, section 4): L1 loss on accuracies
 in [0, 1], Adam, hidden and embedding size 100. Every ``fit`` starts again
 from the seed's initial weights, so a predictor refitted on the same data
 gives bit-identical predictions however often it was fitted before (a
@@ -33,8 +33,9 @@ PREDICT_BATCH = 8192
 class FitConfig:
     """Options common to the neural predictors (each key is a factory option).
 
-    The defaults keep a 5-member ensemble fit on 300 cells within a few
-    seconds on 2 CPU cores while still ranking well (see docs/predictors.md).
+    The defaults keep refitting a 5-member ensemble after every round cheap
+    next to training the round's children on CPU cores, while still ranking
+    well (fit times and ranking quality: docs/predictors.md).
     """
 
     hidden: int = 100  # LSTM state / MLP hidden width (paper: 100)

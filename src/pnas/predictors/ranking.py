@@ -1,7 +1,7 @@
 """Rank a whole expansion: every child of every kept parent, scored by a predictor.
 
 In the paper's last round that is 256 parents x 1176 children, about 301,000
-cells per round (SPEC section 3). A predictor that has
+cells per round (docs/paper.md, section 3). A predictor that has
 ``predict_children(space, parents)`` scores them from the parents directly
 (see :mod:`pnas.predictors.expansion`); any other is called on the children
 in batches.
