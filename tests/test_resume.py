@@ -14,12 +14,24 @@ from pnas.storage import StudyStore
 from pnas.study import Study
 
 DRIVER = """
-import sys
+import os, signal, sys
+from pnas.checkpoints import add_checkpoint_listener
 from pnas.evaluation.synthetic import SyntheticEvaluator
 from pnas.space import PnasSpace
 from pnas.strategies.progressive import ProgressiveSearch
 from pnas.study import optimize
-storage, log, delay, workers = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+storage, log, delay, workers, fault = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+if fault:  # "point:n": SIGKILL this process the n-th time (1-based) it reaches the point
+    point, _, count = fault.partition(":")
+    hits = []
+
+    def kill_at(name):
+        if name == point:
+            hits.append(name)
+            if len(hits) >= int(count or 1):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    add_checkpoint_listener(kill_at)
 strategy = ProgressiveSearch(PnasSpace(3), seed=4, beam=5, predictor="mlp", ensemble=2)
 try:
     optimize(strategy, SyntheticEvaluator(seed=1, delay=delay, log=log), storage=storage, study_name="s", workers=workers)
@@ -29,13 +41,8 @@ except KeyboardInterrupt:
 
 
 def _run(storage, log, delay=0.0, fault=None, workers=1, **kwargs):
-    env = dict(os.environ)
-    env.pop("PNAS_FAULT_AT", None)
-    if fault:
-        env["PNAS_FAULT_AT"] = fault
-    return subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(storage), str(log), str(delay), str(workers)], env=env, **kwargs
-    )
+    args = [str(storage), str(log), str(delay), str(workers), fault or ""]
+    return subprocess.Popen([sys.executable, "-c", DRIVER, *args], **kwargs)
 
 
 def _results(storage):

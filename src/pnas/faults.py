@@ -1,29 +1,9 @@
-"""Test-only fault injection: kill this process at a named point.
+"""The old name of :func:`pnas.checkpoints.checkpoint`, kept only while a module still imports it.
 
-Set ``PNAS_FAULT_AT=point:n`` to SIGKILL the process the n-th time (1-based)
-execution reaches ``point``. Points: ``result_commit`` (inside the
-transaction that records a result, before COMMIT), ``between_rounds`` (after
-a batch is applied, before the next is asked), ``predictor_fit`` (after a
-round's predictor is fitted, before it is stored). Costs one dict lookup when
-unset.
+Nothing here reads the environment or stops the process: a checkpoint only
+calls the listeners someone installed. Import from :mod:`pnas.checkpoints`.
 """
 
-from __future__ import annotations
+from pnas.checkpoints import checkpoint as fault_point
 
-import os
-import signal
-from collections import Counter
-
-_hits: Counter[str] = Counter()
-
-
-def fault_point(point: str) -> None:
-    spec = os.environ.get("PNAS_FAULT_AT")
-    if not spec:
-        return
-    name, _, count = spec.partition(":")
-    if name != point:
-        return
-    _hits[point] += 1
-    if _hits[point] >= int(count or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+__all__ = ["fault_point"]

@@ -63,6 +63,20 @@ def test_a_finished_study_on_read_only_media_is_reported_and_left_as_it_was(tmp_
     assert md5(path) == before
 
 
+def test_status_of_a_copied_study_leaves_the_folder_as_it_was(tmp_path, finished):
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    shutil.copy(finished, folder / "s.db")
+    before = md5(folder / "s.db")
+    status = invoke("status", "--storage", folder / "s.db", "--json")
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["totals"]["models"] == 136
+    best = invoke("best", "--storage", folder / "s.db", "--json")
+    assert best.exit_code == 0, best.output
+    assert sorted(p.name for p in folder.iterdir()) == ["s.db"]
+    assert md5(folder / "s.db") == before
+
+
 @pytest.mark.parametrize("kind", MALFORMED)
 def test_status_and_best_of_a_damaged_store_are_one_line(tmp_path, kind):
     path = tmp_path / "s.db"

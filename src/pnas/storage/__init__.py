@@ -1,5 +1,23 @@
-"""Durable study storage (SQLite). Readers such as reports only need :class:`StudyStore`."""
+"""Durable study storage.
 
-from pnas.storage.sqlite import StoreError, StoreReadOnly, StudyInfo, StudyLocked, StudyStore, TrialRecord
+:class:`StudyStorage` is the contract every backend keeps (see
+:mod:`pnas.storage.base`); :class:`StudyStore` keeps it in one SQLite file,
+:class:`MemoryStore` in this process's memory. Readers such as reports only
+need :class:`StudyStore`.
+"""
 
-__all__ = ["StoreError", "StoreReadOnly", "StudyInfo", "StudyLocked", "StudyStore", "TrialRecord"]
+from pnas.storage.base import StoreError, StoreReadOnly, StudyInfo, StudyLocked, StudyStorage, TrialRecord, TrialState
+from pnas.storage.memory import MemoryStore
+from pnas.storage.sqlite import StudyStore
+
+__all__ = [
+    "MemoryStore",
+    "StoreError",
+    "StoreReadOnly",
+    "StudyInfo",
+    "StudyLocked",
+    "StudyStorage",
+    "StudyStore",
+    "TrialRecord",
+    "TrialState",
+]

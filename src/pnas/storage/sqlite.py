@@ -1,6 +1,7 @@
 """The study store: one SQLite file (WAL) per storage, many studies per file.
 
-Rules, which every reader (CLI, reports, a notebook on another machine) relies on:
+It keeps the contract of :class:`pnas.storage.base.StudyStorage`. How, and
+what else every reader (CLI, reports, a notebook on another machine) relies on:
 
 * One row per distinct cell per study (``UNIQUE(study_id, cell)``): a cell is
   never trained twice in a study.
@@ -18,6 +19,17 @@ Rules, which every reader (CLI, reports, a notebook on another machine) relies o
   so a study on read-only media, or another program's file opened by mistake,
   stays as it was. Only a writer creates a store, and it checks that an
   existing file is a pnas store before changing anything in it.
+* Readers leave no file beside the study either. A live WAL connection always
+  keeps the ``-wal`` file, so a WAL store with no ``-wal`` beside it is one
+  nobody has open: a reader opens it ``immutable`` (no ``-wal``/``-shm`` of its
+  own) while holding SQLite's shared lock on it, and switches to a plain
+  read-only connection as soon as a ``-wal`` appears (a writer started), so it
+  sees that writer's commits and never a half-written file. With a ``-wal``
+  present (a search is running, or one was killed) it opens ``mode=ro`` and
+  shares the writer's files, seeing each commit.
+* One store object may be shared by threads: each call holds the store's
+  lock. Many processes may read a file while one writes; writers wait for
+  each other (transactions, ``BEGIN IMMEDIATE``, 30 s busy timeout).
 * Every low-level failure (a damaged file, a foreign table, a value that does
   not decode) reaches the caller as one :class:`StoreError` naming the file.
 """
@@ -29,80 +41,33 @@ import functools
 import json
 import os
 import sqlite3
+import struct
+import threading
 import time
 import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pnas.faults import fault_point
+from pnas.checkpoints import checkpoint
+from pnas.storage.base import (
+    MACHINERY_FAILURE,
+    OPEN_STATES,
+    StoreError,
+    StoreReadOnly,
+    StudyInfo,
+    StudyLocked,
+    TrialRecord,
+    TrialState,
+    finished_status,
+)
+
+__all__ = ["StoreError", "StoreReadOnly", "StudyInfo", "StudyLocked", "StudyStore", "TrialRecord", "TrialState"]
 
 SCHEMA_VERSION = 1
 MARKER = "pnas-study-store"
-
-
-class StoreError(Exception):
-    """A problem with the storage a user can act on (bad path, not a study file, ...)."""
-
-
-class StudyLocked(StoreError):
-    """Another live process is driving the study."""
-
-
-class StoreReadOnly(StoreError):
-    """A write was asked of a store that cannot be written (read-only file, folder or medium)."""
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """An immutable view of one candidate of a study."""
-
-    number: int
-    cell: str
-    round: int
-    status: str
-    predicted: float | None = None
-    accuracy: float | None = None
-    report_accuracy: float | None = None
-    params: int | None = None
-    mult_adds: int | None = None
-    examples: int | None = None
-    seconds: float | None = None
-    worker: str | None = None
-    error: str | None = None
-    started: float | None = None
-    finished: float | None = None
-    provenance: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "cell": self.cell,
-            "round": self.round,
-            "status": self.status,
-            "predicted": self.predicted,
-            "accuracy": self.accuracy,
-            "report_accuracy": self.report_accuracy,
-            "params": self.params,
-            "mult_adds": self.mult_adds,
-            "examples": self.examples,
-            "seconds": self.seconds,
-            "worker": self.worker,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class StudyInfo:
-    id: int
-    name: str
-    config: dict[str, Any]
-    state: str
-    created: float
 
 
 _SCHEMA = """
@@ -186,6 +151,10 @@ def _trial_from_row(row: Sequence[Any]) -> TrialRecord:
     what = f"trial {values[1]!r}"
     values[15] = _json_object(values[15], f"the provenance of {what}", empty_ok=True)
     values[16] = _json_object(values[16], f"the metrics of {what}", empty_ok=True)
+    try:
+        values[3] = TrialState(values[3])
+    except ValueError:
+        raise _Damaged(f"the status of {what} is {values[3]!r}") from None
     return TrialRecord(*values)
 
 
@@ -199,15 +168,19 @@ def _is_busy(exc: sqlite3.Error) -> bool:
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
 def _guarded(method: _Method) -> _Method:
-    """Turn what SQLite, JSON or zlib raise about the file's contents into one StoreError naming the file."""
+    """Hold the store's lock, and turn what SQLite, JSON or zlib raise about the file into one StoreError naming it."""
 
     @functools.wraps(method)
     def wrapper(self: StudyStore, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(self, *args, **kwargs)
+            with self._mutex:
+                if self._immutable:
+                    return self._read_stably(lambda: method(self, *args, **kwargs))
+                return method(self, *args, **kwargs)
         except sqlite3.ProgrammingError:  # a bug in the caller (e.g. a closed store), not the file
             raise
         except sqlite3.DatabaseError as exc:
@@ -228,23 +201,35 @@ class StudyStore:
     nor its folder lets us write is opened read-only, with :attr:`read_only`
     set, and every write then raises :class:`StoreReadOnly`. ``create=False``
     (a reader: reports, ``pnas status``) needs an existing store and opens it
-    read-only, so it never changes the file nor leaves files beside it on
-    read-only media.
+    read-only, so it never changes the file nor leaves files beside it.
+
+    A store object may be shared by threads (each call holds its lock). Many
+    processes may read a file while others write it; each study is driven by
+    one store at a time (:meth:`lock_study`).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = None if path in (None, ":memory:") else Path(path)
         self.read_only = False
         self._read_only_reason = ""
-        self._lock_file: Any = None
-        self._locked: set[int] = set()
+        self._mutex = threading.RLock()
+        self._immutable = False  # a reader opened with immutable=1 (see _open_reader)
+        self._pinned: str | None = None  # the file whose shared lock that reader holds
+        self._memory_locks: set[int] = set()  # the studies a store in memory drives
+        self._real: str | None = None  # the real path of its file, while open
         if self.path is None:
             self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             self._create_schema()
             return
         if not create and not self.path.exists():
             raise StoreError(f"no study file at {self.path}: run `pnas search` first, or pass --storage PATH")
-        self._db = self._open_file(create)
+        self._real = os.path.realpath(self.path)
+        _READER_PINS.opened(self._real)
+        try:
+            self._db = self._open_file(create)
+        except BaseException:
+            self._forget_file()
+            raise
 
     # --- opening ------------------------------------------------------------
     @_guarded
@@ -270,17 +255,18 @@ class StudyStore:
             return self._open_writer()
         self.read_only = True
         self._read_only_reason = self._why_read_only() if create else ""
-        db = self._open_reader(head)
+        self._db = self._open_reader(head)
         try:
-            if not self._check_schema(db):
+            if not self._read_stably(lambda: self._check_schema(self._db)):
                 raise StoreError(
                     f"{path} is empty, not a pnas study file; choose another --storage "
                     "(`pnas search` makes a store of an empty file)"
                 )
         except BaseException:
-            db.close()
+            self._db.close()
+            self._unpin()
             raise
-        return db
+        return self._db
 
     def _read_head(self) -> bytes:
         try:
@@ -317,36 +303,84 @@ class StudyStore:
             raise
         return db
 
-    def _open_reader(self, head: bytes) -> sqlite3.Connection:
-        """Open read-only (``mode=ro``); a WAL file on read-only media with nothing beside it opens immutable."""
+    def _connect_reader(self, query: str) -> sqlite3.Connection:
         uri = "file:" + urllib.parse.quote(os.path.abspath(self.path))  # type: ignore[arg-type]
+        return sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None, timeout=30.0, check_same_thread=False)
 
-        def connect(query: str) -> sqlite3.Connection:
-            return sqlite3.connect(
-                f"{uri}?{query}", uri=True, isolation_level=None, timeout=30.0, check_same_thread=False
-            )
+    def _wal_path(self) -> str:
+        return os.path.realpath(self.path) + "-wal"  # type: ignore[arg-type]
 
-        db = connect("mode=ro")
-        try:
-            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
-            db.close()
-            if not self._immutable_is_safe(head):
-                raise
-            db = connect("mode=ro&immutable=1")
-        return db
+    def _open_reader(self, head: bytes) -> sqlite3.Connection:
+        """Open for reading only, creating no file beside the store.
 
-    def _immutable_is_safe(self, head: bytes) -> bool:
-        """Nobody can change the file: a WAL file whose folder and itself are unwritable, with no -wal/-shm."""
-        path = os.path.realpath(self.path)  # type: ignore[arg-type]
+        A WAL store with no ``-wal`` beside it is open nowhere (a live WAL
+        connection always keeps that file), so it opens ``immutable``: a
+        ``mode=ro`` connection would create a ``-wal`` and a ``-shm`` that it
+        cannot remove. While it is so, the reader holds SQLite's shared lock
+        on the file (see :class:`_ReaderPins`): a writer may still open it and
+        commit (to its ``-wal``, which the reader then notices), but cannot
+        remove that ``-wal`` again nor write the file in rollback mode.
+        Otherwise (a ``-wal`` is there, or the store is in rollback mode,
+        which creates nothing) it opens ``mode=ro`` and sees every commit of a
+        live writer.
+        """
+        real = os.path.realpath(self.path)  # type: ignore[arg-type]
         in_wal_mode = len(head) >= 20 and head[18] == 2 and head[19] == 2
-        return (
-            in_wal_mode
-            and not os.access(path, os.W_OK)
-            and not os.access(os.path.dirname(path), os.W_OK)
-            and not os.path.exists(path + "-wal")
-            and not os.path.exists(path + "-shm")
-        )
+        if in_wal_mode and not os.path.exists(self._wal_path()):
+            pinned = _READER_PINS.pin(real)
+            if not os.path.exists(self._wal_path()):  # checked again under the lock: still nobody has it open
+                self._pinned, self._immutable = (real if pinned else None), True
+                return self._connect_reader("mode=ro&immutable=1")
+            if pinned:
+                _READER_PINS.unpin(real)
+        return self._connect_reader("mode=ro")
+
+    def _unpin(self) -> None:
+        if self._pinned is not None:
+            _READER_PINS.unpin(self._pinned)
+            self._pinned = None
+
+    def _go_live(self) -> None:
+        """A writer has opened the file of this immutable reader: read through a ``mode=ro`` connection from now on.
+
+        The pin goes only once that connection has read, and so holds a shared
+        lock of its own: in between, a closing writer could delete its files
+        under it.
+        """
+        live = self._connect_reader("mode=ro")
+        try:
+            live.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            live.close()
+            raise
+        self._db.close()
+        self._db, self._immutable = live, False
+        self._unpin()
+
+    def _read_stably(self, read: Callable[[], _T]) -> _T:
+        """Run a read; on an immutable connection, keep its answer only if no writer opened the file meanwhile.
+
+        The file itself changes only through a writer's ``-wal`` (a checkpoint),
+        which the reader's shared lock keeps in place once it exists; so a
+        ``-wal`` absent before and after the read means the read saw a file
+        nobody touched. Otherwise the read is made again through a live
+        connection. Costs a stat before and after each read.
+        """
+        if self._immutable and os.path.exists(self._wal_path()):
+            self._go_live()
+        if not self._immutable:
+            return read()
+        try:
+            result = read()
+        except (sqlite3.DatabaseError, _Damaged, zlib.error):
+            if not os.path.exists(self._wal_path()):
+                raise
+            self._go_live()
+            return read()
+        if os.path.exists(self._wal_path()):
+            self._go_live()
+            return read()
+        return result
 
     def _enable_wal(self) -> None:
         """Switch to WAL (a no-op when it already is), retrying while another opener holds the file briefly."""
@@ -464,8 +498,16 @@ class StudyStore:
             raise
 
     def close(self) -> None:
-        self.release_locks()
-        self._db.close()
+        with self._mutex:
+            self.release_locks()
+            self._db.close()
+            self._unpin()
+            self._forget_file()
+
+    def _forget_file(self) -> None:
+        if self._real is not None:
+            _READER_PINS.closed(self._real)
+            self._real = None
 
     # --- studies ------------------------------------------------------------
     @staticmethod
@@ -522,61 +564,32 @@ class StudyStore:
         return os.path.realpath(self.path) + ".lock"  # type: ignore[arg-type]
 
     def lock_study(self, study_id: int, name: str) -> None:
-        """Take the OS lock that says this process drives the study.
+        """Take the OS lock that says this store drives the study.
 
         The lock is a byte-range lock on ``<storage>.lock`` beside the real file;
         the kernel drops it when the process dies, so a killed run never blocks
-        its resume. A read-only store takes no lock: nobody can write through it.
+        its resume. Another process, or another store of this process, is
+        refused with :class:`StudyLocked` until this store releases it. A
+        read-only store takes no lock: nobody can write through it. A store in
+        memory only notes it (nobody else can reach it).
         """
-        if self.path is None or self.read_only or study_id in self._locked:
-            return
-        if self._lock_file is None:
-            try:
-                self._lock_file = open(self._lock_path(), "a+b")
-            except OSError as exc:
-                raise StoreError(f"cannot create the lock file {self._lock_path()}: {exc.strerror or exc}") from None
-        try:
-            fcntl.lockf(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, study_id, os.SEEK_SET)
-        except OSError:
-            raise StudyLocked(
-                f"study {name!r} in {self.path} is being driven by another running process; "
-                "wait for it to finish or stop it (a killed process releases its lock by itself)"
-            ) from None
-        self._locked.add(study_id)
+        with self._mutex:
+            if self.path is None:
+                self._memory_locks.add(study_id)
+            elif not self.read_only:
+                _PROCESS_LOCKS.take(self._lock_path(), study_id, self, name, self.path)
 
     def is_driven(self, study_id: int) -> bool:
-        """Whether some live process holds the study's lock (so "running" really runs).
-
-        Creates nothing: without a lock file nobody drives the study; with one, a
-        shared lock on a read-only handle conflicts with the driver's exclusive one.
-        """
-        if self.path is None or study_id in self._locked:
-            return study_id in self._locked
-        # Closing a descriptor drops every lock this process holds on the file, so reuse ours if we have one.
-        handle = self._lock_file
-        if handle is None:
-            try:
-                handle = open(self._lock_path(), "rb")
-            except OSError:  # no lock file (nobody ever drove it from here), or one we may not read
-                return False
-        try:
-            fcntl.lockf(handle, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, study_id, os.SEEK_SET)
-        except OSError:
-            return True
-        else:
-            fcntl.lockf(handle, fcntl.LOCK_UN, 1, study_id, os.SEEK_SET)
-            return False
-        finally:
-            if handle is not self._lock_file:
-                handle.close()
+        """Whether some live process holds the study's lock (so "running" really runs); creates nothing."""
+        if self.path is None:
+            return study_id in self._memory_locks
+        return _PROCESS_LOCKS.is_held(self._lock_path(), study_id)
 
     def release_locks(self) -> None:
-        if self._lock_file is not None:
-            for study_id in self._locked:
-                fcntl.lockf(self._lock_file, fcntl.LOCK_UN, 1, study_id, os.SEEK_SET)
-            self._lock_file.close()
-            self._lock_file = None
-        self._locked.clear()
+        with self._mutex:
+            self._memory_locks.clear()
+            if self.path is not None:
+                _PROCESS_LOCKS.release(self._lock_path(), self)
 
     # --- trials -------------------------------------------------------------
     @_guarded
@@ -593,8 +606,8 @@ class StudyStore:
             for cell, round_, predicted in proposals:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO trials (study_id, number, cell, round, predicted, status) "
-                    "VALUES (?, ?, ?, ?, ?, 'pending')",
-                    (study_id, count, cell, round_, predicted),
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (study_id, count, cell, round_, predicted, TrialState.PENDING),
                 )
                 count += cursor.rowcount
 
@@ -602,9 +615,9 @@ class StudyStore:
     def mark_running(self, study_id: int, cell: str, worker: str) -> None:
         with self._transaction() as db:
             db.execute(
-                "UPDATE trials SET status = 'running', worker = ?, started = ? "
-                "WHERE study_id = ? AND cell = ? AND status IN ('pending', 'running')",
-                (worker, time.time(), study_id, cell),
+                "UPDATE trials SET status = ?, worker = ?, started = ? "
+                "WHERE study_id = ? AND cell = ? AND status IN (?, ?)",
+                (TrialState.RUNNING, worker, time.time(), study_id, cell, *OPEN_STATES),
             )
 
     @_guarded
@@ -616,12 +629,12 @@ class StudyStore:
         """
         with self._transaction() as db:
             db.execute(
-                "UPDATE trials SET status = 'pending', error = NULL, finished = NULL, extra = NULL "
-                "WHERE study_id = ? AND cell = ? AND status = 'failed' "
-                "AND json_extract(extra, '$.failure') = 'machinery'",
-                (study_id, cell),
+                "UPDATE trials SET status = ?, error = NULL, finished = NULL, extra = NULL "
+                "WHERE study_id = ? AND cell = ? AND status = ? AND json_extract(extra, '$.failure') = ?",
+                (TrialState.PENDING, study_id, cell, TrialState.FAILED, MACHINERY_FAILURE),
             )
 
+    @_guarded
     def record_result(
         self,
         study_id: int,
@@ -636,8 +649,7 @@ class StudyStore:
         provenance: dict[str, Any] | None = None,
     ) -> None:
         """Finish a trial (``done`` or ``failed``); a finished trial is never overwritten."""
-        if status not in ("done", "failed"):
-            raise ValueError(f"a result's status is 'done' or 'failed', got {status!r}")
+        state = finished_status(status)
         m = dict(metrics or {})
         extra = m.pop("extra", None) or {}
         with self._transaction() as db:
@@ -645,9 +657,9 @@ class StudyStore:
                 "UPDATE trials SET status = ?, accuracy = ?, report_accuracy = ?, params = ?, mult_adds = ?, "
                 "examples = ?, seconds = ?, worker = COALESCE(?, worker), error = ?, started = COALESCE(?, started), "
                 "finished = ?, provenance = ?, extra = ? "
-                "WHERE study_id = ? AND cell = ? AND status IN ('pending', 'running')",
+                "WHERE study_id = ? AND cell = ? AND status IN (?, ?)",
                 (
-                    status,
+                    state,
                     m.get("accuracy"),
                     m.get("report_accuracy"),
                     m.get("params"),
@@ -662,9 +674,10 @@ class StudyStore:
                     json.dumps(extra, sort_keys=True),
                     study_id,
                     cell,
+                    *OPEN_STATES,
                 ),
             )
-            fault_point("result_commit")
+            checkpoint("result_commit")  # inside the transaction, before COMMIT
 
     @_guarded
     def trial(self, study_id: int, cell: str) -> TrialRecord | None:
@@ -679,7 +692,7 @@ class StudyStore:
         args: tuple[Any, ...] = (study_id,)
         if status is not None:
             query += " AND status = ?"
-            args += (status,)
+            args += (TrialState(status),)
         return [_trial_from_row(r) for r in self._db.execute(query + " ORDER BY number", args).fetchall()]
 
     # --- artifacts (e.g. each round's predictor) -----------------------------
@@ -708,3 +721,199 @@ class StudyStore:
         if not isinstance(row[0], bytes):
             raise _Damaged(f"the data of artifact {name!r} is not a blob")
         return zlib.decompress(row[0]), _json_object(row[1], f"the meta of artifact {name!r}")
+
+
+class _ProcessLocks:
+    """The study locks this process holds, for every store of it.
+
+    POSIX record locks belong to a process, not to a descriptor: a second
+    descriptor of the same lock file would be granted the driver's byte, its
+    unlock would release the driver's lock, and closing it would drop every
+    lock the process holds on the file. So the process keeps one descriptor
+    per lock file, shared by its stores, and knows which store holds which
+    study; other descriptors of a lock file are opened only to ask about it
+    while this process holds nothing there.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._files: dict[str, Any] = {}  # lock path -> the one open descriptor
+        self._holders: dict[str, dict[int, StudyStore]] = {}  # lock path -> study id -> the store driving it
+
+    def take(self, path: str, study_id: int, store: StudyStore, name: str, where: Path) -> None:
+        with self._mutex:
+            holders = self._holders.get(path, {})
+            holder = holders.get(study_id)
+            if holder is store:
+                return
+            if holder is not None:
+                raise StudyLocked(
+                    f"study {name!r} in {where} is being driven by another store of this process; "
+                    "close it or wait for its run to finish"
+                )
+            handle = self._files.get(path)
+            if handle is None:
+                try:
+                    handle = open(path, "a+b")
+                except OSError as exc:
+                    raise StoreError(f"cannot create the lock file {path}: {exc.strerror or exc}") from None
+            try:
+                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, study_id, os.SEEK_SET)
+            except OSError:
+                if not holders:
+                    handle.close()
+                raise StudyLocked(
+                    f"study {name!r} in {where} is being driven by another running process; "
+                    "wait for it to finish or stop it (a killed process releases its lock by itself)"
+                ) from None
+            self._files[path] = handle
+            self._holders.setdefault(path, {})[study_id] = store
+
+    def is_held(self, path: str, study_id: int) -> bool:
+        with self._mutex:
+            if study_id in self._holders.get(path, {}):
+                return True
+            handle = self._files.get(path)
+            if handle is None:
+                try:
+                    handle = open(path, "rb")
+                except OSError:  # no lock file (nobody ever drove it from here), or one we may not read
+                    return False
+            try:  # a shared lock conflicts with another process's exclusive one
+                fcntl.lockf(handle, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, study_id, os.SEEK_SET)
+            except OSError:
+                return True
+            else:
+                fcntl.lockf(handle, fcntl.LOCK_UN, 1, study_id, os.SEEK_SET)
+                return False
+            finally:
+                if handle is not self._files.get(path):
+                    handle.close()
+
+    def release(self, path: str, store: StudyStore) -> None:
+        with self._mutex:
+            holders = self._holders.get(path)
+            if not holders:
+                return
+            handle = self._files[path]
+            for study_id in [i for i, holder in holders.items() if holder is store]:
+                fcntl.lockf(handle, fcntl.LOCK_UN, 1, study_id, os.SEEK_SET)
+                del holders[study_id]
+            if not holders:
+                handle.close()
+                del self._files[path], self._holders[path]
+
+    def forget(self) -> None:
+        """In a forked child: it holds none of its parent's locks."""
+        self._mutex = threading.Lock()
+        self._files, self._holders = {}, {}
+
+
+_PROCESS_LOCKS = _ProcessLocks()
+os.register_at_fork(after_in_child=_PROCESS_LOCKS.forget)
+
+
+# SQLite's lock bytes in its unix VFS: a shared lock reads part of the shared range and EXCLUSIVE writes all
+# of it; a writer waiting for EXCLUSIVE holds the pending byte, and no new shared lock is taken meanwhile.
+_PENDING_BYTE = 0x40000000
+_SHARED_FIRST, _SHARED_SIZE = _PENDING_BYTE + 2, 510
+
+
+class _ReaderPins:
+    """SQLite's shared lock on a quiet WAL store, held for the immutable readers of this process.
+
+    With it, a writer of any process can still open the store and commit to
+    its ``-wal``, but cannot take the exclusive lock a last connection needs
+    to checkpoint and delete that ``-wal``, nor write the file in rollback
+    mode; so the file changes only while a ``-wal`` is there to say so.
+
+    It is an open-file-description lock (Linux): unlike the process-wide
+    POSIX locks that SQLite itself takes, it neither is taken over by nor
+    releases SQLite's locks of this process. But closing any descriptor of
+    a file drops the POSIX locks that SQLite connections of this process hold
+    on it, so the descriptor of a file stays open until no store of this
+    process has the file open (:meth:`opened`, :meth:`closed`). Where such
+    locks do not exist, :meth:`pin` says so and immutable readers go without
+    (a writer starting during a read is then noticed only by its ``-wal``).
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._fds: dict[str, int] = {}
+        self._pins: dict[str, int] = {}
+        self._stores: dict[str, int] = {}  # how many stores of this process have the file open
+
+    @staticmethod
+    def _lock(fd: int, kind: int, start: int = _SHARED_FIRST, size: int = _SHARED_SIZE) -> None:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", kind, os.SEEK_SET, start, size, 0))
+
+    def _try_shared(self, fd: int) -> bool:
+        """Take the shared lock as SQLite does: only while no writer holds (or waits on) the pending byte."""
+        try:
+            self._lock(fd, fcntl.F_RDLCK, _PENDING_BYTE, 1)
+        except OSError:
+            return False
+        try:
+            self._lock(fd, fcntl.F_RDLCK)
+            return True
+        except OSError:
+            return False
+        finally:
+            self._lock(fd, fcntl.F_UNLCK, _PENDING_BYTE, 1)
+
+    def pin(self, path: str, timeout: float = 30.0) -> bool:
+        """Hold the shared lock for one more reader; False when there is no such lock, or a writer kept it exclusive."""
+        if not hasattr(fcntl, "F_OFD_SETLK"):
+            return False
+        with self._mutex:
+            if self._pins.get(path):
+                self._pins[path] += 1
+                return True
+            fd = self._fds.get(path)
+            if fd is None:
+                try:
+                    fd = self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    return False
+            deadline = time.monotonic() + timeout
+            while not self._try_shared(fd):  # an exclusive lock lasts a checkpoint or a commit: wait it out
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.001)
+            self._pins[path] = 1
+            return True
+
+    def unpin(self, path: str) -> None:
+        with self._mutex:
+            if path not in self._pins:  # pinned by the parent of this forked process: not ours to release
+                return
+            self._pins[path] -= 1
+            if not self._pins[path]:
+                del self._pins[path]
+                self._lock(self._fds[path], fcntl.F_UNLCK)
+
+    def opened(self, path: str) -> None:
+        with self._mutex:
+            self._stores[path] = self._stores.get(path, 0) + 1
+
+    def closed(self, path: str) -> None:
+        """A store of ``path`` closed; the last one closes the descriptor (its connection is gone by now)."""
+        with self._mutex:
+            if path not in self._stores:  # opened by the parent of this forked process
+                return
+            self._stores[path] -= 1
+            if self._stores[path]:
+                return
+            del self._stores[path]
+            fd = self._fds.pop(path, None)
+            if fd is not None:
+                os.close(fd)
+
+    def forget(self) -> None:
+        """In a forked child: the locks and stores are its parent's (the descriptors stay open, unused)."""
+        self._mutex = threading.Lock()
+        self._fds, self._pins, self._stores = {}, {}, {}
+
+
+_READER_PINS = _ReaderPins()
+os.register_at_fork(after_in_child=_READER_PINS.forget)
