@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pnas.evaluation.trainer import TrainingEvaluator
-from pnas.search import SearchConfig, build_evaluator, run_search
+from pnas.search import SearchConfig, build_search, run_search
 
 STRATEGIES = ("pnas", "random", "evolution")
 
@@ -53,7 +53,7 @@ def run_one(strategy: str, seed: int, storage: str, log: Console) -> dict:
         best = study.best(1)[0]
         totals = study.totals()
         train_mult_adds = training_mult_adds(study.trials())
-    evaluator = build_evaluator(config)
+    evaluator = build_search(config).evaluator
     assert isinstance(evaluator, TrainingEvaluator)
     test = evaluator.test_accuracy(best.cell)
     row = {

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from pnas.search import SearchConfig, run_search, with_stored_defaults
+from pnas.search import SearchConfig, build_search, run_search
 from pnas.storage import StudyStore
 from pnas.study import ConfigMismatch
 
@@ -51,13 +51,16 @@ def test_an_explicit_setting_that_differs_is_still_refused(tmp_path):
         run_search(evolution(budget=20, population=6), storage=path, study="evo")
 
 
-def test_stored_defaults_fill_only_unset_options_of_the_same_strategy():
-    stored = {"strategy": {"name": "evolution", "seed": 0, "budget": 50, "batch": 2, "population": 12, "sample": 3}}
-    filled = with_stored_defaults(evolution(sample=4), stored)
-    assert (filled.budget, filled.population, filled.sample, filled.batch) == (50, 12, 4, 2)
-    other = SearchConfig(strategy="reinforce")
-    assert with_stored_defaults(other, stored) == other  # another strategy's settings do not carry over
-    assert with_stored_defaults(other, None) == other
+def test_stored_values_fill_only_unset_options_of_the_same_strategy():
+    stored = {
+        "space": {"name": "pnas", "max_level": 2},
+        "strategy": {"name": "evolution", "seed": 0, "budget": 50, "batch": 2, "population": 12, "sample": 3},
+    }
+    filled = build_search(evolution(sample=4), stored).config["strategy"]
+    assert (filled["budget"], filled["population"], filled["sample"], filled["batch"]) == (50, 12, 4, 2)
+    other = build_search(SearchConfig(strategy="reinforce", evaluator="synthetic", blocks=2), stored).config["strategy"]
+    fresh = build_search(SearchConfig(strategy="reinforce", evaluator="synthetic", blocks=2)).config["strategy"]
+    assert other == fresh  # another strategy's settings do not carry over
 
 
 def test_a_study_given_a_path_closes_its_connection_and_a_shared_store_stays_open(tmp_path):

@@ -1,31 +1,82 @@
-"""A tiny name -> factory registry, shared by networks, predictors, strategies and data sets."""
+"""Name -> component registries, shared by spaces, strategies, predictors, evaluators, executors,
+data sets and networks, and the plugins that add to them.
+
+A component is registered with its factory, its options dataclass (fields made
+with :func:`pnas.config.option`) and a one-line help; the command line, ``pnas
+list`` and the resume rule are all built from these declarations. A package adds
+components through entry points, one group per registry (``pnas.strategies``,
+``pnas.predictors``, ...): each entry point names a module (or a callable) that
+registers its components when it is imported (or called).
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
 import warnings
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pnas.config import OptionSpec, option_specs
 
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Component:
+    """A registered component: how to build it, what it is for, and what options it takes."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    options: type | None
+    help: str
+    uses: tuple[str, ...] = ()
+    """Other sections of the configuration this component builds on (the progressive search: ``predictor``)."""
+
+    @property
+    def specs(self) -> dict[str, OptionSpec]:
+        return option_specs(self.options)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "help": self.help, "options": [s.to_json() for s in self.specs.values()]}
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
+
+
 class Registry(Generic[T]):
-    """Maps names to factories; ``register`` doubles as a decorator."""
+    """Maps names to components; ``register`` doubles as a decorator."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, group: str | None = None) -> None:
         self.kind = kind
-        self._entries: dict[str, Callable[..., T]] = {}
+        self.group = group
+        """The entry-point group plugins register through (e.g. ``pnas.strategies``)."""
+        self._entries: dict[str, Component] = {}
 
-    def register(self, name: str, factory: Callable[..., T] | None = None):
+    def register(
+        self,
+        name: str,
+        factory: Callable[..., T] | None = None,
+        *,
+        options: type | None = None,
+        help: str | None = None,
+        uses: tuple[str, ...] = (),
+    ) -> Any:
+        """Register ``factory`` under ``name``, with its options dataclass and a one-line help
+        (default: the first line of the factory's docstring)."""
+
         def add(f: Callable[..., T]) -> Callable[..., T]:
-            if name in self._entries and self._entries[name] is not f:
+            old = self._entries.get(name)
+            if old is not None and old.factory is not f:
                 warnings.warn(f"{self.kind} {name!r} registered twice; the later one wins", stacklevel=3)
-            self._entries[name] = f
+            self._entries[name] = Component(self.kind, name, f, options, help or _first_line(f.__doc__), uses)
             return f
 
         return add(factory) if factory is not None else add
 
-    def get(self, name: str) -> Callable[..., T]:
+    def component(self, name: str) -> Component:
         try:
             return self._entries[name]
         except KeyError:
@@ -33,11 +84,41 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}: choose one of {', '.join(sorted(self._entries))}"
             ) from None
 
-    def create(self, name: str, *args, **kwargs) -> T:
+    def get(self, name: str) -> Callable[..., T]:
+        return self.component(name).factory
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> T:
         return self.get(name)(*args, **kwargs)
 
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def components(self) -> list[Component]:
+        return [self._entries[n] for n in self.names()]
+
     def __contains__(self, name: str) -> bool:
         return name in self._entries
+
+
+def load_plugins(registries: list[Registry[Any]]) -> list[str]:
+    """Import every installed plugin of these registries; a broken one is a warning naming it, never a crash.
+
+    Returns the warnings given (also issued with :mod:`warnings`).
+    """
+    problems = []
+    for registry in registries:
+        if registry.group is None:
+            continue
+        for entry in importlib.metadata.entry_points(group=registry.group):
+            try:
+                loaded = entry.load()
+                if callable(loaded) and not isinstance(loaded, type):
+                    loaded()
+            except Exception as exc:  # a plugin's bug must not stop pnas itself
+                message = (
+                    f"plugin {entry.name!r} ({entry.value}, group {registry.group}) failed to load and is skipped: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                problems.append(message)
+                warnings.warn(message, stacklevel=2)
+    return problems

@@ -1,169 +1,337 @@
-"""Run a search from Python with the same settings as ``pnas search``.
+"""Resolve a search's configuration from the registries, and run it: what ``pnas search`` runs.
 
     from pnas.search import SearchConfig, run_search
     with run_search(SearchConfig(blocks=3, beam=8), storage="studies.db") as study:
         for trial in study.best(top=5):
             print(trial.cell, trial.accuracy)
 
-:class:`SearchConfig` holds every option of the command, with the command's
-defaults; :func:`run_search` builds the space, strategy and evaluator from it
-and drives the study with :func:`pnas.study.optimize` (create or resume).
+A configuration comes in layers, later ones winning key by key: a nested
+configuration (a TOML file), ``section.key`` overrides, and the flat options of
+the command line (:class:`SearchConfig` in Python). :func:`resolve` checks every
+given key against the options its chosen component declares (an option that
+does nothing for the chosen components is an error naming both), fills what is
+unset from a stored study of the same name, then from the declared defaults
+and what the components derive from each other, and builds the components.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from pnas.evaluation.base import EVALUATORS, Evaluator
-from pnas.execution.base import DEFAULT_MAX_RETRIES
-from pnas.space import create_space
+from pnas.config import SECTIONS, ConfigError, OptionSpec, check_sections, check_value, merge, nearest
+from pnas.evaluation.base import Evaluator
+from pnas.execution.base import EXECUTORS
+from pnas.registry import load_plugins
 from pnas.space.base import SearchSpace
 from pnas.storage.sqlite import StudyStore
-from pnas.strategies import STRATEGIES
-from pnas.strategies.base import Strategy
-from pnas.study import Reporter, Study, optimize
+from pnas.strategies.base import DeriveContext, Strategy
+from pnas.study import REGISTRIES, Reporter, Study, optimize, study_config, upgrade_layout
 
 DEFAULT_STORAGE = "pnas-studies.db"
 """The study file ``pnas search``, ``status`` and ``best`` use when no --storage is given."""
 
-DEFAULT_BLOCKS = 3
+DEFAULT_NAMES = {"space": "pnas", "strategy": "pnas", "predictor": "mlp", "executor": "local"}
+"""The components a search uses when none is named; the evaluator follows the space (``table`` for
+NAS-Bench-201, real training otherwise)."""
+
 DEFAULT_BEAM = 8
-"""The default search (136 + 2 x 8 = 152 children) fits in about 15 minutes on 2 CPU cores."""
+"""K when none is given: also what a baseline's default budget is counted with."""
+
+FLAT_ALIASES = {"blocks": ("space", "max_level")}
+"""Flat options whose name differs from the option they set."""
+
+SHARED_FLAT = ("seed",)
+"""Flat options that set the option of that name in every chosen component that declares it."""
+
+BUDGET_FLAT = ("blocks", "beam")
+"""Flat options a budgeted strategy reads only for its default budget (as many models as the
+progressive search with those settings would train)."""
+
+
+def flat_options() -> dict[str, tuple[str, str]]:
+    """Every flat option of the command line: name -> (section, option), from the registries.
+
+    A name declared by components of several sections belongs to the first of
+    evaluator, space, strategy, executor, predictor (``--epochs`` is the child's,
+    ``--set predictor.epochs=N`` the predictor's).
+    """
+    load_components()
+    out: dict[str, tuple[str, str]] = {"beam": ("strategy", "beam"), **FLAT_ALIASES}
+    for section in ("evaluator", "space", "strategy", "executor", "predictor"):
+        for component in REGISTRIES[section].components():
+            for name in component.specs:
+                out.setdefault(name, (section, name))
+    for section in SECTIONS:
+        out.pop(section, None)
+    return out
+
+
+_plugin_problems: list[str] | None = None
+
+
+def load_components() -> list[str]:
+    """Register the built-in components and every installed plugin's (once per process).
+
+    Returns the problems of plugins that failed to load (each also a warning); they are skipped.
+    """
+    global _plugin_problems
+    if _plugin_problems is None:
+        import pnas.evaluation  # noqa: F401  (registers the built-in components)
+        import pnas.execution.local  # noqa: F401
+        import pnas.predictors  # noqa: F401
+        import pnas.strategies  # noqa: F401
+        from pnas.evaluation.data import DATASETS
+
+        _plugin_problems = load_plugins([*REGISTRIES.values(), DATASETS])
+    return _plugin_problems
 
 
 @dataclass
 class SearchConfig:
-    """Every setting of a search. ``None`` means: the evaluator's or strategy's default."""
+    """The flat options of ``pnas search``, for Python: ``None`` means unset.
 
-    space: str = "pnas"
-    blocks: int = DEFAULT_BLOCKS
-    strategy: str = "pnas"
-    seed: int = 0
-    # progressive search
-    beam: int = DEFAULT_BEAM
-    predictor: str = "mlp"
-    """The MLP ensemble ranks the top of a level best (docs/predictors.md), as the paper also found."""
-    ensemble: int = 5
-    # budget-driven strategies (random, evolution, reinforce)
+    ``space``, ``strategy``, ``predictor``, ``evaluator`` and ``executor`` name
+    components; every other keyword is a flat option (``blocks``, ``beam``,
+    ``budget``, ``epochs``, ``workers``, ...; see ``pnas search --help``).
+    ``trainer`` takes more evaluator options, ``overrides`` a nested
+    configuration applied before the flat options.
+    """
+
+    space: str | None = None
+    strategy: str | None = None
+    predictor: str | None = None
+    evaluator: str | None = None
+    executor: str | None = None
+    blocks: int | None = None
+    beam: int | None = None
+    seed: int | None = None
+    ensemble: int | None = None
     budget: int | None = None
     population: int | None = None
     sample: int | None = None
     batch: int | None = None
-    """Cells evolution/REINFORCE (and random search) propose at once; None: one per worker, so
-    every worker has a child (it is part of the study's settings, like the seed)."""
-    # evaluator: "train" (real training) or "table" (look-up); None picks by space
-    evaluator: str | None = None
-    dataset: str = "fashion-mnist"
+    dataset: str | None = None
     data_dir: str | None = None
-    trainer: dict[str, Any] = field(default_factory=dict)
-    """Trainer settings (image_size, epochs, train_subset, val_size, cells_per_stack, filters, ...)."""
     table: str | None = None
-    metric: str = "cifar10-val"
-    report_metric: str | None = "cifar10-test"
-    device: str = "auto"
+    metric: str | None = None
+    report_metric: str | None = None
+    device: str | None = None
     child_timeout: float | None = None
     workers: int | None = None
-    """Children trained at once; None: one per visible GPU, else one per CPU core."""
-    max_retries: int = DEFAULT_MAX_RETRIES
-    """Times a child whose worker died under it is trained again before it is recorded failed."""
+    max_retries: int | None = None
+    trainer: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    @property
-    def evaluator_name(self) -> str:
-        return self.evaluator or ("table" if self.space == "nb201" else "train")
-
-    def default_study_name(self) -> str:
-        """Derived from the space, the data and the strategy, e.g. ``pnas-fashion-mnist-pnas``."""
-        data = {"train": self.dataset, "table": f"table-{self.metric}"}.get(self.evaluator_name, self.evaluator_name)
-        return f"{self.space}-{data}-{self.strategy}"
+    def flat(self) -> dict[str, Any]:
+        values = {k: v for k, v in asdict(self).items() if k not in ("trainer", "overrides") and v is not None}
+        values.update({k: v for k, v in self.trainer.items() if v is not None})
+        return values
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def default_workers(evaluator_name: str) -> int:
-    """One worker per visible GPU, else one per CPU core (children train on one thread each).
+def flat_layer(flat: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
+    """Flat options -> (a nested layer, which flat option gave each (section, key), for messages)."""
+    table = flat_options()
+    layer: dict[str, dict[str, Any]] = {}
+    origin: dict[tuple[str, str], str] = {}
+    for name, value in flat.items():
+        if value is None:
+            continue
+        if name in SECTIONS:
+            layer.setdefault(name, {})["name"] = value
+            origin[(name, "name")] = _flag(name)
+            continue
+        if name in SHARED_FLAT:
+            for section in ("strategy", "evaluator"):
+                layer.setdefault(section, {})[name] = value
+                origin[(section, name)] = _flag(name)
+            continue
+        if name not in table:
+            raise ConfigError(f"unknown option {_flag(name)}{nearest(name, table)}")
+        section, key = table[name]
+        layer.setdefault(section, {})[key] = value
+        origin[(section, key)] = _flag(name)
+    return layer, origin
 
-    Look-up evaluators answer instantly, so they run in-process.
-    """
-    if evaluator_name != "train":
-        return 1
-    from pnas.execution.local import visible_gpus
 
-    return len(visible_gpus()) or max(1, os.cpu_count() or 1)
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
-def build_space(config: SearchConfig) -> SearchSpace:
-    if config.space == "pnas":
-        return create_space("pnas", blocks=config.blocks)
-    return create_space(config.space)
+@dataclass
+class ResolvedSearch:
+    """A search ready to run: its components and the configuration the study stores."""
+
+    name: str
+    config: dict[str, Any]
+    space: SearchSpace
+    strategy: Strategy
+    evaluator: Evaluator
+    executor: dict[str, Any]
 
 
-def progressive_model_count(space: SearchSpace, beam: int, max_level: int | None = None) -> int:
-    """Models the progressive search trains: all level-1 cells, then ``beam`` per level."""
-    levels = min(max_level or space.max_level, space.max_level)
-    return len(space.initial_cells()) + beam * (levels - 1)
+def default_study_name(layer: Mapping[str, Mapping[str, Any]]) -> str:
+    """Derived from the space, the data and the strategy, e.g. ``pnas-fashion-mnist-pnas``."""
+    space = layer.get("space", {}).get("name", DEFAULT_NAMES["space"])
+    strategy = layer.get("strategy", {}).get("name", DEFAULT_NAMES["strategy"])
+    evaluator = layer.get("evaluator", {})
+    kind = evaluator.get("name") or _default_evaluator(space)
+    if kind == "train":
+        data = evaluator.get("dataset") or _spec("evaluator", "train", "dataset").default
+    elif kind == "table":
+        data = f"table-{evaluator.get('metric') or _spec('evaluator', 'table', 'metric').default}"
+    else:
+        data = kind
+    return f"{space}-{data}-{strategy}"
 
 
-def build_strategy(config: SearchConfig, space: SearchSpace, workers: int = 1) -> Strategy:
-    if config.strategy == "pnas":
-        return STRATEGIES.create(
-            "pnas", space, seed=config.seed, beam=config.beam, predictor=config.predictor, ensemble=config.ensemble
+def _default_evaluator(space: str) -> str:
+    return "table" if space == "nb201" else "train"
+
+
+def _spec(section: str, name: str, key: str) -> OptionSpec:
+    return REGISTRIES[section].component(name).specs[key]
+
+
+def resolve(
+    layers: list[Mapping[str, Mapping[str, Any]]],
+    *,
+    stored: Mapping[str, Any] | None = None,
+    name: str = "",
+    origin: Mapping[tuple[str, str], str] | None = None,
+) -> ResolvedSearch:
+    """Check and complete a configuration, and build its components (see the module docstring)."""
+    load_components()
+    origin = origin or {}
+    for layer in layers:
+        check_sections(layer, "the configuration")
+    given = merge(*layers)
+    old = upgrade_layout(dict(stored)) if stored else {}
+    names = _choose_names(given, old)
+    strategy_component = REGISTRIES["strategy"].component(names["strategy"])
+    beam = given.get("strategy", {}).get("beam")
+    if "budget" in strategy_component.specs and origin.get(("strategy", "beam")) == "--beam":
+        given["strategy"].pop("beam")  # the flat --beam sets a baseline's default budget, not an option of it
+    if "predictor" not in strategy_component.uses and "predictor" in given:
+        key = next(iter(given["predictor"]))
+        users = [c.name for c in REGISTRIES["strategy"].components() if "predictor" in c.uses]
+        raise ConfigError(
+            f"{origin.get(('predictor', key), 'predictor.' + key)} is an option of the {', '.join(users)} "
+            f"strategy, not of {names['strategy']}"
         )
-    budget = config.budget or progressive_model_count(space, config.beam)
-    options: dict[str, Any] = {"seed": config.seed, "budget": budget}
-    if config.batch is not None:
-        options["batch"] = config.batch
-    elif config.strategy in ("evolution", "reinforce"):
-        options["batch"] = workers
-    if config.strategy == "evolution":
-        if config.population is not None:
-            options["population"] = config.population
-        if config.sample is not None:
-            options["sample"] = config.sample
-    return STRATEGIES.create(config.strategy, space, **options)
-
-
-def build_evaluator(config: SearchConfig) -> Evaluator:
-    if config.evaluator_name == "table":
-        return EVALUATORS.create(
-            "table", table=config.table, metric=config.metric, report_metric=config.report_metric, space=config.space
-        )
-    if config.evaluator_name == "synthetic":
-        return EVALUATORS.create("synthetic", seed=config.seed)
-    if config.space != "pnas":
-        raise ValueError(f"the training evaluator builds PNAS cells; for --space {config.space} use --evaluator table")
-    options = {k: v for k, v in config.trainer.items() if v is not None}
-    return EVALUATORS.create(
-        config.evaluator_name,
-        dataset=config.dataset,
-        data_dir=config.data_dir,
-        seed=config.seed,
-        device=config.device,
-        child_timeout=config.child_timeout,
-        **options,
+    values: dict[str, dict[str, Any]] = {}
+    for section in SECTIONS:
+        if section not in names:
+            continue
+        component = REGISTRIES[section].component(names[section])
+        specs = component.specs
+        section_given = {k: v for k, v in given.get(section, {}).items() if k != "name"}
+        for key in section_given:
+            if key not in specs:
+                if origin.get((section, key)) == "--seed":
+                    continue  # the shared --seed: only for components that have a seed
+                raise ConfigError(_not_an_option(section, names[section], key, origin))
+        chosen = {k: s.default for k, s in specs.items()}
+        stored_section = old.get(section)
+        if isinstance(stored_section, Mapping) and stored_section.get("name") == names[section]:
+            chosen.update({k: v for k, v in stored_section.items() if k in specs and specs[k].kind(old) != "runtime"})
+        chosen.update({k: v for k, v in section_given.items() if k in specs})
+        values[section] = chosen
+    space = REGISTRIES["space"].create(names["space"], **_checked("space", names, values))
+    if "space" in REGISTRIES["evaluator"].component(names["evaluator"]).specs:
+        values["evaluator"]["space"] = names["space"]
+    workers = values["executor"].get("workers")
+    context = DeriveContext(
+        space=space, workers=workers or _default_workers(names["evaluator"]), beam=beam or DEFAULT_BEAM
     )
+    derive = getattr(strategy_component.options, "derive", None)
+    if derive is not None:
+        derive(values["strategy"], context)
+    strategy_options = _checked("strategy", names, values)
+    if "predictor" in strategy_component.uses:
+        predictor_options = _checked("predictor", names, values)
+        strategy_options["predictor"] = names["predictor"]
+        strategy_options["ensemble"] = predictor_options.pop("ensemble", 1)  # one model if it declares none
+        strategy_options["predictor_options"] = predictor_options
+    strategy = REGISTRIES["strategy"].create(names["strategy"], space, **strategy_options)
+    evaluator = REGISTRIES["evaluator"].create(names["evaluator"], **_checked("evaluator", names, values))
+    executor = {"name": names["executor"], **_checked("executor", names, values)}
+    config = study_config(strategy, evaluator, executor)
+    return ResolvedSearch(name or "", config, space, strategy, evaluator, executor)
 
 
-STORED_DEFAULTS = ("budget", "population", "sample", "batch")
-"""Options whose defaults are derived from other options (evolution's population from the budget,
-the batch from the worker count); on resume, leaving one unset means "as stored"."""
+def _choose_names(given: Mapping[str, Mapping[str, Any]], old: Mapping[str, Any]) -> dict[str, str]:
+    """The component of each section: given, else the stored study's, else the default."""
+
+    def pick(section: str, default: str) -> str:
+        name = given.get(section, {}).get("name")
+        if name is None and isinstance(old.get(section), Mapping):
+            name = old[section].get("name")
+        name = name or default
+        registry = REGISTRIES[section]
+        if name not in registry:
+            raise ConfigError(f"unknown {registry.kind} {name!r}{nearest(str(name), registry.names())}")
+        return str(name)
+
+    names = {"space": pick("space", DEFAULT_NAMES["space"])}
+    names["strategy"] = pick("strategy", DEFAULT_NAMES["strategy"])
+    if "predictor" in REGISTRIES["strategy"].component(names["strategy"]).uses:
+        names["predictor"] = pick("predictor", DEFAULT_NAMES["predictor"])
+    names["evaluator"] = pick("evaluator", _default_evaluator(names["space"]))
+    names["executor"] = pick("executor", DEFAULT_NAMES["executor"])
+    return names
 
 
-def with_stored_defaults(config: SearchConfig, stored: dict[str, Any] | None) -> SearchConfig:
-    """``config`` with every unset option of :data:`STORED_DEFAULTS` taken from a stored study's settings.
+def _not_an_option(section: str, name: str, key: str, origin: Mapping[tuple[str, str], str]) -> str:
+    flag = origin.get((section, key))
+    if flag is not None:
+        owners = [c.name for c in REGISTRIES[section].components() if key in c.specs]
+        whose = f"an option of {', '.join(owners)}" if owners else "not an option of any registered " + section
+        return f"{flag} is {whose}, not of {REGISTRIES[section].kind} {name}"
+    specs = REGISTRIES[section].component(name).specs
+    return f"{section}.{key} is not an option of {REGISTRIES[section].kind} {name}{nearest(key, specs)}"
 
-    Recomputing a derived default on resume could change the study (a larger
-    --budget would change evolution's default population, another --workers the
-    batch), and the resume would be refused. The stored value is what the study
-    was run with, so keeping it always continues the same search.
-    """
-    strategy = (stored or {}).get("strategy", {})
-    if strategy.get("name") != config.strategy:
-        return config
-    updates = {key: strategy[key] for key in STORED_DEFAULTS if getattr(config, key) is None and key in strategy}
-    return replace(config, **updates)
+
+def _checked(section: str, names: Mapping[str, str], values: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    specs = REGISTRIES[section].component(names[section]).specs
+    return {key: check_value(specs[key], value, f"{section}.{key}") for key, value in values[section].items()}
+
+
+def _default_workers(evaluator: str) -> int:
+    from pnas.execution.local import default_workers
+
+    return default_workers(evaluator)
+
+
+def build_search(config: SearchConfig, stored: Mapping[str, Any] | None = None) -> ResolvedSearch:
+    """The components a :class:`SearchConfig` stands for, built as :func:`run_search` would build them."""
+    layers, origin = search_layers(config)
+    return resolve(layers, stored=stored, origin=origin)
+
+
+def search_layers(config: SearchConfig) -> tuple[list[dict[str, dict[str, Any]]], dict[tuple[str, str], str]]:
+    layer, origin = flat_layer(config.flat())
+    return [config.overrides, layer], origin
+
+
+def stored_config(storage: StudyStore | str | None, name: str) -> dict[str, Any] | None:
+    """The stored configuration of study ``name``, if the storage and the study exist (read only)."""
+    if isinstance(storage, StudyStore):
+        info = storage.get_study(name)
+        return info.config if info else None
+    if storage is None or not Path(storage).exists():
+        return None
+    store = StudyStore(storage, create=False)
+    try:
+        info = store.get_study(name)
+        return info.config if info else None
+    finally:
+        store.close()
 
 
 def run_search(
@@ -172,33 +340,34 @@ def run_search(
     storage: StudyStore | str | None = DEFAULT_STORAGE,
     study: str | None = None,
     reporter: Reporter | None = None,
+    layers: list[Mapping[str, Mapping[str, Any]]] | None = None,
+    origin: Mapping[tuple[str, str], str] | None = None,
 ) -> Study:
     """Create or resume the study and run it to the end. ``storage=None`` keeps it in memory.
 
-    Given a path, the returned study owns the file's connection: use it in a
-    ``with`` block (or call ``close()``) in a script that runs many studies.
+    ``layers`` (nested configurations, later ones winning) replace ``config``
+    when given. Given a path, the returned study owns the file's connection:
+    use it in a ``with`` block (or call ``close()``) in a script that runs many studies.
     """
-    import pnas.evaluation  # noqa: F401  (registers the built-in evaluators)
-
-    config = config or SearchConfig()
-    name = study or config.default_study_name()
+    if layers is None:
+        layers, origin = search_layers(config or SearchConfig())
+    name = study or default_study_name(merge(*layers))
+    # settled before the store is opened for writing, so a wrong option never creates a file
+    resolved = resolve(layers, stored=stored_config(storage, name), name=name, origin=origin)
     store = storage if isinstance(storage, StudyStore) else StudyStore(storage)
     owns_store = store is not storage
+    executor_options = {k: v for k, v in resolved.executor.items() if k != "name"}
     try:
-        stored = store.get_study(name)
-        config = with_stored_defaults(config, stored.config if stored else None)
-        workers = config.workers or default_workers(config.evaluator_name)
-        strategy = build_strategy(config, build_space(config), workers)
-        evaluator = build_evaluator(config)
-        result = optimize(
-            strategy,
-            evaluator,
-            storage=store,
-            study_name=name,
-            workers=workers,
-            max_retries=config.max_retries,
-            reporter=reporter,
-        )
+        with EXECUTORS.create(resolved.executor["name"], resolved.evaluator, **executor_options) as executor:
+            result = optimize(
+                resolved.strategy,
+                resolved.evaluator,
+                storage=store,
+                study_name=name,
+                executor=executor,
+                reporter=reporter,
+                config=resolved.config,
+            )
     except BaseException:
         if owns_store:
             store.close()

@@ -18,20 +18,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pnas.config
 from pnas import __version__
-from pnas.evaluation.base import EvalResult, Evaluator, fingerprint_difference
-from pnas.execution.base import DEFAULT_MAX_RETRIES, Executor, Job, Outcome
-from pnas.execution.local import InProcessExecutor, ProcessPoolExecutor, visible_gpus
-from pnas.faults import fault_point
+from pnas.checkpoints import checkpoint
+from pnas.config import OptionSpec
+from pnas.evaluation.base import EVALUATORS, EvalResult, Evaluator, fingerprint_difference
+from pnas.execution.base import DEFAULT_MAX_RETRIES, EXECUTORS, Executor, Job, Outcome
+from pnas.predictors.base import PREDICTORS
+from pnas.registry import Registry
+from pnas.space import SPACES
 from pnas.storage.sqlite import StoreError, StudyInfo, StudyStore, TrialRecord
-from pnas.strategies.base import Proposal, Strategy
-
-RUNTIME_KEYS = frozenset({"device", "threads", "child_timeout", "data_dir", "workers", "delay", "log"})
-"""Settings that do not change what a study computes (where and how fast it runs, the synthetic
-stand-in's delay and audit log); they may differ on resume."""
-
-GROWABLE_KEYS = frozenset({"space.max_level", "strategy.budget", "strategy.max_level"})
-"""Settings that may grow on resume (e.g. more blocks, a larger budget)."""
+from pnas.strategies.base import STRATEGIES, Proposal, Strategy
 
 
 class ConfigMismatch(StoreError):
@@ -60,36 +57,63 @@ class StudyArtifacts:
         return load(data), meta
 
 
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+REGISTRIES: dict[str, Registry[Any]] = {
+    "space": SPACES,
+    "strategy": STRATEGIES,
+    "predictor": PREDICTORS,
+    "evaluator": EVALUATORS,
+    "executor": EXECUTORS,
+}
+"""Where each section of a study's configuration finds its components' declared options."""
+
+
+def declared_options(section: str, name: str) -> dict[str, OptionSpec] | None:
+    """The options a registered component declares; None for a section or component nobody registered."""
+    registry = REGISTRIES.get(section)
+    if registry is None or name not in registry:
+        return None
+    return registry.component(name).specs
 
 
 def config_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(refused, allowed) dotted keys whose values differ between two study configs."""
-    a, b = _flatten(old), _flatten(new)
-    refused, allowed = [], []
-    for key in sorted(set(a) | set(b)):
-        if a.get(key) == b.get(key) or key.rsplit(".", 1)[-1] in RUNTIME_KEYS:
-            continue
-        grows = (
-            key in GROWABLE_KEYS and isinstance(a.get(key), int) and isinstance(b.get(key), int) and b[key] >= a[key]
-        )
-        (allowed if grows else refused).append(f"{key}: {a.get(key)!r} -> {b.get(key)!r}")
-    return refused, allowed
+    """(refused, allowed) changes between a stored study's configuration and a new one (see
+    :func:`pnas.config.config_changes`: the components' declarations decide)."""
+    return pnas.config.config_changes(upgrade_layout(old), upgrade_layout(new), declared_options)
 
 
-def study_config(strategy: Strategy, evaluator: Evaluator) -> dict[str, Any]:
-    return {
-        "space": strategy.space.config(),
-        "strategy": strategy.config(),
-        "evaluator": {"name": evaluator.name, **evaluator.config()},
-    }
+def upgrade_layout(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored configuration in today's layout; the one place that knows earlier layouts.
+
+    Studies made before predictors had their own section kept the progressive search's predictor
+    under ``strategy`` (``predictor``, ``ensemble``, ``predictor_options``), and NAS-Bench-201's
+    space recorded its fixed size.
+    """
+    space = config.get("space")
+    if isinstance(space, dict) and space.get("name") == "nb201" and "max_level" in space:
+        # its size is fixed (6 edges): it was recorded before spaces recorded only their options
+        config = {**config, "space": {"name": "nb201"}}
+    strategy = config.get("strategy")
+    if not isinstance(strategy, dict) or not isinstance(strategy.get("predictor"), str):
+        return config
+    strategy = dict(strategy)
+    predictor = {"name": strategy.pop("predictor")}
+    if "ensemble" in strategy:
+        predictor["ensemble"] = strategy.pop("ensemble")
+    predictor.update(strategy.pop("predictor_options", None) or {})
+    upgraded = {key: value for key, value in config.items() if key != "strategy"}
+    return {"space": upgraded.pop("space", None), "strategy": strategy, "predictor": predictor, **upgraded}
+
+
+def study_config(strategy: Strategy, evaluator: Evaluator, executor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The nested configuration a study stores: one section per component, from the built components."""
+    config: dict[str, Any] = {"space": strategy.space.config(), "strategy": strategy.config()}
+    predictor_config = getattr(strategy, "predictor_config", None)
+    if callable(predictor_config):
+        config["predictor"] = predictor_config()
+    config["evaluator"] = {"name": evaluator.name, **evaluator.config()}
+    if executor is not None:
+        config["executor"] = executor
+    return config
 
 
 class Reporter:
@@ -164,7 +188,8 @@ class Study:
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.info.config
+        """The stored configuration, in today's layout (see :func:`upgrade_layout`)."""
+        return upgrade_layout(self.info.config)
 
     @property
     def state(self) -> str:
@@ -325,10 +350,10 @@ def open_study(
 
 
 def make_executor(evaluator: Evaluator, workers: int, max_retries: int = DEFAULT_MAX_RETRIES) -> Executor:
-    """One worker runs in-process; more run in a local process pool (pinned to GPUs when there are GPUs)."""
-    if workers <= 1:
-        return InProcessExecutor(evaluator)
-    return ProcessPoolExecutor(evaluator.spec(), workers, gpus=visible_gpus(), max_retries=max_retries)
+    """The local executor: one worker runs in-process; more run in a local process pool."""
+    import pnas.execution.local  # noqa: F401  (registers it)
+
+    return EXECUTORS.create("local", evaluator, workers=workers, max_retries=max_retries)
 
 
 def optimize(
@@ -341,6 +366,7 @@ def optimize(
     max_retries: int = DEFAULT_MAX_RETRIES,
     executor: Executor | None = None,
     reporter: Reporter | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Study:
     """Run the study to the end (or resume it), recording every result as it arrives.
 
@@ -359,7 +385,8 @@ def optimize(
         existing = store.get_study(study_name)
         if existing is not None:  # "someone else is running it" is the first thing to know
             store.lock_study(existing.id, study_name)
-        opening = open_study(store, study_name, study_config(strategy, evaluator), fingerprint=fingerprint)
+        config = config or study_config(strategy, evaluator)
+        opening = open_study(store, study_name, config, fingerprint=fingerprint)
         study = opening.study
         store.lock_study(study.info.id, study.name)
         strategy.artifacts = StudyArtifacts(store, study.info.id)
@@ -373,7 +400,7 @@ def optimize(
                 if not batch:
                     break
                 _run_batch(store, opening, strategy, batch, executor, reporter, provenance)
-                fault_point("between_rounds")
+                checkpoint("between_rounds")
             opening.finish(store, reporter)
         finally:
             if own_executor:

@@ -104,7 +104,8 @@ def test_an_evolution_study_grows_with_a_larger_budget_alone(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--predictor", "oracle"], "unknown predictor 'oracle'"),
+        (["--predictor", "oracle"], "'oracle' is not one of 'lstm', 'mlp', 'random'"),
+        (["--set", "strategy.name=oracle"], "unknown strategy 'oracle'"),
         (["--storage", "{tmp}/missing/s.db"], "does not exist"),
         (["--storage", "{tmp}/notes.txt"], "not a pnas study file"),
     ],
@@ -129,7 +130,7 @@ def test_status_of_a_missing_study_names_the_ones_there(finished):
     "args, messages",
     [
         (["--dataset", "cifar10", "--data-dir", "{tmp}"], ["cifar10", "{tmp}"]),
-        (["--dataset", "imagenet-22k"], ["unknown data set 'imagenet-22k'", "fashion-mnist"]),
+        (["--dataset", "imagenet-22k"], ["'imagenet-22k' is not one of", "fashion-mnist"]),
     ],
 )
 def test_data_set_errors_stop_before_any_study_is_written(tmp_path, args, messages):
@@ -150,11 +151,19 @@ def test_status_without_a_study_file_says_how_to_make_one(tmp_path):
 
 
 def test_list_names_every_registry():
+    from pnas.evaluation.data import DATASETS
+    from pnas.study import REGISTRIES
+
     doc = json.loads(invoke("list", "--json").stdout)
-    assert {"pnas", "random", "evolution", "reinforce"} <= set(doc["strategies"])
-    assert {"lstm", "mlp"} <= set(doc["predictors"])
-    assert {"pnasnet5-large", "pnasnet5-mobile", "pnasnet5-cifar"} <= set(doc["networks"])
-    assert {"fashion-mnist", "cifar10", "cifar100", "folder"} <= set(doc["datasets"])
+    for key, section in {"spaces": "space", "strategies": "strategy", "predictors": "predictor",
+                         "evaluators": "evaluator", "executors": "executor"}.items():  # fmt: skip
+        assert [c["name"] for c in doc[key]] == REGISTRIES[section].names()
+        assert all(c["help"] for c in doc[key])
+    assert [c["name"] for c in doc["datasets"]] == DATASETS.names()
+    assert {"pnasnet5-large", "pnasnet5-mobile", "pnasnet5-cifar"} <= {c["name"] for c in doc["networks"]}
+    assert {"sep3x3", "identity"} <= {c["name"] for c in doc["operators"]}
+    evolution = next(c for c in doc["strategies"] if c["name"] == "evolution")
+    assert {"population", "sample", "budget"} <= {o["name"] for o in evolution["options"]}
 
 
 @pytest.mark.parametrize(

@@ -18,5 +18,20 @@ def main() -> None:
 COMMAND_MODULES = ["space", "describe", "search", "catalog"]
 """Modules under pnas.cli that each attach their commands to :func:`main`."""
 
+
+def _load_plugins() -> None:
+    """Register every component before the commands build their options; a broken plugin is one warning line."""
+    import warnings
+
+    from pnas.search import load_components
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        problems = load_components()
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+
+
+_load_plugins()
 for _name in COMMAND_MODULES:
     importlib.import_module(f"pnas.cli.{_name}")

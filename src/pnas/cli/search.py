@@ -11,13 +11,31 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pnas.cli.main import main
 from pnas.cli.output import emit_json, err_console, fail
-from pnas.execution.base import DEFAULT_MAX_RETRIES, Outcome
-from pnas.limits import MAX_BATCH_SIZE, MAX_CELLS_PER_STACK, MAX_EPOCHS, MAX_FILTERS, MAX_IMAGE_SIZE
-from pnas.search import DEFAULT_BEAM, DEFAULT_BLOCKS, DEFAULT_STORAGE, SearchConfig, run_search
+from pnas.config import (
+    SECTIONS,
+    ConfigError,
+    OptionSpec,
+    base_type,
+    check_sections,
+    merge,
+    parse_assignment,
+    to_toml,
+)
+from pnas.evaluation.data import DATASETS
+from pnas.execution.base import Outcome
+from pnas.search import (
+    BUDGET_FLAT,
+    DEFAULT_STORAGE,
+    SHARED_FLAT,
+    default_study_name,
+    flat_layer,
+    flat_options,
+    resolve,
+    run_search,
+    stored_config,
+)
 from pnas.storage.sqlite import StoreError, StudyStore
 from pnas.study import Reporter, Study
-
-TRAINER_OPTIONS = ("image_size", "epochs", "train_subset", "val_size", "cells_per_stack", "filters", "batch_size", "lr")
 
 
 class ProgressReporter(Reporter):
@@ -120,7 +138,7 @@ def _resolve_study(store: StudyStore, study: str | None) -> Study:
     if study is None:
         if len(studies) == 1:
             return Study(store, studies[0])
-        study = SearchConfig().default_study_name()
+        study = default_study_name({})
     try:
         return Study.load(store, study)
     except StoreError as exc:
@@ -189,131 +207,128 @@ def print_summary(study: Study, top: int = 5) -> None:
         click.echo(_trial_line(i, t, label))
 
 
+SHORT_FLAGS = {"blocks": "-B", "beam": "-K", "cells_per_stack": "-N", "filters": "-F"}
+"""The one-letter names of the paper's symbols."""
+
+
+def _click_type(spec: OptionSpec) -> Any:
+    """A click type with the option's range, so a bad value is refused naming its flag."""
+    base = base_type(spec.type)
+    if spec.choices:
+        return click.Choice(list(spec.choices))
+    low = spec.low
+    if base is int:
+        return click.IntRange(None if low is None else int(low), None if spec.high is None else int(spec.high))
+    if base is float:
+        return click.FloatRange(low, spec.high)
+    return str
+
+
+def _search_options(command: Any) -> Any:
+    """The options of ``pnas search``, generated from the registries: one choice per section, one flag
+    per declared option (the first section that declares a name owns its flag)."""
+    from pnas.study import REGISTRIES
+
+    table = flat_options()
+    for name, (section, key) in reversed(list(table.items())):
+        owners = [c for c in REGISTRIES[section].components() if key in c.specs]
+        spec = owners[0].specs[key] if owners else None
+        if spec is None:  # --beam for a registry without the progressive search
+            continue
+        names = [f"--{name.replace('_', '-')}", *([SHORT_FLAGS[name]] if name in SHORT_FLAGS else [])]
+        where = ", ".join(c.name for c in owners)
+        default = "" if spec.default is None else f" [default: {spec.default}]"
+        extra = " Also sets a baseline's default budget." if name in BUDGET_FLAT else ""
+        kind = click.Choice(DATASETS.names()) if key == "dataset" and section == "evaluator" else _click_type(spec)
+        text = "Seed of every chosen component that has one." if name in SHARED_FLAT else spec.help
+        help_text = f"{text}{extra}{default} ({section}: {where})"
+        command = click.option(*names, name, type=kind, default=None, help=help_text)(command)
+    for section in reversed(SECTIONS):
+        registry = REGISTRIES[section]
+        command = click.option(
+            f"--{section}", type=click.Choice(registry.names()), default=None,
+            help=f"The {registry.kind}: " + "; ".join(f"{c.name} = {c.help.rstrip('.')}" for c in registry.components()),
+        )(command)  # fmt: skip
+    return command
+
+
+def _config_layers(config_file: str | None, sets: tuple[str, ...]) -> list[dict[str, dict[str, Any]]]:
+    layers: list[dict[str, dict[str, Any]]] = []
+    if config_file is not None:
+        import tomllib
+
+        try:
+            with open(config_file, "rb") as handle:
+                layers.append(tomllib.load(handle))
+        except OSError as exc:
+            raise ConfigError(f"cannot read --config {config_file}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"--config {config_file} is not valid TOML: {exc}") from None
+        check_sections(layers[0], config_file)
+    overrides: dict[str, dict[str, Any]] = {}
+    for text in sets:
+        section, key, value = parse_assignment(text)
+        overrides.setdefault(section, {})[key] = value
+    check_sections(overrides, "--set")
+    layers.append(overrides)
+    return layers
+
+
+def _print_stored_config(storage: str, study: str) -> None:
+    handle = _resolve_study(_open_store(storage, create=False), study)
+    click.echo(to_toml(handle.config), nl=False)
+
+
 @main.command()
 @click.option("--study", default=None, help="Study name (default: derived from space, data set and strategy).")
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="SQLite study file; created if missing.")
-@click.option("--space", type=click.Choice(["pnas", "nb201"]), default="pnas", show_default=True, help="Search space.")
 @click.option(
-    "--strategy",
-    type=click.Choice(["pnas", "random", "evolution", "reinforce"]),
-    default="pnas",
-    show_default=True,
-    help="pnas = progressive search; the others are baselines with a --budget of trained models.",
+    "--config", "config_file", default=None, help="A TOML file with the nested configuration (see --print-config)."
 )
 @click.option(
-    "--evaluator",
-    type=click.Choice(["train", "table", "synthetic"]),
-    default=None,
-    help="train = real child training; table = look-up in a benchmark table (default for nb201); synthetic = an instant deterministic stand-in for dry runs.",
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Set one option, e.g. strategy.population=40 (repeatable; flags win over it, it wins over --config).",
 )
 @click.option(
-    "--blocks", "-B", type=click.IntRange(1, 10), default=DEFAULT_BLOCKS, show_default=True, help="Blocks per cell (B)."
+    "--print-config",
+    is_flag=True,
+    help="Print the resolved configuration as TOML and exit; with only --study/--storage, a stored study's.",
 )
-@click.option(
-    "--beam",
-    "-K",
-    type=click.IntRange(1),
-    default=DEFAULT_BEAM,
-    show_default=True,
-    help="Children trained per round (K).",
-)
-@click.option(
-    "--predictor",
-    default="mlp",
-    show_default=True,
-    help="Surrogate: lstm, mlp, random (a control), or a registered name.",
-)
-@click.option("--ensemble", type=click.IntRange(1), default=5, show_default=True, help="Predictor ensemble size.")
-@click.option(
-    "--budget",
-    type=click.IntRange(1),
-    default=None,
-    help="Models to train (random/evolution/reinforce); default: as many as the progressive search with the same --blocks/--beam. "
-    "On resume, --budget/--population/--sample/--batch left unset keep the study's stored values.",
-)
-@click.option(
-    "--population",
-    type=click.IntRange(2),
-    default=None,
-    help="Evolution: population size (default: a quarter of the budget, between 4 and 100).",
-)
-@click.option(
-    "--sample",
-    type=click.IntRange(1),
-    default=None,
-    help="Evolution: tournament sample size (default: a quarter of the population, at least 2).",
-)
-@click.option(
-    "--batch",
-    type=click.IntRange(1),
-    default=None,
-    help="random/evolution/reinforce: cells proposed at once (default: one per worker; whole budget for random).",
-)
-@click.option(
-    "--dataset", default="fashion-mnist", show_default=True, help="fashion-mnist, cifar10, cifar100 or folder."
-)
-@click.option("--data-dir", default=None, help="Where the data set lives (also $PNAS_DATA_DIR).")
-@click.option(
-    "--image-size",
-    type=click.IntRange(4, MAX_IMAGE_SIZE),
-    default=None,
-    help="Resize images to this many pixels (default: the proxy's).",
-)
-@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=None, help="Epochs per child.")
-@click.option("--train-subset", type=click.IntRange(1), default=None, help="Training images per child.")
-@click.option(
-    "--val-size", type=click.IntRange(1), default=None, help="Validation images, held out from the training set."
-)
-@click.option(
-    "--cells-per-stack", "-N", type=click.IntRange(1, MAX_CELLS_PER_STACK), default=None, help="Cells per stack (N)."
-)
-@click.option(
-    "--filters", "-F", type=click.IntRange(2, MAX_FILTERS), default=None, help="Filters in the first stack (F)."
-)
-@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=None, help="Training batch size.")
-@click.option(
-    "--lr", type=click.FloatRange(0, 100, min_open=True), default=None, help="Initial learning rate (cosine schedule)."
-)
-@click.option(
-    "--table",
-    default=None,
-    help="Table evaluator: CSV with cellstr and metric columns (default: the shipped NAS-Bench-201 table).",
-)
-@click.option("--metric", default="cifar10-val", show_default=True, help="Table column searched on.")
-@click.option("--report-metric", default="cifar10-test", show_default=True, help="Table column kept for reporting.")
-@click.option(
-    "--workers",
-    type=click.IntRange(1),
-    default=None,
-    help="Children trained at once, each in its own process; 1 = in this process. Default: one per GPU, else one per CPU core.",
-)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option(
-    "--child-timeout",
-    type=click.FloatRange(0, min_open=True),
-    default=None,
-    help="Seconds after which a child is recorded as failed.",
-)
-@click.option(
-    "--max-retries",
-    type=click.IntRange(0, 100),
-    default=DEFAULT_MAX_RETRIES,
-    show_default=True,
-    help="Times a child whose worker process died (killed, out of memory) is trained again before it is "
-    "recorded failed; such children are also trained again when the study resumes.",
-)
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @click.option("--top", type=click.IntRange(1), default=5, show_default=True, help="Best cells printed at the end.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
-def search(study: str | None, storage: str, as_json: bool, top: int, **options: Any) -> None:
-    """Run a search, or resume it: the same command continues a stopped study and reports a finished one."""
-    trainer = {k: options.pop(k) for k in TRAINER_OPTIONS}
-    config = SearchConfig(trainer=trainer, **options)
-    store = _open_store(storage)
+@_search_options
+def search(
+    study: str | None, storage: str, config_file: str | None, sets: tuple[str, ...], print_config: bool,
+    as_json: bool, top: int, **flat: Any,
+) -> None:  # fmt: skip
+    """Run a search, or resume it: the same command continues a stopped study and reports a finished one.
+
+    Options come from the registered components (`pnas list`); an option that the chosen components do
+    not have is an error. Options left unset on resume keep the study's stored values.
+    """
+    try:
+        layers = _config_layers(config_file, sets)
+        layer, origin = flat_layer(flat)
+        layers.append(layer)
+        if print_config:
+            given = any(layer for layer in layers)
+            if not given and study is not None:
+                _print_stored_config(storage, study)
+                return
+            name = study or default_study_name(merge(*layers))
+            stored = stored_config(storage, name)
+            click.echo(to_toml(resolve(layers, stored=stored, name=name, origin=origin).config), nl=False)
+            return
+    except ConfigError as exc:
+        fail(str(exc))
+        return
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with ProgressReporter() as reporter:
-            result = run_search(config, storage=store, study=study, reporter=reporter)
+            result = run_search(storage=storage, study=study, reporter=reporter, layers=layers, origin=origin)
         if as_json:
             emit_json(summary_json(result, top))
         else:

@@ -34,7 +34,7 @@ class EvalResult:
     params: int | None = None
     mult_adds: int | None = None
     examples: int = 0
-    """Training examples seen (epochs x images): the compute the paper's 8x claim counts."""
+    """Training examples seen (epochs x images): the compute the paper's 8x claim counts (docs/paper.md, section 6)."""
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -90,7 +90,9 @@ class EvaluatorSpec:
         return EVALUATORS.create(self.name, **self.config)
 
 
-EVALUATORS: Registry[Evaluator] = Registry("evaluator")
+EVALUATORS: Registry[Evaluator] = Registry("evaluator", "pnas.evaluators")
+"""Factories are ``(**options)``; an evaluator that needs the space's name declares an option ``space``,
+which the search fills in."""
 
 
 # --------------------------------------------------------------------------- data fingerprints

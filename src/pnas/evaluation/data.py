@@ -168,7 +168,7 @@ class DataSplits:
 DatasetLoader = Callable[[Path | None], RawDataset]
 """Reads a data set from ``data_dir`` (``None``: look in the default places); raises DatasetNotFound."""
 
-DATASETS: Registry[RawDataset] = Registry("data set")
+DATASETS: Registry[RawDataset] = Registry("data set", "pnas.datasets")
 
 
 # --------------------------------------------------------------------------- where to look

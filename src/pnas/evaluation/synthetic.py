@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import time
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
+from pnas.config import RUNTIME, option
 from pnas.evaluation.base import EVALUATORS, EvalResult, Evaluator, ProgressCallback
 
 
@@ -23,7 +25,14 @@ def _unit(text: str) -> float:
     return zlib.crc32(text.encode()) / 2**32
 
 
-@EVALUATORS.register("synthetic")
+@dataclass(frozen=True)
+class SyntheticOptions:
+    seed: int = option(0, "Seed of the objective.", low=0)
+    delay: float = option(0.0, "Seconds each child sleeps, to imitate training time.", low=0, decides=RUNTIME)
+    noise: float = option(0.02, "Size of the hash-based term that breaks ties.", low=0)
+    log: str | None = option(None, "File that gets one line per evaluation (an audit).", decides=RUNTIME)
+
+
 class SyntheticEvaluator(Evaluator):
     name = "synthetic"
 
@@ -51,3 +60,11 @@ class SyntheticEvaluator(Evaluator):
             with open(self.log, "a") as f:
                 f.write(f"{cell}\n")
         return EvalResult(accuracy=self.score(str(cell)), examples=1, seconds=time.perf_counter() - started)
+
+
+EVALUATORS.register(
+    "synthetic",
+    SyntheticEvaluator,
+    options=SyntheticOptions,
+    help="An instant deterministic stand-in for training, for dry runs and tests.",
+)

@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pnas.config import option
 from pnas.evaluation.base import EVALUATORS, ChildFailed, EvalResult, Evaluator, ProgressCallback
 from pnas.space import create_space
 
@@ -269,4 +270,16 @@ class TableEvaluator(Evaluator):
         }
 
 
-EVALUATORS.register("table", TableEvaluator)
+@dataclass(frozen=True)
+class TableOptions:
+    table: str | None = option(
+        None, "CSV with a cellstr column and metric columns in percent (default: the shipped NAS-Bench-201 table)."
+    )
+    metric: str = option("cifar10-val", "Table column searched on.")
+    report_metric: str | None = option("cifar10-test", "Table column kept for reporting only.")
+    space: str = option("nb201", "The space whose text form the cellstr column uses (the study's space).")
+
+
+EVALUATORS.register(
+    "table", TableEvaluator, options=TableOptions, help="Look cells up in a benchmark table instead of training them."
+)

@@ -1,9 +1,10 @@
 """The child trainer: build a small network from a cell, train it briefly, return its validation accuracy.
 
-This is the search-time proxy of the paper (SPEC section 3): every child is trained
-with the same short recipe, and only the ranking of cells matters. Training is plain
-SGD with momentum and a per-step cosine schedule over tensors already in memory
-(no DataLoader), so a child on a CPU core costs seconds, not minutes.
+This is the search-time proxy of the paper (docs/paper.md, section 5.1): every child
+is trained with the same short recipe, and only the ranking of cells matters. Training
+is plain SGD with momentum and a per-step cosine schedule over tensors already in
+memory (no DataLoader), so that a small child trains quickly on one CPU core (costs
+measured in docs/training.md).
 
 Results are deterministic: the weights and the data order are seeded from the
 config's seed and the cell's text (a stable hash), so the same cell and config give
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pnas.config import RESULT, RUNTIME, option
 from pnas.evaluation.base import (
     EVALUATORS,
     ChildFailed,
@@ -50,36 +52,12 @@ DEFAULT_PROXY: dict[str, Any] = {
 }
 """The default search-time proxy: what ``pnas search`` trains each child with.
 
-Chosen so that the default search (136 one-block cells, then two rounds of K children)
-fits in about 12 minutes on 2 CPU cores while good cells reach well above 75%
-validation accuracy and cells differ by more than the run-to-run noise.
-
-Measured on Fashion-MNIST at 14 px, N = 1, batch 64, 2,000 validation images, one
-thread per child, momentum 0.9, weight decay 5e-4, on the 2-core development machine
-while other jobs loaded it (load average 4-6, so CPU seconds are on the high side).
-Validation accuracy of sep3x3(h1)+sep3x3(h1) / max3x3(h1)+identity(h2) /
-avg3x3(h1)+max3x3(h1) / conv1x7_7x1(h1)+dil3x3(h2), seeds 0, 1, 2 where given
-(measured before BN recalibration was added; see below):
-
-=====================  ===============  ===============  ===============  ===============  ============
-F, epochs x images     sep3+sep3        max+identity     avg+max          conv17+dil       CPU s/child
-=====================  ===============  ===============  ===============  ===============  ============
-8, 1 x 4000            .676             .680             .691             .766             0.6-2.3
-8, 2 x 4000            .770 .763 .746   .770 .759 .752   .735 .727 .716   .804 .794 .790   1.0-3.6
-8, 2 x 4000, lr 0.2    .764 .751 .760   .763 .764 .761   .729 .738 .726   .791 .799 .778   1.3-3.4
-8, 3 x 3000 (chosen)   .771 .772 .783   .763 .759 .765   .728 .737 .731   .813 .810 .816   1.2-3.8
-8, 4 x 2000            .758 .773        .742 .751        .723 .742        .802 .803        1.0-3.2
-12, 1 x 6000           .758             .754             .743             .811             1.2-3.9
-12, 3 x 2000           .772 .768        .754 .762        .745 .729        .789 .786        1.4-4.6
-8, 1 x 8000, bs 128    .731             .732             .693             .794             0.9-2.7
-=====================  ===============  ===============  ===============  ===============  ============
-
-With the chosen proxy, all 136 one-block cells (seed 0): best 0.8215
-(sep7x7(h1)+sep5x5(h2)), median 0.788, worst 0.652, standard deviation 0.030 across
-cells against about 0.005-0.01 between seeds of one cell; CPU 3.1 s per child on
-average (max 6.1 s), 417 s for the round. A 2-block child took 6.4 s, a 3-block child
-9.0 s (0.808). Recalibrating BN (``bn_recalibration``) moved these accuracies by
-under 0.005 but rescued very short runs (1 epoch x 2000 images: 0.14 -> 0.61).
+Chosen, among candidate settings tried on a few typical cells, so that the default
+search (136 one-block cells, then two rounds of K children) fits in the main job's
+time on 2 CPU cores while good cells stay well apart: the accuracies of different
+cells spread more than those of one cell over seeds, so the ranking is mostly signal.
+The paper's proxy is far larger (docs/paper.md, section 5.1). The candidates, their
+accuracies and costs, and how the chosen proxy behaves: docs/training.md.
 """
 
 PROGRESS_EVERY = 20
@@ -90,42 +68,51 @@ PROGRESS_EVERY = 20
 class TrainingConfig:
     """Everything that decides a child's result. Flat and JSON-able: it is stored with the study."""
 
-    dataset: str = DEFAULT_PROXY["dataset"]
-    """A name in :data:`pnas.evaluation.data.DATASETS`."""
-    data_dir: str | None = None
-    """Where the data set lies; None looks in the default places ($PNAS_DATA_DIR, ...)."""
-    image_size: int | None = DEFAULT_PROXY["image_size"]
-    """Side in pixels the images are resized to; None keeps the data set's size."""
-    train_subset: int | None = DEFAULT_PROXY["train_subset"]
-    """Training images per child (stratified, fixed by ``seed``); None uses all that remain after validation."""
-    val_size: int = DEFAULT_PROXY["val_size"]
-    """Validation images, held out of the training set (fixed by ``seed``)."""
-    cells_per_stack: int = DEFAULT_PROXY["cells_per_stack"]
-    """N: normal cells per stack; the network has 3N cells, 2 of them reductions."""
-    filters: int = DEFAULT_PROXY["filters"]
-    """F: channels of every block output in the first stack (doubled at each reduction)."""
-    epochs: int = DEFAULT_PROXY["epochs"]
-    batch_size: int = DEFAULT_PROXY["batch_size"]
-    lr: float = DEFAULT_PROXY["lr"]
-    """Peak learning rate, annealed to 0 by a cosine schedule updated every step."""
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    bn_recalibration: int = 512
-    """Training images whose batch statistics replace BN's running averages before validating (0: keep them)."""
-    concat: str = "all"
-    """Cell output: ``all`` blocks concatenated (PNASNet-5) or only ``unused`` ones."""
-    seed: int = 0
-    """Study seed: fixes the validation split, the subset, and (with the cell's text) weights and data order."""
-    device: str = "auto"
-    """``cpu``, ``cuda`` or ``auto`` (cuda when available)."""
-    threads: int | None = 1
-    """torch threads while a child trains (restored afterwards); None leaves torch's setting alone.
-
-    1 by default: a child's tensors are tiny, so parallel children beat parallel ops (on 2 busy
-    cores, 2 threads made a child 4-8x slower), and results depend on the thread count (float
-    sums split differently), so a fixed count keeps a study the same whatever the worker count."""
-    child_timeout: float | None = None
-    """Seconds a child may train before it is recorded as failed; None: no limit."""
+    dataset: str = option(DEFAULT_PROXY["dataset"], "Data set to train children on (see `pnas list`).")
+    data_dir: str | None = option(
+        None, "Where the data set lies (default: $PNAS_DATA_DIR, then the usual places).", decides=RUNTIME
+    )
+    image_size: int | None = option(
+        DEFAULT_PROXY["image_size"], "Resize images to this many pixels a side (unset: the data set's size).",
+        low=4, high=MAX_IMAGE_SIZE,
+    )  # fmt: skip
+    train_subset: int | None = option(
+        DEFAULT_PROXY["train_subset"], "Training images per child (unset: all that remain after validation).", low=1
+    )
+    val_size: int = option(DEFAULT_PROXY["val_size"], "Validation images, held out of the training set.", low=1)
+    cells_per_stack: int = option(
+        DEFAULT_PROXY["cells_per_stack"],
+        "N: normal cells per stack (3N cells in all).",
+        low=1,
+        high=MAX_CELLS_PER_STACK,
+    )
+    filters: int = option(
+        DEFAULT_PROXY["filters"], "F: filters of the first stack (doubled at each reduction).", low=2, high=MAX_FILTERS
+    )
+    epochs: int = option(DEFAULT_PROXY["epochs"], "Epochs per child.", low=1, high=MAX_EPOCHS)
+    batch_size: int = option(DEFAULT_PROXY["batch_size"], "Training batch size.", low=1, high=MAX_BATCH_SIZE)
+    lr: float = option(DEFAULT_PROXY["lr"], "Peak learning rate, annealed to 0 by a per-step cosine schedule.", low=0)
+    momentum: float = option(0.9, "SGD (Nesterov) momentum.", low=0, high=1)
+    weight_decay: float = option(5e-4, "SGD weight decay.", low=0)
+    bn_recalibration: int = option(
+        512, "Training images whose batch statistics replace BN's running averages before validating (0: off).", low=0
+    )
+    concat: str = option("all", "Cell output: all blocks concatenated (PNASNet-5) or only unused ones.",
+                         choices=("all", "unused"))  # fmt: skip
+    seed: int = option(
+        0, "Fixes the validation split, the subset, and (with the cell's text) weights and data order.", low=0
+    )
+    device: str = option("auto", "Where children train: cpu, cuda, or auto (cuda when available).",
+                         choices=DEVICES, decides=RUNTIME)  # fmt: skip
+    threads: int | None = option(
+        1, "torch threads while a child trains (unset: leave torch's setting alone).", low=1, decides=RESULT
+    )
+    """1 by default: a child's tensors are tiny, so parallel children beat parallel ops, and the
+    thread count decides results (float sums split differently; docs/training.md), so a fixed
+    count keeps a study the same whatever the worker count."""
+    child_timeout: float | None = option(
+        None, "Seconds after which a child is stopped and recorded failed (unset: no limit).", low=0, decides=RUNTIME
+    )
 
     def __post_init__(self) -> None:
         if self.data_dir is not None and not isinstance(self.data_dir, str):
@@ -188,7 +175,7 @@ def recalibrate_batch_norm(model: nn.Module, x: torch.Tensor, batch_size: int) -
 
     After a few hundred steps at a high learning rate the running averages still mix in
     statistics of earlier weights, so eval-mode accuracy comes out far too low and noisy
-    (1 epoch on 2,000 images: 0.14 for a cell whose training loss was already 1.57).
+    after very short runs (an example, measured: docs/training.md).
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
@@ -395,4 +382,6 @@ class TrainingEvaluator(Evaluator):
         return total * batch, epoch_loss
 
 
-EVALUATORS.register("train", TrainingEvaluator)
+EVALUATORS.register(
+    "train", TrainingEvaluator, options=TrainingConfig, help="Real child training: a small network built from the cell."
+)

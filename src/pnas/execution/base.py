@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pnas.evaluation.base import EvalResult
+from pnas.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,8 @@ class Executor(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+EXECUTORS: Registry[Executor] = Registry("executor", "pnas.executors")
+"""Factories are ``(evaluator, **options)``; every executor option is a runtime one (where and how
+fast children run never changes a deterministic study)."""

@@ -16,8 +16,9 @@ from multiprocessing.connection import wait as mp_wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from pnas.config import RUNTIME, option
 from pnas.evaluation.base import Evaluator, EvaluatorSpec
-from pnas.execution.base import DEFAULT_MAX_RETRIES, EventCallback, Executor, Job, Outcome
+from pnas.execution.base import DEFAULT_MAX_RETRIES, EXECUTORS, EventCallback, Executor, Job, Outcome
 
 
 def describe_error(exc: BaseException) -> str:
@@ -302,3 +303,45 @@ class ProcessPoolExecutor(Executor):
         for worker in list(self._pool):
             worker.process.join(timeout=10)
             self._remove(worker)
+
+
+def default_workers(evaluator: str) -> int:
+    """One worker per visible GPU, else one per CPU core, for real training (the evaluator named
+    ``train``); look-ups answer at once, so they run in-process."""
+    if evaluator != "train":
+        return 1
+    return len(visible_gpus()) or max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    workers: int | None = option(
+        None,
+        "Children trained at once, each in its own process; 1 = in this process. Default: one per GPU, "
+        "else one per CPU core (look-up evaluators: 1).",
+        low=1,
+        decides=RUNTIME,
+    )
+    max_retries: int = option(
+        DEFAULT_MAX_RETRIES,
+        "Times a child whose worker process died (killed, out of memory) is trained again before it is recorded "
+        "failed; such children are also trained again when the study resumes.",
+        low=0,
+        high=100,
+        decides=RUNTIME,
+    )
+
+
+def local_executor(
+    evaluator: Evaluator, *, workers: int | None = None, max_retries: int = DEFAULT_MAX_RETRIES
+) -> Executor:
+    """One worker runs in-process; more run in a local process pool (pinned to GPUs when there are GPUs)."""
+    workers = workers or default_workers(evaluator.name)
+    if workers <= 1:
+        return InProcessExecutor(evaluator)
+    return ProcessPoolExecutor(evaluator.spec(), workers, gpus=visible_gpus(), max_retries=max_retries)
+
+
+EXECUTORS.register(
+    "local", local_executor, options=LocalOptions, help="This machine: in-process, or a pool of worker processes."
+)

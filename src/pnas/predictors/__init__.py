@@ -1,4 +1,4 @@
-"""Surrogate predictors: score cells without training them (SPEC section 4).
+"""Surrogate predictors: score cells without training them (docs/paper.md, section 4).
 
 Built-in names in :data:`PREDICTORS`:
 
@@ -15,12 +15,15 @@ own predictor is any object with ``fit(cells, accuracies)`` and
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from pnas.config import option
 from pnas.predictors.base import PREDICTORS, Predictor
 from pnas.predictors.ensemble import Ensemble
 from pnas.predictors.lstm import LstmPredictor
-from pnas.predictors.mlp import MlpPredictor
+from pnas.predictors.mlp import MlpConfig, MlpPredictor
+from pnas.predictors.neural import FitConfig
 from pnas.predictors.random_scores import RandomPredictor
 from pnas.predictors.ranking import score_expansion
 from pnas.space.base import SearchSpace
@@ -34,24 +37,51 @@ def _maybe_ensemble(make: Callable[[int], Any], seed: int, ensemble: int) -> Any
     return Ensemble(make, ensemble, seed=seed)
 
 
-@PREDICTORS.register("lstm")
+@dataclass(frozen=True)
+class EnsembleOptions:
+    ensemble: int = option(5, "Members, each fitted on a different 4/5 of the data (1: a single predictor).", low=1)
+
+
+@dataclass(frozen=True)
+class NeuralOptions(EnsembleOptions):
+    hidden: int = option(FitConfig.hidden, "LSTM state / MLP hidden width (the paper: 100).", low=1)
+    embedding: int = option(FitConfig.embedding, "Size of each token embedding (the paper: 100).", low=1)
+    epochs: int = option(FitConfig.epochs, "Passes over the training cells per fit.", low=1)
+    batch_size: int = option(FitConfig.batch_size, "Cells per training step.", low=1)
+    lr: float = option(FitConfig.lr, "Adam learning rate.", low=0)
+    weight_decay: float = option(FitConfig.weight_decay, "Adam's L2 penalty.", low=0)
+    threads: int = option(FitConfig.threads, "torch threads while fitting.", low=1)
+
+
+@dataclass(frozen=True)
+class MlpOptions(NeuralOptions):
+    layers: int = option(MlpConfig.layers, "Hidden layers after the block average.", low=1)
+
+
 def build_lstm(space: SearchSpace, *, seed: int = 0, ensemble: int = 1, **options: Any) -> Any:
     """LSTM predictor; options: hidden, embedding, epochs, batch_size, lr, weight_decay."""
     return _maybe_ensemble(lambda s: LstmPredictor(space, seed=s, **options), seed, ensemble)
 
 
-@PREDICTORS.register("mlp")
 def build_mlp(space: SearchSpace, *, seed: int = 0, ensemble: int = 1, **options: Any) -> Any:
     """MLP predictor; options: those of ``lstm`` and layers (hidden layers)."""
     return _maybe_ensemble(lambda s: MlpPredictor(space, seed=s, **options), seed, ensemble)
 
 
-@PREDICTORS.register("random")
 def build_random(space: SearchSpace, *, seed: int = 0, ensemble: int = 1, **options: Any) -> Any:
     """Random scores (no options); the control for what a learned predictor adds."""
     if options:
         raise ValueError(f"the random predictor takes no options, got {', '.join(sorted(options))}")
     return _maybe_ensemble(lambda s: RandomPredictor(space, seed=s), seed, ensemble)
+
+
+PREDICTORS.register("lstm", build_lstm, options=NeuralOptions, help="An LSTM over the cell's tokens (the paper's).")
+PREDICTORS.register(
+    "mlp", build_mlp, options=MlpOptions, help="Per-block embeddings averaged over blocks, then an MLP."
+)
+PREDICTORS.register(
+    "random", build_random, options=EnsembleOptions, help="Seeded random scores: the control for what learning adds."
+)
 
 
 def create_predictor(name: str, space: SearchSpace, *, seed: int = 0, ensemble: int = 1, **options: Any) -> Any:

@@ -27,5 +27,5 @@ class Predictor(Protocol):
     def predict(self, cells: Sequence[Any]) -> np.ndarray: ...
 
 
-PREDICTORS: Registry[Predictor] = Registry("predictor")
+PREDICTORS: Registry[Predictor] = Registry("predictor", "pnas.predictors")
 """name -> factory(space, *, seed=0, ensemble=1, **options). A user's own predictor registers here."""

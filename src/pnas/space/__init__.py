@@ -1,5 +1,10 @@
 """Search spaces: genotypes and their structure. Nothing here imports torch."""
 
+from dataclasses import dataclass
+from typing import Any
+
+from pnas.config import GROWS, option
+from pnas.registry import Registry
 from pnas.space.base import EncodedBlock, SearchSpace, TokenSpec
 from pnas.space.nb201 import NB201_OPS, Nb201Cell, Nb201Space
 from pnas.space.pnas_cell import (
@@ -14,16 +19,25 @@ from pnas.space.pnas_cell import (
     space_size,
 )
 
-SPACES = {"pnas": PnasSpace, "nb201": Nb201Space}
+SPACES: Registry[SearchSpace] = Registry("search space", "pnas.spaces")
 
 
-def create_space(name: str, **options) -> SearchSpace:
-    """Build a space by name (``pnas`` takes ``blocks``)."""
-    if name not in SPACES:
-        raise ValueError(f"unknown search space {name!r}: choose one of {', '.join(SPACES)}")
-    if name == "pnas":
-        return PnasSpace(**options)
-    return SPACES[name]()
+@dataclass(frozen=True)
+class PnasSpaceOptions:
+    max_level: int = option(
+        3, "Blocks per cell (B; the paper: 5); a study may grow to more.", low=1, high=10, decides=GROWS
+    )
+
+
+SPACES.register("pnas", PnasSpace, options=PnasSpaceOptions, help="The PNAS cell space: B blocks over 8 operators.")
+SPACES.register("nb201", Nb201Space, help="NAS-Bench-201's cell: 6 edges over 5 operators (15,625 cells).")
+
+
+def create_space(name: str, **options: Any) -> SearchSpace:
+    """Build a registered space by name (``pnas`` takes ``max_level``, its blocks per cell)."""
+    if "blocks" in options:  # the name the rest of the project used first
+        options["max_level"] = options.pop("blocks")
+    return SPACES.create(name, **options)
 
 
 __all__ = [

@@ -16,6 +16,7 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pnas.space.base import EncodedBlock, SearchSpace, TokenSpec
 
@@ -66,6 +67,9 @@ class Nb201Space(SearchSpace):
     name = "nb201"
     max_level = len(NB201_EDGES)
     token_spec = TokenSpec(input_vocab=4, op_vocab=len(NB201_OPS), inputs_per_block=2, ops_per_block=1)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name}  # its size is fixed
 
     def level(self, cell: Nb201Cell) -> int:
         return cell.level

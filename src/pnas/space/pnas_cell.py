@@ -10,7 +10,7 @@ index  meaning                      text form
 k >= 2 output of block k-1          ``b{k-1}``
 ====== ============================ ==========
 
-So block b (1-based) may read inputs ``0 .. b``: ``b + 1`` choices (SPEC section 1).
+So block b (1-based) may read inputs ``0 .. b``: ``b + 1`` choices (docs/paper.md, section 1).
 
 A block is an unordered pair of halves ``(input, op)`` combined by addition, so
 the canonical form sorts its two halves by ``(input, operator index)``. A cell is
@@ -272,7 +272,8 @@ class PnasSpace(SearchSpace):
     name = "pnas"
     children_append_one_block = True
 
-    def __init__(self, blocks: int = 5) -> None:
+    def __init__(self, blocks: int = 5, *, max_level: int | None = None) -> None:
+        blocks = blocks if max_level is None else max_level
         if blocks < 1:
             raise ValueError(f"a cell needs at least 1 block, got blocks={blocks}")
         self.max_level = blocks
@@ -322,7 +323,7 @@ class PnasSpace(SearchSpace):
         while True:
             position = rng.randrange(cell.num_blocks)
             block = cell.blocks[position]
-            halves = [[block.input1, block.op1], [block.input2, block.op2]]
+            halves: list[list[Any]] = [[block.input1, block.op1], [block.input2, block.op2]]
             half = halves[rng.randrange(2)]
             if rng.random() < 0.5:  # block position+1 may read inputs 0..position+1
                 half[0] = rng.choice([i for i in range(position + 2) if i != half[0]])

@@ -73,7 +73,7 @@ def _real(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _integer(value: Any) -> int | None:
+def _integer(value: Any) -> Any:
     """What an INTEGER column keeps: a whole float becomes an int."""
     if isinstance(value, float) and value.is_integer():
         return int(value)

@@ -271,7 +271,8 @@ class StudyStore:
     def _read_head(self) -> bytes:
         try:
             with open(self.path, "rb") as f:  # type: ignore[arg-type]
-                return f.read(100)
+                head: bytes = f.read(100)
+                return head
         except OSError as exc:
             raise StoreError(f"cannot read study storage {self.path}: {exc.strerror or exc}") from None
 

@@ -60,4 +60,22 @@ class Strategy(ABC):
         return {"name": self.name, "seed": self.seed}
 
 
-STRATEGIES: Registry[Strategy] = Registry("strategy")
+STRATEGIES: Registry[Strategy] = Registry("strategy", "pnas.strategies")
+"""Factories are ``(space, **options)``; one that uses a predictor (``uses=("predictor",)``) also gets
+``predictor=<name>``, ``ensemble=<members>`` and ``predictor_options=<that section's other options>``."""
+
+
+@dataclass(frozen=True)
+class DeriveContext:
+    """What an options class may derive its unset defaults from (see ``derive`` below)."""
+
+    space: SearchSpace
+    workers: int
+    beam: int
+    """The progressive search's K: baselines default to as many models as it would train."""
+
+
+def progressive_model_count(space: SearchSpace, beam: int, max_level: int | None = None) -> int:
+    """Models the progressive search trains: all level-1 cells, then ``beam`` per level."""
+    levels = min(max_level or space.max_level, space.max_level)
+    return len(space.initial_cells()) + beam * (levels - 1)

@@ -17,12 +17,14 @@ redrawn, so every proposal trains a new model.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
+from pnas.config import option
 from pnas.evaluation.base import EvalResult
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES
-from pnas.strategies.random_search import BudgetedStrategy, draw_unseen, positive_int
+from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, draw_unseen, positive_int
 
 MUTATION_ATTEMPTS = 100
 """Mutations of a parent tried for an unseen child before falling back to a random cell."""
@@ -117,4 +119,17 @@ class RegularizedEvolution(BudgetedStrategy):
         return {**super().config(), "population": self.population_size, "sample": self.sample_size}
 
 
-STRATEGIES.register("evolution", RegularizedEvolution)
+@dataclass(frozen=True)
+class EvolutionOptions(WorkerBatchOptions):
+    population: int | None = option(None, "Population size (default: a quarter of the budget, 4 to 100).", low=2)
+    sample: int | None = option(
+        None, "Tournament sample size (default: a quarter of the population, at least 2).", low=1
+    )
+
+
+STRATEGIES.register(
+    "evolution",
+    RegularizedEvolution,
+    options=EvolutionOptions,
+    help="Regularized (aging) evolution with tournament selection (Real et al., 2019).",
+)

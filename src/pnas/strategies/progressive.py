@@ -12,13 +12,15 @@ resumed study ranks with exactly the predictor the first run used.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pnas.checkpoints import checkpoint
+from pnas.config import GROWS, option
 from pnas.evaluation.base import EvalResult
-from pnas.faults import fault_point
-from pnas.predictors import create_predictor
+from pnas.predictors import PREDICTORS, create_predictor
 from pnas.predictors.ranking import score_expansion
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES, Proposal, Strategy
@@ -40,7 +42,15 @@ def top_k_unique(children: list[Any], scores: np.ndarray, k: int) -> list[tuple[
     return chosen
 
 
-@STRATEGIES.register("pnas")
+@dataclass(frozen=True)
+class ProgressiveOptions:
+    seed: int = option(0, "Seed of the predictor's initialisation and of its folds.", low=0, high=2**63 - 1)
+    beam: int = option(8, "Children trained per round (K; the paper: 256).", low=1)
+    max_level: int | None = option(
+        None, "Stop after cells of this many blocks (default: the space's).", low=1, decides=GROWS
+    )
+
+
 class ProgressiveSearch(Strategy):
     name = "pnas"
 
@@ -72,15 +82,13 @@ class ProgressiveSearch(Strategy):
         self.predictor: Any = None
 
     def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "seed": self.seed,
-            "beam": self.beam,
-            "predictor": self.predictor_name,
-            "ensemble": self.ensemble,
-            "max_level": self.max_level,
-            "predictor_options": self.predictor_options,
-        }
+        return {"name": self.name, "seed": self.seed, "beam": self.beam, "max_level": self.max_level}
+
+    def predictor_config(self) -> dict[str, Any]:
+        """The ``predictor`` section of the study's configuration."""
+        declared = PREDICTORS.component(self.predictor_name).specs if self.predictor_name in PREDICTORS else None
+        ensemble = {"ensemble": self.ensemble} if declared is None or "ensemble" in declared else {}
+        return {"name": self.predictor_name, **ensemble, **self.predictor_options}
 
     def ask(self) -> list[Proposal]:
         if self._told < self._batch_size:
@@ -129,7 +137,7 @@ class ProgressiveSearch(Strategy):
         predictor = self._new_predictor(level)
         cells = [c for c, _ in self.history]
         predictor.fit(cells, [a for _, a in self.history])
-        fault_point("predictor_fit")
+        checkpoint("predictor_fit")
         if self.artifacts and hasattr(predictor, "state_dict"):
             meta = {"level": level, "trained_on": len(cells), "max_level": self.space.max_level}
             self.artifacts.save_artifact(name, predictor.state_dict(), meta)
@@ -156,3 +164,12 @@ class ProgressiveSearch(Strategy):
                 continue
             return predictor, space
         raise ValueError(f"the stored predictor of round {level} does not fit this study's predictor: {error}")
+
+
+STRATEGIES.register(
+    "pnas",
+    ProgressiveSearch,
+    options=ProgressiveOptions,
+    uses=("predictor",),
+    help="The progressive search (Liu et al., 2018): all 1-block cells, then the predicted top K per level.",
+)

@@ -1,4 +1,4 @@
-"""Random search: the baseline every search strategy must beat (SPEC section 3).
+"""Random search: the baseline every search strategy must beat (docs/paper.md, section 6).
 
 Cells of the whole space (``space.max_level``: 5-block cells in the PNAS space,
 all 6 edges in NAS-Bench-201) are drawn by uniform independent decisions
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
+from pnas.config import GROWS, option
 from pnas.evaluation.base import EvalResult
 from pnas.space.base import SearchSpace
-from pnas.strategies.base import STRATEGIES, Proposal, Strategy
+from pnas.strategies.base import STRATEGIES, DeriveContext, Proposal, Strategy, progressive_model_count
 
 DRAW_ATTEMPTS = 1000
 """Draws tried for one unseen cell before the space is taken as exhausted."""
@@ -142,4 +144,39 @@ class RandomSearch(BudgetedStrategy):
         return cells
 
 
-STRATEGIES.register("random", RandomSearch)
+@dataclass(frozen=True)
+class BudgetOptions:
+    """The options every budgeted strategy shares."""
+
+    seed: int = option(0, "Seed of the strategy's random choices.", low=0, high=2**63 - 1)
+    budget: int | None = option(
+        None,
+        "Models to train; default: as many as the progressive search with the same --blocks and --beam.",
+        low=1,
+        decides=GROWS,
+    )
+    batch: int | None = option(None, "Cells proposed at once; default: the whole budget as one round.", low=1)
+
+    @staticmethod
+    def derive(values: dict[str, Any], context: DeriveContext) -> None:
+        """A budget left unset is the progressive search's model count with the same blocks and beam."""
+        if values.get("budget") is None:
+            values["budget"] = progressive_model_count(context.space, context.beam)
+
+
+@dataclass(frozen=True)
+class WorkerBatchOptions(BudgetOptions):
+    """Strategies that learn from each batch propose one cell per worker at a time by default."""
+
+    batch: int | None = option(None, "Cells proposed at once (default: one per worker).", low=1)
+
+    @staticmethod
+    def derive(values: dict[str, Any], context: DeriveContext) -> None:
+        BudgetOptions.derive(values, context)
+        if values.get("batch") is None:
+            values["batch"] = context.workers
+
+
+STRATEGIES.register(
+    "random", RandomSearch, options=BudgetOptions, help="Uniform random cells without repeats (the baseline)."
+)

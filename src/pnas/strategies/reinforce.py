@@ -23,15 +23,17 @@ generators, so a replay with the same seed and outcomes proposes the same cells.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from pnas.config import option
 from pnas.evaluation.base import EvalResult
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES
-from pnas.strategies.random_search import BudgetedStrategy, draw_unseen, positive_int
+from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, draw_unseen, positive_int
 from pnas.threads import torch_threads
 
 RESAMPLE_ROUNDS = 8
@@ -197,4 +199,17 @@ class Reinforce(BudgetedStrategy):
         }
 
 
-STRATEGIES.register("reinforce", Reinforce)
+@dataclass(frozen=True)
+class ReinforceOptions(WorkerBatchOptions):
+    lr: float = option(0.01, "Controller learning rate (Adam).", low=0)
+    baseline_decay: float = option(0.9, "Decay of the moving-average reward baseline.", low=0, high=1)
+    hidden: int = option(35, "Controller LSTM units per layer.", low=1)
+    layers: int = option(2, "Controller LSTM layers.", low=1)
+
+
+STRATEGIES.register(
+    "reinforce",
+    Reinforce,
+    options=ReinforceOptions,
+    help="REINFORCE with an LSTM controller and a moving-average baseline (Zoph and Le's method).",
+)

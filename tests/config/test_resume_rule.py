@@ -1,0 +1,93 @@
+"""The one resume rule, derived from every registered component's declared options."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pnas.config import GROWS, RUNTIME, config_changes
+from pnas.search import SearchConfig, build_search, load_components
+from pnas.study import REGISTRIES, declared_options
+from pnas.study import config_changes as study_changes
+
+load_components()
+DECLARED = [
+    (section, component.name, spec)
+    for section, registry in REGISTRIES.items()
+    for component in registry.components()
+    for spec in component.specs.values()
+]
+
+
+def _other_value(spec):
+    """A valid value different from the default, of the option's type."""
+    if spec.choices:
+        return next(c for c in spec.choices if c != spec.default)
+    value = spec.default
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value * 2 + 1
+    return "/somewhere/else" if value is None or isinstance(value, str) else value
+
+
+@pytest.mark.parametrize("section, name, spec", DECLARED, ids=[f"{s}.{n}.{o.name}" for s, n, o in DECLARED])
+def test_every_declared_option_follows_its_declaration(section, name, spec):
+    old = {section: {"name": name, spec.name: spec.default}}
+    new = {section: {"name": name, spec.name: _other_value(spec)}}
+    refused, allowed = config_changes(old, new, declared_options)
+    kind = spec.kind(new)
+    if kind == RUNTIME:
+        assert (refused, allowed) == ([], [])
+    elif kind == GROWS and isinstance(new[section][spec.name], int) and isinstance(spec.default, int):
+        assert refused == [] and allowed == [f"{section}.{spec.name}: {spec.default!r} -> {new[section][spec.name]!r}"]
+        shrunk = config_changes(new, old, declared_options)[0]
+        assert shrunk == [f"{section}.{spec.name}: {new[section][spec.name]!r} -> {spec.default!r}"]
+    else:
+        assert [r.split(":")[0] for r in refused] == [f"{section}.{spec.name}"] and allowed == []
+
+
+def test_a_key_absent_from_a_stored_study_means_what_that_study_did():
+    old = {"evaluator": {"name": "train", "epochs": 3}}  # made before `concat` existed, say
+    same = {"evaluator": {"name": "train", "epochs": 3, "concat": "all"}}
+    other = {"evaluator": {"name": "train", "epochs": 3, "concat": "unused"}}
+    assert config_changes(old, same, declared_options) == ([], [])
+    assert config_changes(old, other, declared_options)[0] == ["evaluator.concat: 'all' -> 'unused'"]
+
+
+def test_another_component_is_refused_by_name():
+    refused, _ = config_changes({"strategy": {"name": "random"}}, {"strategy": {"name": "evolution"}}, declared_options)
+    assert refused == ["strategy.name: 'random' -> 'evolution'"]
+
+
+def test_an_undeclared_component_has_every_key_deciding_results():
+    refused, _ = config_changes(
+        {"strategy": {"name": "mine", "workers": 1}}, {"strategy": {"name": "mine", "workers": 2}}, declared_options
+    )
+    assert refused == ["strategy.workers: 1 -> 2"]
+
+
+RESULTS = Path(__file__).parents[2] / "benchmarks" / "results" / "fashion_mnist_strategies.db"
+
+
+def test_studies_of_the_earlier_layout_resume_unchanged():
+    """The committed benchmark studies (predictor under `strategy`, no executor) are reused as they are."""
+    db = sqlite3.connect(f"file:{RESULTS}?immutable=1", uri=True)
+    try:
+        studies = db.execute("SELECT name, config FROM studies").fetchall()
+    finally:
+        db.close()
+    assert len(studies) == 9
+    import json
+
+    for name, text in studies:
+        stored = json.loads(text)
+        strategy, seed = name.rsplit("-seed", 1)
+        flat = SearchConfig(strategy=strategy, seed=int(seed))
+        assert study_changes(stored, build_search(flat, stored).config) == ([], []), name
+        if strategy != "evolution":  # whose default batch is the worker count, so depends on the machine
+            assert study_changes(stored, build_search(flat).config) == ([], []), name
