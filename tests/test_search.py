@@ -85,3 +85,11 @@ def test_a_refused_resume_closes_the_file_it_opened(tmp_path, monkeypatch):
     with pytest.raises(ConfigMismatch):
         run_search(evolution(budget=8, seed=5), storage=path, study="evo")
     assert closed and all(str(p) == path for p in closed)
+
+
+def test_the_in_memory_backend_runs_the_same_study_as_sqlite():
+    from pnas.storage import MemoryStore
+
+    config = SearchConfig(strategy="random", evaluator="synthetic", blocks=2, budget=20)
+    with run_search(config, storage=MemoryStore(), study="m") as memory, run_search(config, storage=None) as sqlite:
+        assert trials(memory) == trials(sqlite) and len(trials(memory)) == 20

@@ -26,6 +26,7 @@ from pnas.evaluation.base import Evaluator
 from pnas.execution.base import EXECUTORS
 from pnas.registry import load_plugins
 from pnas.space.base import SearchSpace
+from pnas.storage.base import StudyStorage
 from pnas.storage.sqlite import StudyStore
 from pnas.strategies.base import DeriveContext, Strategy
 from pnas.study import REGISTRIES, Reporter, Study, optimize, study_config, upgrade_layout
@@ -319,9 +320,9 @@ def search_layers(config: SearchConfig) -> tuple[list[dict[str, dict[str, Any]]]
     return [config.overrides, layer], origin
 
 
-def stored_config(storage: StudyStore | str | None, name: str) -> dict[str, Any] | None:
+def stored_config(storage: StudyStorage | str | None, name: str) -> dict[str, Any] | None:
     """The stored configuration of study ``name``, if the storage and the study exist (read only)."""
-    if isinstance(storage, StudyStore):
+    if isinstance(storage, StudyStorage):
         info = storage.get_study(name)
         return info.config if info else None
     if storage is None or not Path(storage).exists():
@@ -337,7 +338,7 @@ def stored_config(storage: StudyStore | str | None, name: str) -> dict[str, Any]
 def run_search(
     config: SearchConfig | None = None,
     *,
-    storage: StudyStore | str | None = DEFAULT_STORAGE,
+    storage: StudyStorage | str | None = DEFAULT_STORAGE,
     study: str | None = None,
     reporter: Reporter | None = None,
     layers: list[Mapping[str, Mapping[str, Any]]] | None = None,
@@ -354,7 +355,7 @@ def run_search(
     name = study or default_study_name(merge(*layers))
     # settled before the store is opened for writing, so a wrong option never creates a file
     resolved = resolve(layers, stored=stored_config(storage, name), name=name, origin=origin)
-    store = storage if isinstance(storage, StudyStore) else StudyStore(storage)
+    store = storage if isinstance(storage, StudyStorage) else StudyStore(storage)
     owns_store = store is not storage
     executor_options = {k: v for k, v in resolved.executor.items() if k != "name"}
     try:

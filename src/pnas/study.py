@@ -27,6 +27,7 @@ from pnas.execution.base import DEFAULT_MAX_RETRIES, EXECUTORS, Executor, Job, O
 from pnas.predictors.base import PREDICTORS
 from pnas.registry import Registry
 from pnas.space import SPACES
+from pnas.storage.base import StudyStorage
 from pnas.storage.sqlite import StoreError, StudyInfo, StudyStore, TrialRecord
 from pnas.strategies.base import STRATEGIES, Proposal, Strategy
 
@@ -360,7 +361,7 @@ def optimize(
     strategy: Strategy,
     evaluator: Evaluator,
     *,
-    storage: StudyStore | str | None = None,
+    storage: StudyStorage | str | None = None,
     study_name: str = "default",
     workers: int = 1,
     max_retries: int = DEFAULT_MAX_RETRIES,
@@ -379,7 +380,7 @@ def optimize(
     reporter = reporter or Reporter()
     evaluator.prepare()
     fingerprint = evaluator.data_fingerprint()
-    own_store = not isinstance(storage, StudyStore)
+    own_store = not isinstance(storage, StudyStorage)
     store = StudyStore(storage) if own_store else storage
     try:
         existing = store.get_study(study_name)
