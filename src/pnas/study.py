@@ -27,7 +27,7 @@ from pnas.execution.base import DEFAULT_MAX_RETRIES, EXECUTORS, Executor, Job, O
 from pnas.predictors.base import PREDICTORS
 from pnas.registry import Registry
 from pnas.space import SPACES
-from pnas.storage.base import StudyStorage
+from pnas.storage.base import MACHINERY_FAILURE, StudyStorage
 from pnas.storage.sqlite import StoreError, StudyInfo, StudyStore, TrialRecord
 from pnas.strategies.base import STRATEGIES, Proposal, Strategy
 
@@ -424,7 +424,7 @@ def _needs_training(trial: TrialRecord | None) -> bool:
 
 def is_machinery_failure(trial: TrialRecord) -> bool:
     """A child recorded failed because its worker died (or a node left), not because of the child."""
-    return trial.status == "failed" and trial.extra.get("failure") == "machinery"
+    return trial.status == "failed" and trial.extra.get("failure") == MACHINERY_FAILURE
 
 
 def _run_batch(
@@ -483,7 +483,7 @@ def _record(store: StudyStore, study: Study, outcome: Outcome, provenance: dict[
             outcome.key,
             status="failed",
             error=outcome.error or "unknown error",
-            metrics={"extra": {"failure": "machinery"}} if outcome.machinery else None,
+            metrics={"extra": {"failure": MACHINERY_FAILURE}} if outcome.machinery else None,
             worker=outcome.worker,
             started=outcome.started,
             finished=outcome.finished,
