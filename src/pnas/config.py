@@ -167,7 +167,7 @@ def check_value(spec: OptionSpec, value: Any, where: str) -> Any:
         if _allows_none(spec.type) or spec.default is None:
             return None
         raise ConfigError(f"{where} must be set (it has no 'unset' value)")
-    target = _base_type(spec.type)
+    target = base_type(spec.type)
     try:
         if target is bool:
             if isinstance(value, str):
@@ -206,10 +206,6 @@ def _allows_none(hint: Any) -> bool:
 
 def base_type(hint: Any) -> Any:
     """The type of an option without its ``| None``."""
-    return _base_type(hint)
-
-
-def _base_type(hint: Any) -> Any:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         return args[0] if len(args) == 1 else Any
@@ -217,7 +213,7 @@ def _base_type(hint: Any) -> Any:
 
 
 def _type_name(hint: Any) -> str:
-    base = _base_type(hint)
+    base = base_type(hint)
     name = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}.get(base)
     return name or str(hint)
 
