@@ -123,17 +123,25 @@ def test_the_example_plugin_installs_lists_and_searches(tmp_path):
     assert doc["config"]["predictor"] == {"name": "ridge", "alpha": 1.0} and doc["totals"]["models"] == 24 + 3 * 5
 
 
-def test_a_broken_plugin_is_a_warning_not_a_crash(tmp_path):
+def test_a_broken_plugin_is_a_warning_not_a_crash(tmp_path, monkeypatch, capsys):
+    from pnas.registry import load_plugins
+
     site = tmp_path / "site"
-    (site / "broken_plugin-1.0.dist-info").mkdir(parents=True)
-    (site / "broken_plugin-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n"
-    )
-    (site / "broken_plugin-1.0.dist-info" / "entry_points.txt").write_text(
-        "[pnas.strategies]\nbroken = broken_plugin\n"
-    )
+    info = site / "broken_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pnas.strategies]\nbroken = broken_plugin\n")
     (site / "broken_plugin.py").write_text("raise RuntimeError('this plugin is broken')\n")
-    result = _pnas("list", "--json", env={"PYTHONPATH": str(site)})
-    assert result.returncode == 0
-    assert "plugin 'broken'" in result.stderr and "this plugin is broken" in result.stderr
-    assert "Traceback" not in result.stderr and json.loads(result.stdout)["strategies"]
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.warns(UserWarning, match="plugin 'broken'"):
+        problems = load_plugins(list(REGISTRIES.values()))
+    assert len(problems) == 1 and "this plugin is broken" in problems[0]
+    assert "broken" not in REGISTRIES["strategy"] and "pnas" in REGISTRIES["strategy"]
+    # the command line says it in one line and goes on
+    with monkeypatch.context() as m:
+        m.setattr("pnas.search._plugin_problems", None)
+        from pnas.cli.main import _load_plugins
+
+        _load_plugins()
+    err = capsys.readouterr().err
+    assert err.startswith("warning: plugin 'broken'") and len(err.strip().splitlines()) == 1
