@@ -93,3 +93,27 @@ def test_the_in_memory_backend_runs_the_same_study_as_sqlite():
     config = SearchConfig(strategy="random", evaluator="synthetic", blocks=2, budget=20)
     with run_search(config, storage=MemoryStore(), study="m") as memory, run_search(config, storage=None) as sqlite:
         assert trials(memory) == trials(sqlite) and len(trials(memory)) == 20
+
+
+def test_a_second_driver_is_refused_before_the_study_even_exists(tmp_path):
+    import subprocess
+    import sys
+
+    from pnas.storage import StudyLocked
+
+    path = tmp_path / "s.db"
+    (tmp_path / "link.db").symlink_to(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pnas.storage.sqlite import StudyClaim; "
+         f"c = StudyClaim({str(path)!r}, 'evo'); print('claimed', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "claimed"  # a driver still starting: no study written yet
+        with pytest.raises(StudyLocked, match="driven by another running process"):
+            run_search(evolution(budget=8), storage=str(tmp_path / "link.db"), study="evo")
+        assert not path.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    run_search(evolution(budget=8), storage=str(path), study="evo").close()  # the claim died with its process

@@ -27,7 +27,7 @@ from pnas.execution.base import EXECUTORS
 from pnas.registry import load_plugins
 from pnas.space.base import SearchSpace
 from pnas.storage.base import StudyStorage
-from pnas.storage.sqlite import StudyStore
+from pnas.storage.sqlite import StudyClaim, StudyStore
 from pnas.strategies.base import DeriveContext, Strategy
 from pnas.study import REGISTRIES, Reporter, Study, optimize, study_config, upgrade_layout
 
@@ -353,25 +353,27 @@ def run_search(
     if layers is None:
         layers, origin = search_layers(config or SearchConfig())
     name = study or default_study_name(merge(*layers))
-    # settled before the store is opened for writing, so a wrong option never creates a file
-    resolved = resolve(layers, stored=stored_config(storage, name), name=name, origin=origin)
-    store = storage if isinstance(storage, StudyStorage) else StudyStore(storage)
-    owns_store = store is not storage
-    executor_options = {k: v for k, v in resolved.executor.items() if k != "name"}
-    try:
-        with EXECUTORS.create(resolved.executor["name"], resolved.evaluator, **executor_options) as executor:
-            result = optimize(
-                resolved.strategy,
-                resolved.evaluator,
-                storage=store,
-                study_name=name,
-                executor=executor,
-                reporter=reporter,
-                config=resolved.config,
-            )
-    except BaseException:
-        if owns_store:
-            store.close()
-        raise
+    # a second driver of the same study is refused before anything slow starts
+    with StudyClaim(storage.path if isinstance(storage, StudyStorage) else storage, name):
+        # settled before the store is opened for writing, so a wrong option never creates a file
+        resolved = resolve(layers, stored=stored_config(storage, name), name=name, origin=origin)
+        store = storage if isinstance(storage, StudyStorage) else StudyStore(storage)
+        owns_store = store is not storage
+        executor_options = {k: v for k, v in resolved.executor.items() if k != "name"}
+        try:
+            with EXECUTORS.create(resolved.executor["name"], resolved.evaluator, **executor_options) as executor:
+                result = optimize(
+                    resolved.strategy,
+                    resolved.evaluator,
+                    storage=store,
+                    study_name=name,
+                    executor=executor,
+                    reporter=reporter,
+                    config=resolved.config,
+                )
+        except BaseException:
+            if owns_store:
+                store.close()
+            raise
     result.owns_store = owns_store
     return result

@@ -739,9 +739,9 @@ class _ProcessLocks:
     def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._files: dict[str, Any] = {}  # lock path -> the one open descriptor
-        self._holders: dict[str, dict[int, StudyStore]] = {}  # lock path -> study id -> the store driving it
+        self._holders: dict[str, dict[int, object]] = {}  # lock path -> study id -> the store driving it
 
-    def take(self, path: str, study_id: int, store: StudyStore, name: str, where: Path) -> None:
+    def take(self, path: str, study_id: int, store: object, name: str, where: Path) -> None:
         with self._mutex:
             holders = self._holders.get(path, {})
             holder = holders.get(study_id)
@@ -791,7 +791,7 @@ class _ProcessLocks:
                 if handle is not self._files.get(path):
                     handle.close()
 
-    def release(self, path: str, store: StudyStore) -> None:
+    def release(self, path: str, store: object) -> None:
         with self._mutex:
             holders = self._holders.get(path)
             if not holders:
@@ -918,3 +918,50 @@ class _ReaderPins:
 
 _READER_PINS = _ReaderPins()
 os.register_at_fork(after_in_child=_READER_PINS.forget)
+
+
+NAME_LOCKS = 1 << 40
+"""Lock bytes from here on claim study names (below: study ids), so one claim never meets a study's lock."""
+
+
+class StudyClaim:
+    """The claim a driver takes on a study's name before its slow start (building, loading data).
+
+    Two drivers started at once on a study that does not exist yet would both
+    create it; the claim makes the second one fail at once instead, whatever
+    path it reached the file by. A byte of the same lock file as the study
+    locks, so the kernel drops it with its process. A file that cannot be
+    locked (on read-only media, or in memory) gives an empty claim: nobody can
+    write through it anyway; so does an existing file that no driver has
+    started on (a copied study, another program's file), which gets no lock
+    file beside it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None, name: str) -> None:
+        self._lock: str | None = None
+        if path is None or str(path) == ":memory:":
+            return
+        real = os.path.realpath(path)
+        if os.path.exists(real) and not os.path.exists(real + ".lock"):
+            return  # a file no driver has started on (a copy, another program's): leave nothing beside it
+        if not os.access(os.path.dirname(real) or ".", os.W_OK) and not os.path.exists(real + ".lock"):
+            return
+        key = NAME_LOCKS + (zlib.crc32(name.encode()) & 0x7FFFFFFF)
+        try:
+            _PROCESS_LOCKS.take(real + ".lock", key, self, name, Path(path))
+        except StoreError as exc:
+            if isinstance(exc, StudyLocked):
+                raise
+            return  # a lock file we may not create: nothing to claim on
+        self._lock = real + ".lock"
+
+    def release(self) -> None:
+        if self._lock is not None:
+            _PROCESS_LOCKS.release(self._lock, self)
+            self._lock = None
+
+    def __enter__(self) -> StudyClaim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
