@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tomllib
@@ -100,27 +99,23 @@ def test_options_left_unset_on_resume_keep_the_stored_values(tmp_path):
     assert refused.exit_code == 2 and "strategy.population: 6 -> 7" in refused.output
 
 
-def _pnas(*args, env=None, **kwargs):
-    return subprocess.run([Path(sys.executable).parent / "pnas", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300, **kwargs)  # fmt: skip
+def test_the_example_plugin_installs_lists_and_searches(tmp_path, monkeypatch):
+    from pnas.cli.catalog import catalog
+    from pnas.registry import load_plugins
+    from pnas.search import SearchConfig, run_search
 
-
-def test_the_example_plugin_installs_lists_and_searches(tmp_path):
     site = tmp_path / "site"
     install = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", site,
          ROOT / "examples" / "pnas-ridge-plugin"], capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr
-    env = {"PYTHONPATH": str(site)}
-    listed = json.loads(_pnas("list", "--json", env=env).stdout)
-    assert "ridge" in [p["name"] for p in listed["predictors"]]
-    run = _pnas(
-        "search", *NB201, "--predictor", "ridge", "--beam", "3", "--storage", tmp_path / "s.db", "--json", env=env
-    )
-    assert run.returncode == 0, run.stderr
-    doc = json.loads(run.stdout)
-    assert doc["config"]["predictor"] == {"name": "ridge", "alpha": 1.0} and doc["totals"]["models"] == 24 + 3 * 5
+    monkeypatch.syspath_prepend(str(site))  # as PYTHONPATH=site does for `pnas` itself
+    assert load_plugins([REGISTRIES["predictor"]]) == []
+    assert "ridge" in [p["name"] for p in catalog()["predictors"]]
+    with run_search(SearchConfig(space="nb201", predictor="ridge", beam=3), storage=None) as study:
+        assert study.config["predictor"] == {"name": "ridge", "alpha": 1.0}
+        assert study.totals()["models"] == 24 + 3 * 5 and study.totals()["failed"] == 0
 
 
 def test_a_broken_plugin_is_a_warning_not_a_crash(tmp_path, monkeypatch, capsys):
