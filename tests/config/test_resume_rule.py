@@ -91,3 +91,32 @@ def test_studies_of_the_earlier_layout_resume_unchanged():
         assert study_changes(stored, build_search(flat, stored).config) == ([], []), name
         if strategy != "evolution":  # whose default batch is the worker count, so depends on the machine
             assert study_changes(stored, build_search(flat).config) == ([], []), name
+
+
+@pytest.mark.parametrize("name", ["lstm", "mlp"])
+def test_a_predictors_declared_defaults_are_its_own(name):
+    """Passing every declared default explicitly builds the same predictor as passing none."""
+    from pnas.predictors import create_predictor
+    from pnas.space import PnasSpace
+
+    defaults = {k: s.default for k, s in REGISTRIES["predictor"].component(name).specs.items() if k != "ensemble"}
+    implicit = create_predictor(name, PnasSpace(3), seed=1)
+    explicit = create_predictor(name, PnasSpace(3), seed=1, **defaults)
+    assert implicit.config == explicit.config
+
+
+def test_every_strategy_and_evaluator_default_is_its_constructors():
+    """Declared defaults that the constructor also has must agree (the search passes them all)."""
+    import inspect
+
+    for section in ("strategy", "evaluator", "executor"):
+        for component in REGISTRIES[section].components():
+            factory = component.factory
+            parameters = inspect.signature(factory.__init__ if inspect.isclass(factory) else factory).parameters
+            for key, spec in component.specs.items():
+                p = parameters.get(key)
+                if p is None or p.default is inspect.Parameter.empty or spec.default is None:
+                    continue
+                if (section, component.name, key) in {("strategy", "pnas", "beam")}:
+                    continue  # the class keeps the paper's K = 256; the tool's default is 8
+                assert p.default == spec.default or p.default is None, (component.name, key, p.default, spec.default)

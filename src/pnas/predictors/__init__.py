@@ -21,7 +21,7 @@ from typing import Any
 from pnas.config import option
 from pnas.predictors.base import PREDICTORS, Predictor
 from pnas.predictors.ensemble import Ensemble
-from pnas.predictors.lstm import LstmPredictor
+from pnas.predictors.lstm import LstmConfig, LstmPredictor
 from pnas.predictors.mlp import MlpConfig, MlpPredictor
 from pnas.predictors.neural import FitConfig
 from pnas.predictors.random_scores import RandomPredictor
@@ -54,7 +54,13 @@ class NeuralOptions(EnsembleOptions):
 
 
 @dataclass(frozen=True)
+class LstmOptions(NeuralOptions):
+    epochs: int = option(LstmConfig.epochs, "Passes over the training cells per fit.", low=1)
+
+
+@dataclass(frozen=True)
 class MlpOptions(NeuralOptions):
+    lr: float = option(MlpConfig.lr, "Adam learning rate.", low=0)
     layers: int = option(MlpConfig.layers, "Hidden layers after the block average.", low=1)
 
 
@@ -75,7 +81,7 @@ def build_random(space: SearchSpace, *, seed: int = 0, ensemble: int = 1, **opti
     return _maybe_ensemble(lambda s: RandomPredictor(space, seed=s), seed, ensemble)
 
 
-PREDICTORS.register("lstm", build_lstm, options=NeuralOptions, help="An LSTM over the cell's tokens (the paper's).")
+PREDICTORS.register("lstm", build_lstm, options=LstmOptions, help="An LSTM over the cell's tokens (the paper's).")
 PREDICTORS.register(
     "mlp", build_mlp, options=MlpOptions, help="Per-block embeddings averaged over blocks, then an MLP."
 )
