@@ -97,17 +97,6 @@ class OptionSpec:
     def kind(self, config: Mapping[str, Any]) -> str:
         return self.decides(config) if callable(self.decides) else self.decides
 
-    def describe(self) -> str:
-        """The help with its range and default, for ``--help`` and ``pnas list``."""
-        text = self.help
-        if self.choices:
-            text += f" One of: {', '.join(self.choices)}."
-        if self.low is not None or self.high is not None:
-            low = "" if self.low is None else f"{self.low:g} <= "
-            high = "" if self.high is None else f" <= {self.high:g}"
-            text += f" ({low}value{high})"
-        return text
-
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
