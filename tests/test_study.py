@@ -7,7 +7,7 @@ from pnas.evaluation.synthetic import SyntheticEvaluator
 from pnas.space import PnasSpace
 from pnas.storage import StudyStore
 from pnas.strategies.base import Proposal, Strategy
-from pnas.study import ConfigMismatch, Study, optimize
+from pnas.study import ChildrenFailing, ConfigMismatch, FailureStreak, Study, is_machinery_failure, optimize
 
 
 class ThreeBatches(Strategy):
@@ -127,3 +127,49 @@ def test_rounds_summary_counts_and_spearman():
     assert all(r.spearman is None for r in rounds)  # nothing was predicted
     best = study.best(3)
     assert [t.accuracy for t in best] == sorted((t.accuracy for t in best), reverse=True)
+
+
+class BrokenSetup(CountingEvaluator):
+    """Every child fails with one error, as with a data set missing on the workers."""
+
+    def evaluate(self, cell, progress=None):
+        self.calls.append(str(cell))
+        raise FileNotFoundError("no data at /data/cifar10")
+
+
+def _outcome(key, error=None):
+    from pnas.evaluation.base import EvalResult
+    from pnas.execution.base import Outcome
+
+    return Outcome(key, None if error else EvalResult(accuracy=0.5), error, "w", 0.0, 1.0)
+
+
+def test_a_failure_streak_trips_only_on_one_error_before_any_success():
+    streak = FailureStreak(3)
+    assert [streak.add(_outcome(k, "boom")) for k in "abc"] == [False, False, True]
+    assert streak.keys == ["a", "b", "c"] and streak.error == "boom"
+    mixed = FailureStreak(3)
+    assert not any(mixed.add(_outcome(k, e)) for k, e in zip("abcde", ["boom", "boom", "bang", "boom", "boom"]))
+    late = FailureStreak(2)
+    assert not any(late.add(_outcome(k, e)) for k, e in zip("abcd", [None, "boom", "boom", "boom"]))
+    never = FailureStreak(0)
+    assert not any(never.add(_outcome(k, "boom")) for k in "abcdef")
+
+
+def test_a_study_whose_first_children_all_fail_alike_stops_and_trains_them_again_on_resume(tmp_path):
+    path = str(tmp_path / "s.db")
+    broken = BrokenSetup()
+    with pytest.raises(ChildrenFailing, match="first 5 children all failed .*FileNotFoundError: no data"):
+        optimize(ThreeBatches(PnasSpace(2), seed=1, size=8), broken, storage=path, study_name="s")
+    assert len(broken.calls) == 5  # stopped at once, not after every child failed
+    store = StudyStore(path)
+    study = Study.load(store, "s")
+    failed = study.trials("failed")
+    assert study.state == "interrupted" and len(failed) == 5
+    assert all(is_machinery_failure(t) and "no data" in t.error for t in failed)
+    store.close()
+    fixed = CountingEvaluator()
+    study = optimize(ThreeBatches(PnasSpace(2), seed=1, size=8), fixed, storage=path, study_name="s")
+    assert study.state == "complete" and set(broken.calls) <= set(fixed.calls)
+    assert _snapshot(study) == _snapshot(optimize(ThreeBatches(PnasSpace(2), seed=1, size=8), CountingEvaluator()))
+    study.close()

@@ -44,8 +44,9 @@ DEFAULT_BEAM = 8
 FLAT_ALIASES = {"blocks": ("space", "max_level")}
 """Flat options whose name differs from the option they set."""
 
-SHARED_FLAT = ("seed",)
-"""Flat options that set the option of that name in every chosen component that declares it."""
+SHARED_FLAT = {"seed": ("strategy", "evaluator"), "child_timeout": ("evaluator", "executor")}
+"""Flat options that set the option of that name in every chosen component of these sections that
+declares it (``--child-timeout``: the trainer stops at its next step, the executor kills the worker)."""
 
 BUDGET_FLAT = ("blocks", "beam")
 """Flat options a budgeted strategy reads only for its default budget (as many models as the
@@ -148,7 +149,7 @@ def flat_layer(flat: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], dict
             origin[(name, "name")] = _flag(name)
             continue
         if name in SHARED_FLAT:
-            for section in ("strategy", "evaluator"):
+            for section in SHARED_FLAT[name]:
                 layer.setdefault(section, {})[name] = value
                 origin[(section, name)] = _flag(name)
             continue
@@ -234,8 +235,8 @@ def resolve(
         section_given = {k: v for k, v in given.get(section, {}).items() if k != "name"}
         for key in section_given:
             if key not in specs:
-                if origin.get((section, key)) == "--seed":
-                    continue  # the shared --seed: only for components that have a seed
+                if key in SHARED_FLAT and origin.get((section, key)) == _flag(key):
+                    continue  # a shared flag sets only the components that have its option
                 raise ConfigError(_not_an_option(section, names[section], key, origin))
         chosen = {k: s.default for k, s in specs.items()}
         stored_section = old.get(section)

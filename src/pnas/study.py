@@ -15,7 +15,7 @@ CLI, reports and notebooks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pnas.config
@@ -34,6 +34,34 @@ from pnas.strategies.base import STRATEGIES, Proposal, Strategy
 
 class ConfigMismatch(StoreError):
     """The command's settings differ from the stored study's."""
+
+
+class ChildrenFailing(RuntimeError):
+    """The first children of a run all failed with the same error: the setup is broken, not the cells."""
+
+
+@dataclass
+class FailureStreak:
+    """Watches a run's first outcomes: ``limit`` failures in a row with one error, before any child of the
+    run succeeded or failed otherwise, mean a broken evaluator or a worker without its data, so the study
+    stops instead of recording every child failed and calling itself complete."""
+
+    limit: int
+    keys: list[str] = field(default_factory=list)
+    error: str | None = None
+    over: bool = False
+    """A success or a second kind of error was seen: this run's setup works."""
+
+    def add(self, outcome: Outcome) -> bool:
+        """Count ``outcome``; True when the run must stop."""
+        if self.over or self.limit <= 0:
+            return False
+        if outcome.error is None or (self.error is not None and outcome.error != self.error):
+            self.over = True
+            return False
+        self.error = outcome.error
+        self.keys.append(outcome.key)
+        return len(self.keys) >= self.limit
 
 
 class StudyArtifacts:
@@ -395,12 +423,13 @@ def optimize(
         reporter.study_started(study, opening.resumed)
         own_executor = executor is None
         executor = executor or make_executor(evaluator, workers, max_retries)
+        streak = FailureStreak(executor.stop_after_failures)
         try:
             while True:
                 batch = strategy.ask()
                 if not batch:
                     break
-                _run_batch(store, opening, strategy, batch, executor, reporter, provenance)
+                _run_batch(store, opening, strategy, batch, executor, reporter, provenance, streak)
                 checkpoint("between_rounds")
             opening.finish(store, reporter)
         finally:
@@ -435,6 +464,7 @@ def _run_batch(
     executor: Executor,
     reporter: Reporter,
     provenance: dict[str, Any],
+    streak: FailureStreak,
 ) -> None:
     study = opening.study
     space = strategy.space
@@ -456,13 +486,32 @@ def _run_batch(
         reporter.child_event(key, event)
 
     if jobs:
-        for outcome in executor.run(jobs, on_event):
-            _record(store, study, outcome, provenance)
-            reporter.child_finished(outcome)
+        outcomes = executor.run(jobs, on_event)
+        try:
+            for outcome in outcomes:
+                _record(store, study, outcome, provenance)
+                reporter.child_finished(outcome)
+                if streak.add(outcome):
+                    _stop_failing(store, study, streak)
+        finally:
+            close = getattr(outcomes, "close", None)
+            if close is not None:
+                close()  # stops the children still in flight when the run ends early
     for key, proposal in zip(keys, batch):
         trial = store.trial(study.info.id, key)
         assert trial is not None and trial.status in ("done", "failed"), f"{key} left unfinished"
         strategy.tell(proposal, _result_from_trial(trial))
+
+
+def _stop_failing(store: StudyStore, study: Study, streak: FailureStreak) -> None:
+    """Reopen the streak's children for the next run (they say nothing about their cells) and stop."""
+    for key in streak.keys:
+        store.mark_machinery_failure(study.info.id, key)
+    raise ChildrenFailing(
+        f"stopped: the first {len(streak.keys)} children all failed with the same error: {streak.error}; "
+        "fix the cause and run the same command again (those children are trained again), "
+        "or raise --stop-after-failures"
+    )
 
 
 def _record(store: StudyStore, study: Study, outcome: Outcome, provenance: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The local process pool: a dead worker costs only its own child, and workers die with their driver."""
+"""The local process pool: a dead worker costs only its own child, a child past its time limit is stopped,
+and workers die with their driver."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from collections import Counter
 import pytest
 
 from pnas.evaluation.base import EvaluatorSpec
-from pnas.execution.base import Job
-from pnas.execution.local import WORKER_DIED, ProcessPoolExecutor
+from pnas.execution.base import Job, timeout_error
+from pnas.execution.local import WORKER_DIED, InProcessExecutor, ProcessPoolExecutor, local_executor
 from pnas.space import PnasSpace
 
 CELLS = [str(c) for c in PnasSpace(1).initial_cells()[:6]]
@@ -109,3 +110,31 @@ def test_workers_exit_when_their_driver_dies(how):
         assert not [p for p in workers if _alive(p)], "workers outlived their driver by 10 s"
     finally:
         driver.kill()
+
+
+def test_a_child_that_hangs_is_stopped_at_its_timeout_and_the_others_go_on():
+    hung = CELLS[1]
+    spec = EvaluatorSpec("synthetic", {"seed": 0, "hang_on": hung})
+    started = time.monotonic()
+    with ProcessPoolExecutor(spec, workers=2, threads=1, child_timeout=1.0) as pool:
+        events = []
+        outcomes = {o.key: o for o in pool.run(_jobs(), lambda key, event: events.append((key, event)))}
+        assert time.monotonic() - started < 30  # the hung child did not hold the pool for its hour
+        assert sorted(outcomes) == sorted(CELLS)
+        assert outcomes[hung].error == timeout_error(1.0) and not outcomes[hung].machinery
+        assert all(outcomes[c].result is not None for c in CELLS if c != hung)
+        hung_worker = _pid(outcomes[hung].worker)
+        assert not _alive(hung_worker)  # stopped for real, not only flagged
+        assert not [e for _, e in events if e["type"] == "retry"]  # a timeout is the child's failure: no retry
+        assert len(pool.pids) <= 2
+
+
+def test_one_worker_with_a_time_limit_runs_in_a_worker_process_so_that_it_can_be_stopped():
+    from pnas.evaluation.synthetic import SyntheticEvaluator
+
+    evaluator = SyntheticEvaluator(hang_on="")
+    assert isinstance(local_executor(evaluator, workers=1), InProcessExecutor)
+    with local_executor(evaluator, workers=1, child_timeout=0.5) as executor:
+        assert isinstance(executor, ProcessPoolExecutor)
+        [outcome] = list(executor.run(_jobs()[:1]))
+    assert outcome.error == timeout_error(0.5)

@@ -158,6 +158,21 @@ def test_retry_reopens_only_a_machinery_failure(store, study):
     assert store.trial(study.id, "machinery").status == "done"
 
 
+def test_marking_a_failure_the_machinerys_keeps_its_error_and_touches_nothing_else(store, study):
+    cells = ["failed", "done", "pending"]
+    store.add_proposals(study.id, [(c, 1, None) for c in cells])
+    store.record_result(study.id, "failed", status="failed", error="no data", metrics={"extra": {"note": 1}})
+    store.record_result(study.id, "done", status="done", metrics={"accuracy": 0.5})
+    before = {c: store.trial(study.id, c) for c in cells}
+    for cell in cells:
+        store.mark_machinery_failure(study.id, cell)
+    marked = store.trial(study.id, "failed")
+    assert (marked.status, marked.error, marked.extra) == ("failed", "no data", {"note": 1, "failure": "machinery"})
+    assert {c: store.trial(study.id, c) for c in cells[1:]} == {c: before[c] for c in cells[1:]}
+    store.retry_trial(study.id, "failed")  # now the machinery's: a resume reopens it
+    assert store.trial(study.id, "failed").status == "pending"
+
+
 def test_trials_are_filtered_by_status(store, study):
     store.add_proposals(study.id, [(f"c{i}", 1, None) for i in range(5)])
     store.mark_running(study.id, "c1", "w")

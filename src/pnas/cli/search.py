@@ -26,7 +26,6 @@ from pnas.execution.base import Outcome
 from pnas.search import (
     BUDGET_FLAT,
     DEFAULT_STORAGE,
-    SHARED_FLAT,
     default_study_name,
     flat_layer,
     flat_options,
@@ -35,7 +34,7 @@ from pnas.search import (
     stored_config,
 )
 from pnas.storage.sqlite import StoreError, StudyStore
-from pnas.study import Reporter, Study
+from pnas.study import ChildrenFailing, Reporter, Study
 
 
 class ProgressReporter(Reporter):
@@ -240,7 +239,7 @@ def _search_options(command: Any) -> Any:
         default = "" if spec.default is None else f" [default: {spec.default}]"
         extra = " Also sets a baseline's default budget." if name in BUDGET_FLAT else ""
         kind = click.Choice(DATASETS.names()) if key == "dataset" and section == "evaluator" else _click_type(spec)
-        text = "Seed of every chosen component that has one." if name in SHARED_FLAT else spec.help
+        text = "Seed of every chosen component that has one." if name == "seed" else spec.help
         help_text = f"{text}{extra}{default} ({section}: {where})"
         command = click.option(*names, name, type=kind, default=None, help=help_text)(command)
     for section in reversed(SECTIONS):
@@ -336,7 +335,7 @@ def search(
     except KeyboardInterrupt:
         err_console.print("interrupted: everything finished so far is saved; run the same command to resume")
         raise SystemExit(130) from None
-    except (ValueError, StoreError, OSError) as exc:
+    except (ValueError, StoreError, OSError, ChildrenFailing) as exc:
         fail(str(exc))
 
 

@@ -6,7 +6,8 @@ objective has structure a search can exploit: every (operator, input) half
 has a fixed quality, blocks reading earlier blocks earn a depth bonus, and a
 small hash-based term breaks ties. ``delay`` sleeps to imitate training time;
 ``log`` names a file that gets one line per evaluation, to audit that no
-cell is ever evaluated twice.
+cell is ever evaluated twice; ``fail_on`` and ``hang_on`` imitate a broken
+setup and a child that never finishes, to exercise the fault rules end to end.
 """
 
 from __future__ import annotations
@@ -31,16 +32,42 @@ class SyntheticOptions:
     delay: float = option(0.0, "Seconds each child sleeps, to imitate training time.", low=0, decides=RUNTIME)
     noise: float = option(0.02, "Size of the hash-based term that breaks ties.", low=0)
     log: str | None = option(None, "File that gets one line per evaluation (an audit).", decides=RUNTIME)
+    fail_on: str | None = option(
+        None, "Children whose cell text contains this fail (imitates a broken setup; '' fails all).", decides=RUNTIME
+    )
+    hang_on: str | None = option(
+        None, "Children whose cell text contains this never finish (imitates a hung child).", decides=RUNTIME
+    )
+
+
+class SetupBroken(RuntimeError):
+    """What ``fail_on`` raises: the same error for every child, as a broken setup gives."""
 
 
 class SyntheticEvaluator(Evaluator):
     name = "synthetic"
 
-    def __init__(self, seed: int = 0, delay: float = 0.0, noise: float = 0.02, log: str | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        delay: float = 0.0,
+        noise: float = 0.02,
+        log: str | None = None,
+        fail_on: str | None = None,
+        hang_on: str | None = None,
+    ) -> None:
         self.seed, self.delay, self.noise, self.log = seed, delay, noise, log
+        self.fail_on, self.hang_on = fail_on, hang_on
 
     def config(self) -> dict[str, Any]:
-        return {"seed": self.seed, "delay": self.delay, "noise": self.noise, "log": self.log}
+        return {
+            "seed": self.seed,
+            "delay": self.delay,
+            "noise": self.noise,
+            "log": self.log,
+            "fail_on": self.fail_on,
+            "hang_on": self.hang_on,
+        }
 
     def score(self, cell_text: str) -> float:
         tokens = [t for t in cell_text.replace(";", " ").replace("+", " ").split() if t]
@@ -52,6 +79,11 @@ class SyntheticEvaluator(Evaluator):
 
     def evaluate(self, cell: Any, progress: ProgressCallback | None = None) -> EvalResult:
         started = time.perf_counter()
+        text = str(cell)
+        if self.fail_on is not None and self.fail_on in text:
+            raise SetupBroken(f"synthetic setup broken (fail_on={self.fail_on!r})")
+        while self.hang_on is not None and self.hang_on in text:
+            time.sleep(3600)
         if self.delay:
             time.sleep(self.delay)
         if progress:

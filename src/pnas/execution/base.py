@@ -4,8 +4,13 @@ An executor takes jobs (a cell and its key) and yields one :class:`Outcome`
 per job as each finishes, in any order; the study applies them in a fixed
 order afterwards, so the choice of executor never changes a deterministic
 study. Backends: in-process (:class:`pnas.execution.local.InProcessExecutor`),
-a local process pool (:class:`pnas.execution.local.ProcessPoolExecutor`); a
-cluster backend implements the same two methods.
+a local process pool (:class:`pnas.execution.local.ProcessPoolExecutor`) and a
+Ray cluster (:class:`pnas.execution.ray.RayExecutor`).
+
+Every backend follows the same fault rules: a child's own failure (an
+exception, a NaN loss, running past its time limit) is an outcome with an
+error; a failure of the machinery under it (its worker died, its node left)
+is retried, and after the retries is an outcome with ``machinery=True``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pnas.config import RUNTIME, option
 from pnas.evaluation.base import EvalResult
 from pnas.registry import Registry
 
@@ -28,6 +34,19 @@ class Job:
 
 DEFAULT_MAX_RETRIES = 2
 """Times a child whose worker died under it is given to a new worker before it is recorded failed."""
+
+DEFAULT_STOP_AFTER_FAILURES = 5
+"""A run whose first this many children all fail with the same error stops with that error."""
+
+TIMEOUT_GRACE_SECONDS = 2.0
+"""How long past its limit a child may run before its worker is stopped: an evaluator that checks
+the time itself (the trainer does, between steps) gets to fail with its own, more precise message."""
+
+
+def timeout_error(limit: float) -> str:
+    """The error of a child stopped by its executor; the same for every child, so that a study whose
+    children all time out stops early (see :data:`DEFAULT_STOP_AFTER_FAILURES`)."""
+    return f"timed out: it ran past its limit of {limit:g} s and its worker was stopped"
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,9 @@ the evaluator's progress dictionaries (``{"type": "progress", "epoch": ...}``) a
 
 
 class Executor(ABC):
+    stop_after_failures: int = DEFAULT_STOP_AFTER_FAILURES
+    """Read by the study driver: a run whose first this many children all fail with one error stops."""
+
     @abstractmethod
     def run(self, jobs: Sequence[Job], on_event: EventCallback | None = None) -> Iterator[Outcome]:
         """Evaluate every job; yield each outcome as soon as it is known."""
@@ -62,6 +84,43 @@ class Executor(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """The options every built-in executor has: its fault rules."""
+
+    max_retries: int = option(
+        DEFAULT_MAX_RETRIES,
+        "Times a child whose worker died (killed, out of memory, its node gone) is trained again before it is "
+        "recorded failed; such children are also trained again when the study resumes.",
+        low=0,
+        high=100,
+        decides=RUNTIME,
+    )
+    child_timeout: float | None = option(
+        None,
+        "Seconds after which a child is stopped for real (its worker killed) and recorded failed (unset: no limit).",
+        low=0,
+        decides=RUNTIME,
+    )
+    stop_after_failures: int = option(
+        DEFAULT_STOP_AFTER_FAILURES,
+        "Stop the study with the error when the first N children of a run all fail with the same error (a broken "
+        "evaluator, data missing on a worker); they are trained again on resume. 0: never stop.",
+        low=0,
+        decides=RUNTIME,
+    )
+
+
+def check_fault_options(max_retries: int, child_timeout: float | None, stop_after_failures: int) -> None:
+    """The same errors for every executor built from Python (the command line checks ranges itself)."""
+    if max_retries < 0:
+        raise ValueError(f"--max-retries must be >= 0, got {max_retries}")
+    if child_timeout is not None and not child_timeout > 0:
+        raise ValueError(f"--child-timeout must be positive seconds, got {child_timeout}")
+    if stop_after_failures < 0:
+        raise ValueError(f"--stop-after-failures must be >= 0, got {stop_after_failures}")
 
 
 EXECUTORS: Registry[Executor] = Registry("executor", "pnas.executors")

@@ -18,7 +18,19 @@ from typing import Any
 
 from pnas.config import RUNTIME, option
 from pnas.evaluation.base import Evaluator, EvaluatorSpec
-from pnas.execution.base import DEFAULT_MAX_RETRIES, EXECUTORS, EventCallback, Executor, Job, Outcome
+from pnas.execution.base import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_STOP_AFTER_FAILURES,
+    EXECUTORS,
+    TIMEOUT_GRACE_SECONDS,
+    EventCallback,
+    Executor,
+    ExecutorOptions,
+    Job,
+    Outcome,
+    check_fault_options,
+    timeout_error,
+)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -28,7 +40,8 @@ def describe_error(exc: BaseException) -> str:
 
 
 class InProcessExecutor(Executor):
-    """Evaluates jobs one after the other in this process: the simplest path."""
+    """Evaluates jobs one after the other in this process: the simplest path (a child here cannot be
+    stopped from outside, so a time limit needs a worker process: :func:`local_executor` sees to it)."""
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
@@ -139,6 +152,8 @@ class _Worker:
     conn: Connection
     job: Job | None = None
     started: float = 0.0
+    began: float | None = None
+    """When the worker reported that it started the child (its time limit counts from then)."""
 
 
 def _death_reason(process: BaseProcess) -> str:
@@ -161,6 +176,8 @@ class ProcessPoolExecutor(Executor):
     failure, not its own, and is given to a fresh worker again, up to
     ``max_retries`` times, before it is reported failed with
     ``machinery=True``. Children on the other workers go on untouched.
+    A child still running ``child_timeout`` seconds (plus a short grace) after
+    it started has its worker killed and is reported failed, its own failure.
     Workers exit by themselves within a second when the driver dies.
 
     Processes are started with ``spawn`` (forking a process that already ran
@@ -176,12 +193,13 @@ class ProcessPoolExecutor(Executor):
         threads: int | None = None,
         gpus: list[str] | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        child_timeout: float | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"--workers must be >= 1, got {workers}")
-        if max_retries < 0:
-            raise ValueError(f"--max-retries must be >= 0, got {max_retries}")
+        check_fault_options(max_retries, child_timeout, DEFAULT_STOP_AFTER_FAILURES)
         self.spec = spec
+        self.child_timeout = child_timeout
         self.workers = workers
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
         self.gpus = gpus or []
@@ -231,11 +249,11 @@ class ProcessPoolExecutor(Executor):
                     if worker.job is None and todo:
                         job = todo.popleft()
                         attempts[job.key] = attempts.get(job.key, 0) + 1
-                        worker.job, worker.started = job, time.time()
+                        worker.job, worker.started, worker.began = job, time.time(), None
                         worker.conn.send((job.key, job.cell))
                         running += 1
                 busy = [w for w in self._pool if w.job is not None]
-                ready = set(mp_wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0))
+                ready = set(mp_wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=self._wait()))
                 for worker in busy:
                     outcome, dead = self._receive(worker, worker.conn in ready, emit)
                     if outcome is not None:
@@ -269,9 +287,32 @@ class ProcessPoolExecutor(Executor):
                                 now,
                                 machinery=True,
                             )
+                for worker in self._overdue():
+                    job = worker.job
+                    assert job is not None and self.child_timeout is not None
+                    name, started = f"{socket.gethostname()}:{worker.process.pid}", worker.started
+                    worker.job = None
+                    running -= 1
+                    self._remove(worker)  # kills it: a child stuck anywhere, even in native code, stops
+                    yield Outcome(job.key, None, timeout_error(self.child_timeout), name, started, time.time())
         except BaseException:  # Ctrl-C or the caller giving up: stop the children in flight now
             self._terminate()
             raise
+
+    def _deadlines(self) -> list[tuple[float, _Worker]]:
+        """(when it is stopped, worker) for every child that has started, when children have a time limit."""
+        if self.child_timeout is None:
+            return []
+        limit = self.child_timeout + TIMEOUT_GRACE_SECONDS
+        return [(w.began + limit, w) for w in self._pool if w.job is not None and w.began is not None]
+
+    def _wait(self) -> float:
+        """Seconds to wait for a message: at most 1, and never past a child's deadline."""
+        return max(0.0, min([1.0] + [deadline - time.time() for deadline, _ in self._deadlines()]))
+
+    def _overdue(self) -> list[_Worker]:
+        now = time.time()
+        return [worker for deadline, worker in self._deadlines() if now >= deadline]
 
     @staticmethod
     def _receive(worker: _Worker, readable: bool, emit: EventCallback) -> tuple[Outcome | None, bool]:
@@ -282,6 +323,8 @@ class ProcessPoolExecutor(Executor):
             while worker.conn.poll():
                 message = worker.conn.recv()
                 if message[0] == "event":
+                    if message[2].get("type") == "start":
+                        worker.began = time.time()
                     emit(message[1], message[2])
                 else:
                     _, key, result, error, name, started, finished = message
@@ -314,32 +357,37 @@ def default_workers(evaluator: str) -> int:
 
 
 @dataclass(frozen=True)
-class LocalOptions:
+class LocalOptions(ExecutorOptions):
     workers: int | None = option(
         None,
-        "Children trained at once, each in its own process; 1 = in this process. Default: one per GPU, "
-        "else one per CPU core (look-up evaluators: 1).",
+        "Children trained at once, each in its own process; 1 = in this process (in one worker process when "
+        "there is a --child-timeout). Default: one per GPU, else one per CPU core (look-up evaluators: 1).",
         low=1,
-        decides=RUNTIME,
-    )
-    max_retries: int = option(
-        DEFAULT_MAX_RETRIES,
-        "Times a child whose worker process died (killed, out of memory) is trained again before it is recorded "
-        "failed; such children are also trained again when the study resumes.",
-        low=0,
-        high=100,
         decides=RUNTIME,
     )
 
 
 def local_executor(
-    evaluator: Evaluator, *, workers: int | None = None, max_retries: int = DEFAULT_MAX_RETRIES
+    evaluator: Evaluator,
+    *,
+    workers: int | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    child_timeout: float | None = None,
+    stop_after_failures: int = DEFAULT_STOP_AFTER_FAILURES,
 ) -> Executor:
-    """One worker runs in-process; more run in a local process pool (pinned to GPUs when there are GPUs)."""
+    """One worker runs in-process; more (or one with a time limit, so that it can be stopped) run in a
+    local process pool, pinned to GPUs when there are GPUs."""
+    check_fault_options(max_retries, child_timeout, stop_after_failures)
     workers = workers or default_workers(evaluator.name)
-    if workers <= 1:
-        return InProcessExecutor(evaluator)
-    return ProcessPoolExecutor(evaluator.spec(), workers, gpus=visible_gpus(), max_retries=max_retries)
+    executor: Executor
+    if workers <= 1 and child_timeout is None:
+        executor = InProcessExecutor(evaluator)
+    else:
+        executor = ProcessPoolExecutor(
+            evaluator.spec(), workers, gpus=visible_gpus(), max_retries=max_retries, child_timeout=child_timeout
+        )
+    executor.stop_after_failures = stop_after_failures
+    return executor
 
 
 EXECUTORS.register(

@@ -17,10 +17,11 @@ What is immutable once written:
   :meth:`~StudyStorage.add_proposals` that names the cell.
 * A finished trial (:attr:`TrialState.DONE` or :attr:`TrialState.FAILED`):
   :meth:`~StudyStorage.mark_running` and :meth:`~StudyStorage.record_result`
-  leave it as it is. The one exception is :meth:`~StudyStorage.retry_trial`,
-  which reopens a trial that failed only because the machinery failed
-  (``extra == {"failure": "machinery", ...}``): such a failure says nothing
-  about the cell.
+  leave it as it is. The exceptions concern failures that say nothing about
+  the cell: :meth:`~StudyStorage.retry_trial` reopens a trial that failed only
+  because the machinery failed (``extra == {"failure": "machinery", ...}``),
+  and :meth:`~StudyStorage.mark_machinery_failure` gives a failed trial that
+  mark (a study stopped because its children all failed the same way).
 
 A trial goes ``pending -> running -> done | failed``; a pending or running
 trial left by a killed process is simply trained again on resume.
@@ -226,6 +227,11 @@ class StudyStorage(Protocol):
         Its status becomes pending and its error, finish time and extra are
         cleared; any other trial (done, failed by the child, open) is left as it is.
         """
+        ...
+
+    def mark_machinery_failure(self, study_id: int, cell: str) -> None:
+        """Mark a failed trial's failure as the machinery's (its error kept), so that a resume trains it
+        again; any other trial is left as it is."""
         ...
 
     def record_result(

@@ -201,6 +201,18 @@ class MemoryStore:
             self._put(study_id, replace(trial, status=TrialState.PENDING, error=None, finished=None, extra=None))
 
     @_locked
+    def mark_machinery_failure(self, study_id: int, cell: str) -> None:
+        study = self._by_id.get(study_id)
+        trial = study.trials.get(cell) if study is not None else None
+        if trial is None or trial.status != TrialState.FAILED:
+            return
+        extra = json.loads(trial.extra) if trial.extra else {}
+        if extra.get("failure") != MACHINERY_FAILURE:
+            self._put(
+                study_id, replace(trial, extra=json.dumps({**extra, "failure": MACHINERY_FAILURE}, sort_keys=True))
+            )
+
+    @_locked
     def record_result(
         self,
         study_id: int,

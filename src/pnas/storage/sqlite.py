@@ -636,6 +636,16 @@ class StudyStore:
             )
 
     @_guarded
+    def mark_machinery_failure(self, study_id: int, cell: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE trials SET extra = json_set(coalesce(extra, '{}'), '$.failure', ?) "
+                "WHERE study_id = ? AND cell = ? AND status = ? "
+                "AND coalesce(json_extract(extra, '$.failure'), '') != ?",
+                (MACHINERY_FAILURE, study_id, cell, TrialState.FAILED, MACHINERY_FAILURE),
+            )
+
+    @_guarded
     def record_result(
         self,
         study_id: int,
