@@ -83,6 +83,7 @@ def load_components() -> list[str]:
     if _plugin_problems is None:
         import pnas.evaluation  # noqa: F401  (registers the built-in components)
         import pnas.execution.local  # noqa: F401
+        import pnas.execution.ray  # noqa: F401  (registers the executor; Ray itself is imported when used)
         import pnas.predictors  # noqa: F401
         import pnas.strategies  # noqa: F401
         from pnas.evaluation.data import DATASETS

@@ -195,3 +195,41 @@ def test_a_search_whose_children_all_fail_alike_stops_in_one_line_and_resumes_wh
     assert fixed.exit_code == 0, fixed.output
     doc = json.loads(fixed.stdout)
     assert doc["totals"]["failed"] == 0 and doc["totals"]["models"] == 139
+
+
+def test_status_shows_which_children_run_where_while_a_search_runs(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    storage = str(tmp_path / "s.db")
+    pnas = os.path.join(os.path.dirname(sys.executable), "pnas")
+    args = [pnas, "search", *SMALL, "--storage", storage, "--workers", "2", "--set", "evaluator.delay=0.5"]
+    driver = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, running = time.monotonic() + 60, []
+        while not running and time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.5)
+            result = invoke("status", "--storage", storage, "--json")
+            if result.exit_code == 0:
+                running = json.loads(result.stdout)["running"]
+        assert running, "no running child was shown"
+        assert all(r["worker"] and r["worker"].rsplit(":", 1)[1].isdigit() for r in running)
+        assert 1 <= len(running) <= 2 and all(r["round"] == 1 for r in running)
+        text = invoke("status", "--storage", storage).output
+        assert "running now:" in text and running[0]["worker"].split(":")[0] in text
+    finally:
+        driver.kill()
+        driver.wait()
+
+
+def test_the_ray_executor_without_ray_says_how_to_install_it_in_one_line(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    storage = str(tmp_path / "s.db")
+    result = invoke("search", *SMALL, "--storage", storage, "--executor", "ray")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    [line] = [line for line in result.output.splitlines() if line.strip()]
+    assert 'pip install "pnas[ray]"' in line

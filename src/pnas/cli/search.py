@@ -22,7 +22,7 @@ from pnas.config import (
     to_toml,
 )
 from pnas.evaluation.data import DATASETS
-from pnas.execution.base import Outcome
+from pnas.execution.base import ExecutorUnavailable, Outcome
 from pnas.search import (
     BUDGET_FLAT,
     DEFAULT_STORAGE,
@@ -61,6 +61,8 @@ class ProgressReporter(Reporter):
         self.finished = self.total = 0
         self.epoch_task: Any = None
         self.started = time.time()
+        self.workers: dict[str, str] = {}
+        """The worker (host:pid) of each child in flight."""
 
     def __enter__(self) -> ProgressReporter:
         self.progress.start()
@@ -87,7 +89,16 @@ class ProgressReporter(Reporter):
         if self.lines:
             self.message(f"round {round_}: {total} children, {todo} to train")
 
+    def _in_flight(self) -> str:
+        workers = sorted(set(self.workers.values()))
+        shown = ", ".join(workers[:4]) + (f" and {len(workers) - 4} more" if len(workers) > 4 else "")
+        return f"round {self.round}: children" + (f" (on {shown})" if workers else "")
+
     def child_event(self, key: str, event: dict[str, Any]) -> None:
+        if event.get("type") == "start":
+            self.workers[key] = str(event.get("worker", "?"))
+            if self.children_task is not None:
+                self.progress.update(self.children_task, description=self._in_flight())
         if event.get("type") == "progress" and "epochs" in event:
             if self.epoch_task is None:
                 self.epoch_task = self.progress.add_task("  epoch of current child", total=event["epochs"])
@@ -95,11 +106,13 @@ class ProgressReporter(Reporter):
         elif event.get("type") == "start" and self.epoch_task is not None:
             self.progress.update(self.epoch_task, completed=0)
         elif event.get("type") == "retry":
+            self.workers.pop(key, None)
             self.message(f"[yellow]child retried[/] (attempt {event.get('attempt')}): {key}: {event.get('reason')}")
 
     def child_finished(self, outcome: Outcome) -> None:
+        self.workers.pop(outcome.key, None)
         if self.children_task is not None:
-            self.progress.advance(self.children_task)
+            self.progress.update(self.children_task, advance=1, description=self._in_flight())
         self.finished += 1
         if outcome.error:
             self.message(f"[yellow]child failed[/]: {outcome.key}: {outcome.error}")
@@ -107,7 +120,7 @@ class ProgressReporter(Reporter):
             elapsed = time.time() - self.started
             self.message(
                 f"round {self.round} child {self.finished}/{self.total}: accuracy {outcome.result.accuracy:.4f} "
-                f"in {outcome.result.seconds:.1f} s ({elapsed:.0f} s elapsed)  {outcome.key}"
+                f"in {outcome.result.seconds:.1f} s on {outcome.worker} ({elapsed:.0f} s elapsed)  {outcome.key}"
             )
 
     def message(self, text: str) -> None:
@@ -160,7 +173,17 @@ def summary_json(study: Study, top: int = 5) -> dict[str, Any]:
         "best": _trial_json(best[0]) if best else None,
         "top": [_trial_json(t) for t in study.best(top)],
         "totals": study.totals(),
+        "running": _running_json(study),
     }
+
+
+def _running_json(study: Study) -> list[dict[str, Any]]:
+    """Children being trained now, with the worker (host:pid) training each: only while a driver runs."""
+    if study.state != "running":
+        return []
+    return [
+        {"cell": t.cell, "round": t.round, "worker": t.worker, "started": t.started} for t in study.trials("running")
+    ]
 
 
 def _trial_json(trial: Any) -> dict[str, Any]:
@@ -204,6 +227,11 @@ def print_summary(study: Study, top: int = 5) -> None:
     click.echo("best cells (validation accuracy):")
     for i, t in enumerate(doc["top"], start=1):
         click.echo(_trial_line(i, t, label))
+    if doc["running"]:
+        click.echo("running now:")
+    for r in doc["running"]:
+        since = f" for {time.time() - r['started']:.0f} s" if r["started"] else ""
+        click.echo(f"  on {r['worker'] or '?'}{since}  [{label}={r['round']}]  {r['cell']}")
 
 
 SHORT_FLAGS = {"blocks": "-B", "beam": "-K", "cells_per_stack": "-N", "filters": "-F"}
@@ -215,6 +243,8 @@ def _click_type(spec: OptionSpec) -> Any:
     base = base_type(spec.type)
     if spec.choices:
         return click.Choice(list(spec.choices))
+    if base is bool:
+        return click.BOOL
     low = spec.low
     if base is int:
         return click.IntRange(None if low is None else int(low), None if spec.high is None else int(spec.high))
@@ -335,7 +365,7 @@ def search(
     except KeyboardInterrupt:
         err_console.print("interrupted: everything finished so far is saved; run the same command to resume")
         raise SystemExit(130) from None
-    except (ValueError, StoreError, OSError, ChildrenFailing) as exc:
+    except (ValueError, StoreError, OSError, ChildrenFailing, ExecutorUnavailable) as exc:
         fail(str(exc))
 
 

@@ -76,6 +76,13 @@ class Evaluator(ABC):
     def spec(self) -> EvaluatorSpec:
         return EvaluatorSpec(self.name, self.config())
 
+    def shared_data(self) -> dict[str, Any] | None:
+        """What :meth:`prepare` loaded, as plain data (tensors, numbers, strings, and lists and dicts of
+        them), for workers on other machines that cannot read the files; None: a worker rebuilt from
+        :meth:`spec` needs nothing more. An evaluator that shares data also defines
+        ``from_shared_data(config, data)``, a classmethod that builds it without reading any file."""
+        return None
+
 
 @dataclass(frozen=True)
 class EvaluatorSpec:
@@ -84,10 +91,18 @@ class EvaluatorSpec:
     name: str
     config: dict[str, Any]
 
-    def build(self) -> Evaluator:
+    def build(self, shared: dict[str, Any] | None = None) -> Evaluator:
+        """The evaluator, with the data another process loaded when ``shared`` (its ``shared_data()``) is given."""
         import pnas.evaluation  # noqa: F401  (registers the built-in evaluators)
 
-        return EVALUATORS.create(self.name, **self.config)
+        if shared is None:
+            return EVALUATORS.create(self.name, **self.config)
+        factory = EVALUATORS.component(self.name).factory
+        from_shared = getattr(factory, "from_shared_data", None)
+        if from_shared is None:
+            raise TypeError(f"evaluator {self.name!r} shares data but has no from_shared_data(config, data)")
+        evaluator: Evaluator = from_shared(self.config, shared)
+        return evaluator
 
 
 EVALUATORS: Registry[Evaluator] = Registry("evaluator", "pnas.evaluators")

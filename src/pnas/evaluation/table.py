@@ -225,19 +225,47 @@ class TableEvaluator(Evaluator):
         self.metric = metric
         self.report_metric = report_metric
         self.space_name = space
-        self.table = read_table(self.table_path, space)
-        self.table.require(metric)
-        if report_metric is not None:
-            self.table.require(report_metric)
-        for column in filter(None, (metric, report_metric)):
-            values = [row[column] for row in self.table.rows.values() if column in row]
+        self._use(read_table(self.table_path, space))
+
+    def _use(self, table: Table) -> None:
+        """Take ``table`` after checking that it has this evaluator's columns, as accuracies in percent."""
+        self.table = table
+        table.require(self.metric)
+        if self.report_metric is not None:
+            table.require(self.report_metric)
+        for column in filter(None, (self.metric, self.report_metric)):
+            values = [row[column] for row in table.rows.values() if column in row]
             if not values:
-                raise InvalidTable(f"table {self.table.source} has no numeric value in column {column!r}")
+                raise InvalidTable(f"table {table.source} has no numeric value in column {column!r}")
             if not all(0.0 <= v <= 100.0 for v in values):
                 raise InvalidTable(
-                    f"table {self.table.source}, column {column!r}: values must be accuracies in percent (0..100), "
+                    f"table {table.source}, column {column!r}: values must be accuracies in percent (0..100), "
                     f"found {min(values)}..{max(values)}"
                 )
+
+    def shared_data(self) -> dict[str, Any] | None:
+        """A table the user gave, as plain data (rows keyed by cell text); the shipped table is on every
+        machine that has pnas, so it is not sent."""
+        if self.table_path is None:
+            return None
+        t = self.table
+        rows = {str(cell): row for cell, row in t.rows.items()}
+        return {"source": t.source, "columns": list(t.columns), "rows": rows, "size": t.size, "sha256": t.sha256}
+
+    @classmethod
+    def from_shared_data(cls, config: dict[str, Any], data: dict[str, Any]) -> TableEvaluator:
+        """The evaluator of ``config`` on a table another process read (see :meth:`shared_data`)."""
+        evaluator = cls.__new__(cls)
+        evaluator.table_path = config.get("table")
+        evaluator.metric = config.get("metric", "cifar10-val")
+        evaluator.report_metric = config.get("report_metric", "cifar10-test")
+        evaluator.space_name = config.get("space", "nb201")
+        space = create_space(evaluator.space_name)
+        canonical = _canonical_cells(evaluator.space_name)
+        rows = {canonical.get(text) or space.parse(text): row for text, row in data["rows"].items()}
+        columns = tuple(data["columns"])
+        evaluator._use(Table(data["source"], columns, rows, size=data["size"], sha256=data["sha256"]))
+        return evaluator
 
     def evaluate(self, cell: Any, progress: ProgressCallback | None = None) -> EvalResult:
         if isinstance(cell, str):

@@ -243,6 +243,18 @@ class TrainingEvaluator(Evaluator):
         s = self.settings
         return dataset_fingerprint(s.dataset, data_dir=s.data_dir, image_size=s.image_size)
 
+    def shared_data(self) -> dict[str, Any]:
+        """The loaded splits as tensors and numbers, for workers that cannot read the data set."""
+        d = self.data()
+        return {f.name: getattr(d, f.name) for f in fields(DataSplits)}
+
+    @classmethod
+    def from_shared_data(cls, config: dict[str, Any], data: dict[str, Any]) -> TrainingEvaluator:
+        """The evaluator of ``config`` on the splits another process loaded (see :meth:`shared_data`)."""
+        evaluator = cls(**config)
+        evaluator._data = DataSplits(**data)
+        return evaluator
+
     def data(self) -> DataSplits:
         """The training and validation tensors (loaded once per process, shared by every child)."""
         if self._data is None:

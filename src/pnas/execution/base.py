@@ -43,6 +43,12 @@ TIMEOUT_GRACE_SECONDS = 2.0
 the time itself (the trainer does, between steps) gets to fail with its own, more precise message."""
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line a user can read: the exception type and message."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 def timeout_error(limit: float) -> str:
     """The error of a child stopped by its executor; the same for every child, so that a study whose
     children all time out stops early (see :data:`DEFAULT_STOP_AFTER_FAILURES`)."""
@@ -66,6 +72,11 @@ EventCallback = Callable[[str, dict[str, Any]], None]
 """Called as ``on_event(job_key, event)``; events are ``{"type": "start", "worker": ...}``,
 the evaluator's progress dictionaries (``{"type": "progress", "epoch": ...}``) and
 ``{"type": "retry", "attempt": n, "reason": ...}`` when a child is given to a new worker."""
+
+
+class ExecutorUnavailable(RuntimeError):
+    """An executor that cannot start here (its library missing, its cluster unreachable or refusing us);
+    the message is one line saying what to do."""
 
 
 class Executor(ABC):

@@ -29,14 +29,9 @@ from pnas.execution.base import (
     Job,
     Outcome,
     check_fault_options,
+    describe_error,
     timeout_error,
 )
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line a user can read: the exception type and message."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 class InProcessExecutor(Executor):
