@@ -68,7 +68,7 @@ def test_a_ray_study_is_the_local_study(tmp_path):
 
 def test_the_child_task_sends_only_plain_data():
     spec = SyntheticEvaluator(seed=1).spec()
-    items = list(child_task(spec, [], CELLS[0], 0.0))  # run here, as a plain generator
+    items = list(child_task(spec.name, spec.config, [], CELLS[0], 0.0))  # run here, as a plain generator
     assert [i["type"] for i in items] == ["start", "progress", "result"]
     assert isinstance(items[-1]["result"], dict) and items[-1]["error"] is None
 
@@ -89,7 +89,7 @@ def test_a_child_on_a_fraction_of_a_gpu_caps_its_memory_to_its_share(monkeypatch
     monkeypatch.setattr(on_ray, "_cap_gpu_memory", caps.append)
     spec = SyntheticEvaluator().spec()
     for share in (0.25, 0.0, 1.0):
-        list(child_task(spec, [], CELLS[0], share))
+        list(child_task(spec.name, spec.config, [], CELLS[0], share))
     assert caps == [0.25]  # a whole GPU, or none, is not capped
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import re
 import socket
 import sys
 import tempfile
@@ -74,11 +75,12 @@ _WORKER_CACHE: dict[tuple[str, str, str | None], Evaluator] = {}
 """The evaluator of the last (spec, data) this worker process ran, kept for its next child."""
 
 
-def _worker_evaluator(spec: EvaluatorSpec, data: list[Any]) -> Evaluator:
+def _worker_evaluator(name: str, config: dict[str, Any], data: list[Any]) -> Evaluator:
     import json
 
     import ray
 
+    spec = EvaluatorSpec(name, config)
     ref = data[0] if data else None  # boxed in a list, so that Ray hands over the reference, not the value
     key = (spec.name, json.dumps(spec.config, sort_keys=True, default=str), ref.hex() if ref is not None else None)
     if key not in _WORKER_CACHE:
@@ -95,8 +97,13 @@ def _cap_gpu_memory(share: float) -> None:
         torch.cuda.set_per_process_memory_fraction(share, torch.cuda.current_device())
 
 
-def child_task(spec: EvaluatorSpec, data: list[Any], text: str, gpu_share: float) -> Iterator[dict[str, Any]]:
+def child_task(
+    name: str, config: dict[str, Any], data: list[Any], text: str, gpu_share: float
+) -> Iterator[dict[str, Any]]:
     """One child on a Ray worker: yields its start, its progress, then its result (plain dictionaries).
+
+    Its arguments are plain data too: the evaluator's registered name and configuration, the data's
+    object reference (in a list), the cell's text and the GPU share.
 
     The evaluator runs in a thread so that its progress callback can hand events to this generator.
     """
@@ -106,7 +113,7 @@ def child_task(spec: EvaluatorSpec, data: list[Any], text: str, gpu_share: float
 
     def work() -> None:
         try:
-            evaluator = _worker_evaluator(spec, data)
+            evaluator = _worker_evaluator(name, config, data)
             if 0 < gpu_share < 1:
                 _cap_gpu_memory(gpu_share)
             result = evaluator.evaluate(text, progress=lambda event: events.put({"type": "progress", **event}))
@@ -207,7 +214,8 @@ class RayExecutor(Executor):
         return self._data
 
     def _submit(self, job: Job) -> Any:
-        return self._remote.remote(self.evaluator.spec(), self._data_box(), job.key, self.gpus_per_child)
+        spec = self.evaluator.spec()
+        return self._remote.remote(spec.name, spec.config, self._data_box(), job.key, self.gpus_per_child)
 
     def run(self, jobs: Sequence[Job], on_event: EventCallback | None = None) -> Iterator[Outcome]:
         ray = self.ray
@@ -311,9 +319,17 @@ def _machinery_reason(exc: BaseException) -> str:
         "ObjectLostError": "its result was lost with its node",
     }.get(name)
     if what is None:
-        text = str(exc).strip().splitlines()
-        what = f"{name}: {text[0]}" if text else name
-    return f"Ray: {what}"
+        cause = getattr(exc, "cause", None)  # a RayTaskError carries the exception raised on the worker
+        if isinstance(cause, BaseException):
+            what = f"the task raised {describe_error(cause)}"
+        else:
+            text = ANSI_ESCAPE.sub("", str(exc)).strip().splitlines()
+            what = f"{name}: {text[0]}" if text else name
+    return f"Ray: {ANSI_ESCAPE.sub('', what)}"
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+"""Ray colours its messages for terminals; a stored error is plain text."""
 
 
 NOT_A_NODE = (
