@@ -1,0 +1,1 @@
+"""Reports of studies: figures, cell drawings and the HTML page."""
