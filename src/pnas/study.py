@@ -156,6 +156,9 @@ class Reporter:
 
     def child_finished(self, outcome: Outcome) -> None: ...
 
+    def batch_finished(self, study: Study, round_: int) -> None:
+        """Every child of the batch is recorded and told (a report may be rewritten now)."""
+
     def message(self, text: str) -> None: ...
 
 
@@ -501,6 +504,8 @@ def _run_batch(
         trial = store.trial(study.info.id, key)
         assert trial is not None and trial.status in ("done", "failed"), f"{key} left unfinished"
         strategy.tell(proposal, _result_from_trial(trial))
+    if jobs:
+        reporter.batch_finished(study, batch[0].round)
 
 
 def _stop_failing(store: StudyStore, study: Study, streak: FailureStreak) -> None:

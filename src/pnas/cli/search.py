@@ -43,7 +43,9 @@ class ProgressReporter(Reporter):
     When stderr is not a terminal (a log file), one line per finished child instead.
     """
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, report: str | None = None) -> None:
+        self.report = report
+        self.reported = 0.0
         self.lines = not err_console.is_terminal
         self.round = 0
         self.progress = Progress(
@@ -125,6 +127,26 @@ class ProgressReporter(Reporter):
 
     def message(self, text: str) -> None:
         self.progress.console.print(text, soft_wrap=True)
+
+    REPORT_EVERY_SECONDS = 30.0
+    """Batches of strategies without rounds can be small: their report is rewritten at most this often."""
+
+    def batch_finished(self, study: Study, round_: int) -> None:
+        progressive = study.config.get("strategy", {}).get("name") == "pnas"
+        if self.report and (progressive or time.time() - self.reported >= self.REPORT_EVERY_SECONDS):
+            self.write_report(study)
+
+    def write_report(self, study: Study) -> None:
+        """Rewrite the report from the driver's own handle; a failure to draw never stops the search."""
+        from pnas.report.data import study_data
+        from pnas.report.html import write_report
+
+        assert self.report is not None
+        try:
+            write_report([study_data(study)], self.report)
+        except Exception as exc:  # a report is a view: the search goes on without it
+            self.message(f"[yellow]report not written[/]: {type(exc).__name__}: {exc}")
+        self.reported = time.time()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -328,10 +350,12 @@ def _print_stored_config(storage: str, study: str) -> None:
 )
 @click.option("--top", type=click.IntRange(1), default=5, show_default=True, help="Best cells printed at the end.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
+@click.option("--report", "report_dir", default=None, metavar="DIR",
+              help="Write the study's report (pnas report) into DIR after every round and at the end.")  # fmt: skip
 @_search_options
 def search(
     study: str | None, storage: str, config_file: str | None, sets: tuple[str, ...], print_config: bool,
-    as_json: bool, top: int, **flat: Any,
+    as_json: bool, top: int, report_dir: str | None, **flat: Any,
 ) -> None:  # fmt: skip
     """Run a search, or resume it: the same command continues a stopped study and reports a finished one.
 
@@ -356,8 +380,10 @@ def search(
         return
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with ProgressReporter() as reporter:
+        with ProgressReporter(report=report_dir) as reporter:
             result = run_search(storage=storage, study=study, reporter=reporter, layers=layers, origin=origin)
+            if report_dir:
+                reporter.write_report(result)
         if as_json:
             emit_json(summary_json(result, top))
         else:

@@ -44,6 +44,27 @@ class SetupBroken(RuntimeError):
     """What ``fail_on`` raises: the same error for every child, as a broken setup gives."""
 
 
+SIZE_WIDTH = 16
+"""Channels of the made-up network whose size a synthetic result reports."""
+
+_WEIGHTS = {"sep": 2, "conv": 1, "dil": 1, "1x7": 1}
+"""Weight tensors of each operator family in the made-up network (depthwise-separable ones are applied twice)."""
+
+
+def imitated_size(cell_text: str) -> tuple[int, int]:
+    """(params, mult-adds per image) of a made-up 16-channel, 32x32 network of the cell's operators:
+    not a real count, but it grows with the cell's operators as a real one does, so that cost figures,
+    Pareto fronts and constraints can be tested without training."""
+    params = 0
+    for token in cell_text.replace(";", " ").replace("+", " ").replace("|", " ").split():
+        op = token.split("(")[0].split("~")[0]
+        kernel = next((int(ch) for ch in op if ch.isdigit()), 1)
+        family = next((f for f in _WEIGHTS if f in op), None)
+        if family is not None:
+            params += _WEIGHTS[family] * (kernel * kernel * SIZE_WIDTH + SIZE_WIDTH * SIZE_WIDTH)
+    return params, params * 32 * 32
+
+
 class SyntheticEvaluator(Evaluator):
     name = "synthetic"
 
@@ -91,7 +112,14 @@ class SyntheticEvaluator(Evaluator):
         if self.log:
             with open(self.log, "a") as f:
                 f.write(f"{cell}\n")
-        return EvalResult(accuracy=self.score(str(cell)), examples=1, seconds=time.perf_counter() - started)
+        params, mult_adds = imitated_size(text)
+        return EvalResult(
+            accuracy=self.score(text),
+            params=params,
+            mult_adds=mult_adds,
+            examples=1,
+            seconds=time.perf_counter() - started,
+        )
 
 
 EVALUATORS.register(

@@ -1,0 +1,167 @@
+"""What a report shows, read from a study file: trials, series and statistics, no drawing.
+
+A study is read once through a read-only store (a running search is never
+blocked or disturbed, and a copy on read-only media works) into a
+:class:`StudyData`; every figure and table is computed from that snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pnas.storage.base import TrialRecord
+from pnas.storage.sqlite import StoreError, StudyStore
+from pnas.study import Study
+
+PROGRESSIVE = "pnas"
+"""The strategy whose rounds are block counts b; other strategies' rounds are batches in training order."""
+
+
+@dataclass(frozen=True)
+class StudyData:
+    name: str
+    path: str | None
+    config: dict[str, Any]
+    state: str
+    trials: list[TrialRecord] = field(default_factory=list)
+    label: str = ""
+    """How figures and sections name the study (its name, or file:name when files differ)."""
+
+    @property
+    def strategy(self) -> str:
+        return str(self.config.get("strategy", {}).get("name", "?"))
+
+    @property
+    def has_rounds(self) -> bool:
+        """Rounds that mean something (b, the cell size): only the progressive search has them."""
+        return self.strategy == PROGRESSIVE
+
+    @property
+    def done(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.status == "done" and t.accuracy is not None]
+
+    @property
+    def failed(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.status == "failed"]
+
+    def best(self, top: int) -> list[TrialRecord]:
+        return sorted(self.done, key=lambda t: (-(t.accuracy or 0.0), t.number))[:top]
+
+    def in_training_order(self) -> list[TrialRecord]:
+        """Finished children in the order they finished (proposal order where no time was recorded)."""
+        finished = [t for t in self.trials if t.status in ("done", "failed")]
+        return sorted(finished, key=lambda t: (t.finished if t.finished is not None else math.inf, t.number))
+
+    def totals(self) -> dict[str, Any]:
+        finished = [t for t in self.trials if t.status in ("done", "failed")]
+        return {
+            "models": len(self.done),
+            "failed": len(self.failed),
+            "pending": sum(t.status in ("pending", "running") for t in self.trials),
+            "examples": int(sum(t.examples or 0 for t in finished)),
+            "train_seconds": float(sum(t.seconds or 0.0 for t in finished)),
+            "training_mult_adds": int(sum(training_compute(t) or 0 for t in finished)),
+        }
+
+    def versions(self) -> dict[str, list[str]]:
+        """Every version of each library that trained a child of this study (a resumed study may have several)."""
+        seen: dict[str, set[str]] = {}
+        for t in self.trials:
+            for key in ("pnas", "torch"):
+                value = t.provenance.get(key)
+                if value:
+                    seen.setdefault(key, set()).add(str(value))
+        return {key: sorted(values) for key, values in seen.items()}
+
+
+def study_data(study: Study, label: str | None = None) -> StudyData:
+    """A snapshot of an open study (the driver's own handle, or a reader's)."""
+    path = str(study.store.path) if study.store.path else None
+    return StudyData(study.name, path, study.config, study.state, study.trials(), label=label or study.name)
+
+
+def open_study(storage: str | Path, name: str | None) -> StudyData:
+    """Read study ``name`` (or the file's only study) from ``storage``, read-only; StoreError if absent."""
+    store = StudyStore(storage, create=False)
+    try:
+        studies = store.list_studies()
+        if name is None:
+            if len(studies) != 1:
+                names = ", ".join(s.name for s in studies) or "none"
+                raise StoreError(f"{storage} holds {len(studies)} studies ({names}): pass --study NAME")
+            info = studies[0]
+        else:
+            found = store.get_study(name)
+            if found is None:
+                names = ", ".join(s.name for s in studies) or "none"
+                raise StoreError(f"no study named {name!r} in {storage} (studies there: {names})")
+            info = found
+        return study_data(Study(store, info))
+    finally:
+        store.close()
+
+
+def training_compute(trial: TrialRecord) -> int | None:
+    """Forward mult-adds per image times the images the child trained on (None if either is unknown)."""
+    if trial.mult_adds is None or trial.examples is None:
+        return None
+    return int(trial.mult_adds) * int(trial.examples)
+
+
+def best_so_far(study: StudyData) -> tuple[list[int], list[float], list[float]]:
+    """(models trained, best accuracy so far, cumulative training compute) after each finished child."""
+    models, best, compute = [], [], []
+    top, spent, count = -math.inf, 0.0, 0
+    for t in study.in_training_order():
+        spent += training_compute(t) or 0
+        if t.status == "done" and t.accuracy is not None:
+            count += 1
+            top = max(top, t.accuracy)
+            models.append(count)
+            best.append(top)
+            compute.append(spent)
+    return models, best, compute
+
+
+def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> list[int]:
+    """Indices of the points no other point beats (cheaper or as cheap, and more accurate), by cost."""
+    order = sorted(range(len(costs)), key=lambda i: (costs[i], -accuracies[i]))
+    front, best = [], -math.inf
+    for i in order:
+        if accuracies[i] > best:
+            front.append(i)
+            best = accuracies[i]
+    return front
+
+
+@dataclass(frozen=True)
+class RankQuality:
+    round: int
+    predicted: list[float]
+    actual: list[float]
+    spearman: float | None
+    kendall: float | None
+
+
+def predictor_quality(study: StudyData) -> list[RankQuality]:
+    """For each round whose children were chosen by a predictor: its scores against their real accuracies."""
+    from scipy.stats import kendalltau, spearmanr
+
+    rounds: dict[int, list[TrialRecord]] = {}
+    for t in study.done:
+        if t.predicted is not None:
+            rounds.setdefault(t.round, []).append(t)
+    out = []
+    for b in sorted(rounds):
+        predicted = [float(t.predicted) for t in rounds[b] if t.predicted is not None]
+        actual = [float(t.accuracy) for t in rounds[b] if t.accuracy is not None]
+        rho = tau = None
+        if len(predicted) >= 3 and len(set(predicted)) > 1 and len(set(actual)) > 1:
+            rho = float(spearmanr(predicted, actual).statistic)
+            tau = float(kendalltau(predicted, actual).statistic)
+        out.append(RankQuality(b, predicted, actual, rho, tau))
+    return out

@@ -1,0 +1,150 @@
+"""The report's figures, with matplotlib's object API (no pyplot: no global state, safe in any thread).
+
+Each function takes :class:`~pnas.report.data.StudyData` and returns a
+``Figure``, or None when the studies hold nothing to plot (a look-up table
+records no parameter counts; a random search has no predictor).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from pnas.report.data import StudyData, best_so_far, pareto_front, predictor_quality
+
+SIZE = (6.4, 4.0)
+DPI = 110
+
+
+def _figure() -> tuple[Figure, object]:
+    figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def png_bytes(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def accuracy_by_round(study: StudyData) -> Figure | None:
+    """Every trained child's validation accuracy: by round b (progressive), else by order of training."""
+    done = study.done
+    if not done:
+        return None
+    figure, ax = _figure()
+    if study.has_rounds:
+        rounds = sorted({t.round for t in done})
+        for b in rounds:
+            values = [t.accuracy for t in done if t.round == b]
+            # a small deterministic spread so that equal accuracies stay visible
+            xs = [b + 0.3 * ((i * 0.618) % 1 - 0.5) for i in range(len(values))]
+            ax.scatter(xs, values, s=12, alpha=0.6, color="tab:blue")
+            ax.hlines(max(values), b - 0.35, b + 0.35, color="tab:red", linewidth=1.5)
+        ax.set_xticks(rounds)
+        ax.set_xlabel("round b (blocks per cell)")
+        ax.set_title(f"{study.label}: validation accuracy of each child (red: round's best)")
+    else:
+        order = [t for t in study.in_training_order() if t.status == "done" and t.accuracy is not None]
+        ax.scatter(range(1, len(order) + 1), [t.accuracy for t in order], s=12, alpha=0.7, color="tab:blue")
+        ax.set_xlabel("child, in order of training")
+        ax.set_title(f"{study.label}: validation accuracy of each child")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    return figure
+
+
+def predictor_rounds(study: StudyData) -> list[tuple[int, Figure]]:
+    """One figure per round chosen by the predictor: its score against the child's real accuracy."""
+    out = []
+    for quality in predictor_quality(study):
+        figure, ax = _figure()
+        ax.scatter(quality.predicted, quality.actual, s=16, alpha=0.7, color="tab:purple")
+        rho = "n/a" if quality.spearman is None else f"{quality.spearman:.3f}"
+        tau = "n/a" if quality.kendall is None else f"{quality.kendall:.3f}"
+        ax.set_title(f"{study.label}, round {quality.round}: Spearman {rho}, Kendall {tau} (n={len(quality.actual)})")
+        ax.set_xlabel("predictor's score before training")
+        ax.set_ylabel("validation accuracy after training")
+        ax.grid(alpha=0.3)
+        out.append((quality.round, figure))
+    return out
+
+
+def _best_so_far(studies: Sequence[StudyData], axis: str) -> Figure | None:
+    figure, ax = _figure()
+    plotted = False
+    for study in studies:
+        models, best, compute = best_so_far(study)
+        if not models:
+            continue
+        xs = models if axis == "models" else compute
+        if axis == "compute" and not any(xs):
+            continue
+        ax.step(xs, best, where="post", label=f"{study.label} ({study.strategy})")
+        plotted = True
+    if not plotted:
+        return None
+    if axis == "models":
+        ax.set_xlabel("models trained")
+    else:
+        ax.set_xlabel("training compute: forward mult-adds x images trained")
+        ax.set_xscale("log")
+    ax.set_ylabel("best validation accuracy so far")
+    ax.set_title("best accuracy so far")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return figure
+
+
+def best_vs_models(studies: Sequence[StudyData]) -> Figure | None:
+    return _best_so_far(studies, "models")
+
+
+def best_vs_compute(studies: Sequence[StudyData]) -> Figure | None:
+    return _best_so_far(studies, "compute")
+
+
+def _accuracy_vs(study: StudyData, cost: str, label: str) -> Figure | None:
+    points = [(getattr(t, cost), t.accuracy) for t in study.done if getattr(t, cost) is not None]
+    if not points:
+        return None
+    costs = [float(c) for c, _ in points]
+    accuracies = [float(a) for _, a in points]
+    figure, ax = _figure()
+    ax.scatter(costs, accuracies, s=12, alpha=0.5, color="tab:blue", label="trained children")
+    front = pareto_front(costs, accuracies)
+    ax.step([costs[i] for i in front], [accuracies[i] for i in front], where="post", color="tab:red",
+            marker="o", markersize=4, label="Pareto front")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel(label)
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"{study.label}: accuracy against {label}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return figure
+
+
+def accuracy_vs_params(study: StudyData) -> Figure | None:
+    return _accuracy_vs(study, "params", "parameters")
+
+
+def accuracy_vs_mult_adds(study: StudyData) -> Figure | None:
+    return _accuracy_vs(study, "mult_adds", "mult-adds per image")
+
+
+PER_STUDY: dict[str, Callable[[StudyData], Figure | None]] = {
+    "accuracy_by_round": accuracy_by_round,
+    "accuracy_vs_params": accuracy_vs_params,
+    "accuracy_vs_mult_adds": accuracy_vs_mult_adds,
+}
+"""Figures drawn for each study, by file stem."""
+
+OVERLAID: dict[str, Callable[[Sequence[StudyData]], Figure | None]] = {
+    "best_vs_models": best_vs_models,
+    "best_vs_compute": best_vs_compute,
+}
+"""Figures with one line per study (a strategy comparison when there are several)."""

@@ -1,0 +1,206 @@
+"""``pnas report`` on small studies made here: every figure there, the numbers the store's, offline, read-only."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pnas.cli.main import main
+from pnas.report import figures
+from pnas.report.data import open_study, pareto_front
+from pnas.search import SearchConfig, run_search
+from pnas.storage import StudyStore
+from pnas.study import Study
+
+SYNTHETIC = dict(space="pnas", blocks=2, evaluator="synthetic")
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("report") / "s.db")
+    for name, config in {
+        "pnas": SearchConfig(beam=3, predictor="mlp", ensemble=1, **SYNTHETIC),
+        "random": SearchConfig(strategy="random", budget=12, **SYNTHETIC),
+        "evolution": SearchConfig(strategy="evolution", budget=16, **SYNTHETIC,
+                                  trainer={"fail_on": "sep7x7"}, overrides={"executor": {"stop_after_failures": 0}}),
+    }.items():  # fmt: skip
+        run_search(config, storage=path, study=name).close()
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+class Page(HTMLParser):
+    """The tags a person's browser would load: images and anything with a src or href."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self.cells: list[list[str]] = []
+        self._row: list[str] | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+        for key in ("src", "href"):
+            if key in attrs and tag != "img":
+                self.links.append(attrs[key])
+        if tag == "tr":
+            self._row = []
+        if tag == "td":
+            self._text = ""
+
+    def handle_data(self, data):
+        self._text += data
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._row is not None:
+            self._row.append(self._text.strip())
+        if tag == "tr" and self._row:
+            self.cells.append(self._row)
+            self._row = None
+
+
+def _report(storage, out, *studies):
+    args = ["report", "--storage", storage, "--out", str(out), "--json"]
+    for study in studies:
+        args += ["--study", study]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _page(out) -> Page:
+    page = Page()
+    page.feed((Path(out) / "index.html").read_text())
+    return page
+
+
+PROGRESSIVE_FIGURES = {"accuracy_by_round", "predictor_round_2", "best_vs_models", "best_vs_compute",
+                       "accuracy_vs_params", "accuracy_vs_mult_adds"} | {f"cell_{i}" for i in range(1, 6)}  # fmt: skip
+
+
+def test_the_progressive_report_has_every_figure_embedded_and_beside_it(storage, tmp_path):
+    doc = _report(storage, tmp_path / "r", "pnas")
+    assert {Path(f).stem for f in doc["figures"]} == PROGRESSIVE_FIGURES
+    page = _page(tmp_path / "r")
+    assert len(page.images) == len(doc["figures"]) and not page.links  # nothing loaded from anywhere
+    for src, name in zip(page.images, doc["figures"]):
+        assert src.startswith("data:image/png;base64,")
+        embedded = base64.b64decode(src.split(",", 1)[1])
+        assert embedded == (tmp_path / "r" / name).read_bytes()
+        width, height = Image.open(io.BytesIO(embedded)).size
+        assert width >= 300 and height >= 200
+
+
+def test_the_numbers_are_the_stores(storage, tmp_path):
+    _report(storage, tmp_path / "r", "pnas")
+    store = StudyStore(storage, create=False)
+    study = Study.load(store, "pnas")
+    best, trials = study.best(5), study.trials()
+    store.close()
+    rows = [row for row in _page(tmp_path / "r").cells if len(row) == 7]
+    assert [(r[1], float(r[3])) for r in rows] == [(t.cell, round(t.accuracy, 4)) for t in best]
+    with open(tmp_path / "r" / "trials.csv") as f:
+        listed = {r["cell"]: r for r in csv.DictReader(f)}
+    assert set(listed) == {t.cell for t in trials if t.status in ("done", "failed")}
+    assert all(float(listed[t.cell]["accuracy"]) == t.accuracy for t in trials if t.status == "done")
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    [entry] = summary["studies"]
+    assert entry["totals"]["models"] == sum(t.status == "done" for t in trials)
+    assert [t["cell"] for t in entry["top"]] == [t.cell for t in best]
+    [quality] = entry["predictor"]
+    assert quality["round"] == 2 and -1 <= quality["spearman"] <= 1 and -1 <= quality["kendall"] <= 1
+
+
+def test_baselines_have_their_figures_and_failures_with_reasons(storage, tmp_path):
+    doc = _report(storage, tmp_path / "r", "evolution")
+    stems = {Path(f).stem for f in doc["figures"]}
+    assert {"accuracy_by_round", "best_vs_models", "accuracy_vs_params", "cell_1"} <= stems
+    assert not any(s.startswith("predictor_round") for s in stems)  # evolution has no predictor
+    text = (tmp_path / "r" / "index.html").read_text()
+    evolution = open_study(storage, "evolution")
+    assert evolution.failed and all(t.cell in text for t in evolution.failed)
+    assert "fail_on" in text  # each failure's reason
+
+
+def test_two_studies_are_overlaid_and_get_a_section_each(storage, tmp_path):
+    doc = _report(storage, tmp_path / "r", "pnas", f"{storage}:random")
+    assert len(doc["studies"]) == 2
+    studies = [open_study(storage, "pnas"), open_study(storage, "random")]
+    assert len(figures.best_vs_models(studies).axes[0].lines) == 2  # one line per study
+    text = (tmp_path / "r" / "index.html").read_text()
+    assert text.count("<h2>Study ") == 2
+
+
+def test_a_read_only_copy_is_reported_and_left_as_it_was(storage, tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    copy = folder / "s.db"
+    shutil.copy(storage, copy)
+    before = copy.read_bytes()
+    copy.chmod(stat.S_IRUSR)
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        _report(str(copy), tmp_path / "r", "pnas")
+        assert sorted(os.listdir(folder)) == ["s.db"] and copy.read_bytes() == before
+    finally:
+        folder.chmod(stat.S_IRWXU)
+
+
+def test_a_report_made_while_a_search_writes(tmp_path):
+    storage = str(tmp_path / "s.db")
+    pnas = os.path.join(os.path.dirname(sys.executable), "pnas")
+    args = [pnas, "search", "--evaluator", "synthetic", "--blocks", "2", "--beam", "3", "--ensemble", "1",
+            "--storage", storage, "--study", "live", "--set", "evaluator.delay=0.03"]  # fmt: skip
+    driver = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and driver.poll() is None:
+        if os.path.exists(storage):
+            result = invoke("status", "--storage", storage, "--json")
+            if result.exit_code == 0 and json.loads(result.stdout)["totals"]["models"] >= 10:
+                break
+        time.sleep(0.3)
+    assert driver.poll() is None, "the search ended before a report could be made during it"
+    doc = _report(storage, tmp_path / "r", "live")
+    assert "accuracy_by_round.png" in doc["figures"]
+    assert driver.wait(timeout=120) == 0, driver.stderr.read()[-2000:]
+
+
+def test_search_with_report_rewrites_it_after_every_round(tmp_path):
+    out = tmp_path / "live-report"
+    result = invoke("search", "--evaluator", "synthetic", "--blocks", "2", "--beam", "2", "--ensemble", "1",
+                    "--storage", str(tmp_path / "s.db"), "--study", "s", "--report", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["studies"][0]["state"] == "complete" and summary["studies"][0]["totals"]["models"] == 138
+
+
+def test_a_missing_study_is_one_line(storage, tmp_path):
+    result = invoke("report", "--storage", storage, "--study", "nope", "--out", str(tmp_path / "r"))
+    assert result.exit_code != 0 and "no study named 'nope'" in result.output and "Traceback" not in result.output
+
+
+def test_the_pareto_front_keeps_only_points_nothing_beats():
+    costs = [1, 2, 2, 3, 4, 5]
+    accuracies = [0.5, 0.4, 0.6, 0.6, 0.7, 0.65]
+    assert pareto_front(costs, accuracies) == [0, 2, 4]
