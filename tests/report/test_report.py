@@ -37,6 +37,7 @@ def storage(tmp_path_factory) -> str:
         "random": SearchConfig(strategy="random", budget=12, **SYNTHETIC),
         "evolution": SearchConfig(strategy="evolution", budget=16, **SYNTHETIC,
                                   trainer={"fail_on": "sep7x7"}, overrides={"executor": {"stop_after_failures": 0}}),
+        "nb201": SearchConfig(space="nb201", strategy="random", budget=6, evaluator="synthetic"),
     }.items():  # fmt: skip
         run_search(config, storage=path, study=name).close()
     return path
@@ -141,6 +142,13 @@ def test_baselines_have_their_figures_and_failures_with_reasons(storage, tmp_pat
     evolution = open_study(storage, "evolution")
     assert evolution.failed and all(t.cell in text for t in evolution.failed)
     assert "fail_on" in text  # each failure's reason
+
+
+def test_a_nas_bench_201_study_has_its_cells_drawn_as_graphs(storage, tmp_path):
+    doc = _report(storage, tmp_path / "r", "nb201")
+    assert {f"cell_{i}.png" for i in range(1, 6)} <= set(doc["figures"])
+    text = (tmp_path / "r" / "index.html").read_text()
+    assert all(t.cell in text for t in open_study(storage, "nb201").best(5))
 
 
 def test_two_studies_are_overlaid_and_get_a_section_each(storage, tmp_path):

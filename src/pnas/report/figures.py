@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from pnas.report.data import StudyData, best_so_far, pareto_front, predictor_quality
 
@@ -23,6 +24,17 @@ def _figure() -> tuple[Figure, object]:
     figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
+
+
+def _title(ax: object, study: str | None, what: str) -> None:
+    """The study's name on its own line: long names must not push the rest out of the figure."""
+    ax.set_title(what if study is None else f"{study}\n{what}", fontsize=10)  # type: ignore[attr-defined]
+
+
+def _log_x(ax: object) -> None:
+    """A log axis labelled at its decades only (the minor labels collide)."""
+    ax.set_xscale("log")  # type: ignore[attr-defined]
+    ax.xaxis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
 
 
 def png_bytes(figure: Figure) -> bytes:
@@ -47,12 +59,12 @@ def accuracy_by_round(study: StudyData) -> Figure | None:
             ax.hlines(max(values), b - 0.35, b + 0.35, color="tab:red", linewidth=1.5)
         ax.set_xticks(rounds)
         ax.set_xlabel("round b (blocks per cell)")
-        ax.set_title(f"{study.label}: validation accuracy of each child (red: round's best)")
+        _title(ax, study.label, "validation accuracy of each child (red: the round's best)")
     else:
         order = [t for t in study.in_training_order() if t.status == "done" and t.accuracy is not None]
         ax.scatter(range(1, len(order) + 1), [t.accuracy for t in order], s=12, alpha=0.7, color="tab:blue")
         ax.set_xlabel("child, in order of training")
-        ax.set_title(f"{study.label}: validation accuracy of each child")
+        _title(ax, study.label, "validation accuracy of each child")
     ax.set_ylabel("validation accuracy")
     ax.grid(alpha=0.3)
     return figure
@@ -66,7 +78,9 @@ def predictor_rounds(study: StudyData) -> list[tuple[int, Figure]]:
         ax.scatter(quality.predicted, quality.actual, s=16, alpha=0.7, color="tab:purple")
         rho = "n/a" if quality.spearman is None else f"{quality.spearman:.3f}"
         tau = "n/a" if quality.kendall is None else f"{quality.kendall:.3f}"
-        ax.set_title(f"{study.label}, round {quality.round}: Spearman {rho}, Kendall {tau} (n={len(quality.actual)})")
+        _title(
+            ax, study.label, f"round {quality.round}: Spearman {rho}, Kendall {tau} ({len(quality.actual)} children)"
+        )
         ax.set_xlabel("predictor's score before training")
         ax.set_ylabel("validation accuracy after training")
         ax.grid(alpha=0.3)
@@ -92,9 +106,9 @@ def _best_so_far(studies: Sequence[StudyData], axis: str) -> Figure | None:
         ax.set_xlabel("models trained")
     else:
         ax.set_xlabel("training compute: forward mult-adds x images trained")
-        ax.set_xscale("log")
+        _log_x(ax)
     ax.set_ylabel("best validation accuracy so far")
-    ax.set_title("best accuracy so far")
+    _title(ax, None, "best validation accuracy so far")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return figure
@@ -119,10 +133,10 @@ def _accuracy_vs(study: StudyData, cost: str, label: str) -> Figure | None:
     front = pareto_front(costs, accuracies)
     ax.step([costs[i] for i in front], [accuracies[i] for i in front], where="post", color="tab:red",
             marker="o", markersize=4, label="Pareto front")  # fmt: skip
-    ax.set_xscale("log")
+    _log_x(ax)
     ax.set_xlabel(label)
     ax.set_ylabel("validation accuracy")
-    ax.set_title(f"{study.label}: accuracy against {label}")
+    _title(ax, study.label, f"accuracy against {label}; red: the Pareto front")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return figure
