@@ -138,3 +138,13 @@ def test_one_worker_with_a_time_limit_runs_in_a_worker_process_so_that_it_can_be
         assert isinstance(executor, ProcessPoolExecutor)
         [outcome] = list(executor.run(_jobs()[:1]))
     assert outcome.error == timeout_error(0.5)
+
+
+def test_a_time_limit_counts_from_when_the_child_began_plus_the_grace():
+    from pnas.execution.base import TIMEOUT_GRACE_SECONDS, TimeLimit
+
+    limit, now = TimeLimit(10.0), time.time()
+    assert not limit.overdue(None, now)  # not started yet: no clock runs
+    assert not limit.overdue(now - 10.0, now) and limit.overdue(now - 10.0 - TIMEOUT_GRACE_SECONDS, now)
+    assert 0.0 < limit.wait([now - 11.5], most=5.0) <= 0.5 + 1e-3 and limit.wait([None], most=5.0) == 5.0
+    assert TimeLimit(None).wait([now - 1e6]) == 1.0 and not TimeLimit(None).overdue(now - 1e6, now)

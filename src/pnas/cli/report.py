@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -29,10 +30,7 @@ def load_studies(specs: tuple[str, ...], storage: str) -> list:
     files = {file for file, _ in wanted}
     names = [s.name for s in studies]
     if len(files) > 1 or len(set(names)) < len(names):
-        studies = [
-            type(s)(s.name, s.path, s.config, s.state, s.trials, label=f"{Path(file).name}:{s.name}")
-            for s, (file, _) in zip(studies, wanted)
-        ]
+        studies = [replace(s, label=f"{Path(file).name}:{s.name}") for s, (file, _) in zip(studies, wanted)]
     return studies
 
 

@@ -15,8 +15,9 @@ is retried, and after the retries is an outcome with ``machinery=True``.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,25 @@ DEFAULT_STOP_AFTER_FAILURES = 5
 TIMEOUT_GRACE_SECONDS = 2.0
 """How long past its limit a child may run before its worker is stopped: an evaluator that checks
 the time itself (the trainer does, between steps) gets to fail with its own, more precise message."""
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """When a child must be stopped: ``seconds`` (plus :data:`TIMEOUT_GRACE_SECONDS`) after it began;
+    None: never. Shared by the executors so that every one stops children by the same rule."""
+
+    seconds: float | None
+
+    def overdue(self, began: float | None, now: float) -> bool:
+        """Whether a child that began at ``began`` (None: not yet) must be stopped at ``now``."""
+        return self.seconds is not None and began is not None and now >= began + self.seconds + TIMEOUT_GRACE_SECONDS
+
+    def wait(self, began: Iterable[float | None], most: float = 1.0) -> float:
+        """Seconds to wait for news at most, never past the deadline of a child that began at one of ``began``."""
+        if self.seconds is None:
+            return most
+        now, limit = time.time(), self.seconds + TIMEOUT_GRACE_SECONDS
+        return max(0.0, min([most] + [b + limit - now for b in began if b is not None]))
 
 
 def describe_error(exc: BaseException) -> str:

@@ -22,12 +22,12 @@ from pnas.execution.base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_STOP_AFTER_FAILURES,
     EXECUTORS,
-    TIMEOUT_GRACE_SECONDS,
     EventCallback,
     Executor,
     ExecutorOptions,
     Job,
     Outcome,
+    TimeLimit,
     check_fault_options,
     describe_error,
     timeout_error,
@@ -195,6 +195,7 @@ class ProcessPoolExecutor(Executor):
         check_fault_options(max_retries, child_timeout, DEFAULT_STOP_AFTER_FAILURES)
         self.spec = spec
         self.child_timeout = child_timeout
+        self.limit = TimeLimit(child_timeout)
         self.workers = workers
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
         self.gpus = gpus or []
@@ -294,20 +295,13 @@ class ProcessPoolExecutor(Executor):
             self._terminate()
             raise
 
-    def _deadlines(self) -> list[tuple[float, _Worker]]:
-        """(when it is stopped, worker) for every child that has started, when children have a time limit."""
-        if self.child_timeout is None:
-            return []
-        limit = self.child_timeout + TIMEOUT_GRACE_SECONDS
-        return [(w.began + limit, w) for w in self._pool if w.job is not None and w.began is not None]
-
     def _wait(self) -> float:
         """Seconds to wait for a message: at most 1, and never past a child's deadline."""
-        return max(0.0, min([1.0] + [deadline - time.time() for deadline, _ in self._deadlines()]))
+        return self.limit.wait(w.began for w in self._pool if w.job is not None)
 
     def _overdue(self) -> list[_Worker]:
         now = time.time()
-        return [worker for deadline, worker in self._deadlines() if now >= deadline]
+        return [w for w in self._pool if w.job is not None and self.limit.overdue(w.began, now)]
 
     @staticmethod
     def _receive(worker: _Worker, readable: bool, emit: EventCallback) -> tuple[Outcome | None, bool]:

@@ -40,13 +40,13 @@ from pnas.execution.base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_STOP_AFTER_FAILURES,
     EXECUTORS,
-    TIMEOUT_GRACE_SECONDS,
     EventCallback,
     Executor,
     ExecutorOptions,
     ExecutorUnavailable,
     Job,
     Outcome,
+    TimeLimit,
     check_fault_options,
     describe_error,
     timeout_error,
@@ -179,6 +179,7 @@ class RayExecutor(Executor):
         self.data_on_every_node = data_on_every_node
         self.max_retries = max_retries
         self.child_timeout = child_timeout
+        self.limit = TimeLimit(child_timeout)
         self.stop_after_failures = stop_after_failures
         self._started_ray = False
         self._connect()
@@ -281,18 +282,12 @@ class RayExecutor(Executor):
                 except Exception:  # the cluster may be gone too; nothing more to stop then
                     pass
 
-    def _deadlines(self, flight: dict[Any, _Task]) -> list[tuple[float, Any, _Task]]:
-        if self.child_timeout is None:
-            return []
-        limit = self.child_timeout + TIMEOUT_GRACE_SECONDS
-        return [(t.began + limit, g, t) for g, t in flight.items() if t.began is not None]
-
     def _wait(self, flight: dict[Any, _Task]) -> float:
-        return max(0.0, min([1.0] + [deadline - time.time() for deadline, _, _ in self._deadlines(flight)]))
+        return self.limit.wait(t.began for t in flight.values())
 
     def _overdue(self, flight: dict[Any, _Task]) -> list[tuple[Any, _Task]]:
         now = time.time()
-        return [(g, t) for deadline, g, t in self._deadlines(flight) if now >= deadline]
+        return [(g, t) for g, t in flight.items() if self.limit.overdue(t.began, now)]
 
     def close(self) -> None:
         if self._started_ray and self.ray.is_initialized():
