@@ -15,7 +15,7 @@ def main() -> None:
     """Progressive Neural Architecture Search: search cells, inspect spaces and networks."""
 
 
-COMMAND_MODULES = ["space", "describe", "search", "catalog", "report", "draw"]
+COMMAND_MODULES = ["space", "describe", "search", "catalog", "report", "draw", "train", "export"]
 """Modules under pnas.cli that each attach their commands to :func:`main`."""
 
 

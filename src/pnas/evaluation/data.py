@@ -786,6 +786,15 @@ def load_test(
     return _to_tensor(raw.test_images, image_size, mean, std), torch.from_numpy(raw.test_labels.copy())
 
 
+def dataset_classes(
+    name: str, *, data_dir: str | Path | None = None, image_size: int | None = None
+) -> tuple[str, ...] | None:
+    """The class names of a data set, in label order (None where its files name none)."""
+    _check_size(image_size)
+    DATASETS.get(name)
+    return _raw(name, _dir_key(data_dir), image_size).classes
+
+
 def dataset_fingerprint(
     name: str, *, data_dir: str | Path | None = None, image_size: int | None = None
 ) -> dict[str, Any]:

@@ -1,0 +1,156 @@
+"""What a full-size training run is: the network, the protocol, and the data it was trained on.
+
+A run is decided by three plain records, stored in the run folder's ``train.json``:
+
+* :class:`pnas.nets.NetworkConfig`: the cell and the network built from it;
+* :class:`TrainConfig`: the training protocol (every field decides the result, except the
+  runtime ones, declared so and listed in :data:`RUNTIME_FIELDS`);
+* :class:`DataInfo`: the data set as the network sees it (channels, size, normalisation,
+  class names), which is also what an exported model needs to be used without ``pnas``.
+
+The defaults follow the protocol most cell-based CIFAR-10 results since NASNet are trained
+with (DARTS, Liu et al. 2019, section 3.3 and its released code): SGD with Nesterov momentum
+0.9, a cosine schedule from lr 0.025 at batch 96, weight decay 3e-4, 600 epochs, drop-path
+0.2 ramped by depth and progress, an auxiliary head weighted 0.4, gradient norm clipped at 5,
+random crops with 4 px padding at 32 px and horizontal flips; cutout (16 px in DARTS) and label
+smoothing are options, off by default. NASNet and PNAS train 600 epochs too (docs/paper.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from pnas.config import RUNTIME, option, option_specs
+from pnas.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IMAGE_SIZE
+
+DEVICES = ("cpu", "cuda", "auto")
+
+FLIP_DEFAULTS: dict[str, bool] = {"fashion-mnist": True, "cifar10": True, "cifar100": True, "folder": True}
+"""Whether a horizontal flip keeps an image's class, per data set (off for digits or text, where it
+does not). A data set missing here is not flipped unless asked for with ``--flip``."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training protocol. JSON-able; stored in ``train.json`` and compared on every resume."""
+
+    dataset: str = option("fashion-mnist", "Data set to train on (default: the study's, for --study).")
+    epochs: int = option(600, "Epochs (600: the paper's CIFAR-10 protocol).", low=1, high=MAX_EPOCHS)
+    batch_size: int = option(96, "Training batch size.", low=1, high=MAX_BATCH_SIZE)
+    lr: float = option(0.025, "Peak learning rate, annealed by a cosine over every step.", low=0)
+    lr_min: float = option(0.0, "Learning rate at the end of the cosine.", low=0)
+    momentum: float = option(0.9, "SGD momentum.", low=0, high=1)
+    nesterov: bool = option(True, "Nesterov momentum.")
+    weight_decay: float = option(3e-4, "SGD weight decay.", low=0)
+    aux_weight: float = option(0.4, "Weight of the auxiliary head's loss (0: no auxiliary head).", low=0)
+    grad_clip: float = option(5.0, "Clip the gradients' global norm at this value (0: no clipping).", low=0)
+    label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy.", low=0, high=1)
+    crop_padding: int | None = option(
+        None, "Random-crop padding in pixels (unset: image size / 8, 4 px at 32 px; 0: no crop).", low=0
+    )
+    flip: bool | None = option(
+        None, "Random horizontal flips (unset: on where a flip keeps the class, not for digits)."
+    )
+    cutout: int = option(0, "Side in pixels of the square cut out of every training image (0: off; DARTS: 16).", low=0)
+    val_size: int = option(0, "Training images held out for validation (0: train on the whole training set).", low=0)
+    train_subset: int | None = option(None, "Training images used (unset: all that remain after validation).", low=1)
+    image_size: int | None = option(
+        None, "Resize images to this side (unset: the data set's own).", low=1, high=MAX_IMAGE_SIZE
+    )
+    seed: int = option(0, "Seed of the weights, the data order and the augmentation.", low=0)
+    device: str = option("auto", "cpu, cuda, or auto (cuda when available).", choices=DEVICES, decides=RUNTIME)
+    workers: int = option(
+        0, "Data-loading worker processes (0: augment in the training process).", low=0, decides=RUNTIME
+    )
+    threads: int | None = option(None, "torch threads (unset: torch's default).", low=1, decides=RUNTIME)
+    data_dir: str | None = option(None, "Where the data set lies (default: $PNAS_DATA_DIR, then the usual places).",
+                                  decides=RUNTIME)  # fmt: skip
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be in [1, {MAX_EPOCHS}]"),
+            (1 <= self.batch_size <= MAX_BATCH_SIZE, f"batch_size must be in [1, {MAX_BATCH_SIZE}]"),
+            (self.lr > 0, "lr must be positive"),
+            (0 <= self.lr_min <= self.lr, "lr_min must be in [0, lr]"),
+            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (self.aux_weight >= 0, "aux_weight must be >= 0"),
+            (self.grad_clip >= 0, "grad_clip must be >= 0"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (self.crop_padding is None or self.crop_padding >= 0, "crop_padding must be >= 0"),
+            (self.cutout >= 0, "cutout must be >= 0"),
+            (self.val_size >= 0, "val_size must be >= 0"),
+            (self.train_subset is None or self.train_subset >= 1, "train_subset must be >= 1"),
+            (self.image_size is None or self.image_size >= 1, "image_size must be >= 1"),
+            (self.seed >= 0, "seed must be >= 0"),
+            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+            (self.workers >= 0, "workers must be >= 0"),
+            (self.threads is None or self.threads >= 1, "threads must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            object.__setattr__(self, "data_dir", str(self.data_dir))
+
+    def padding_for(self, image_size: int) -> int:
+        return image_size // 8 if self.crop_padding is None else self.crop_padding
+
+    def flips(self) -> bool:
+        return FLIP_DEFAULTS.get(self.dataset, False) if self.flip is None else self.flip
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+    def deciding(self) -> dict[str, Any]:
+        """The settings that decide the result (what a resume must not change)."""
+        return {k: v for k, v in self.to_json().items() if k not in RUNTIME_FIELDS}
+
+
+RUNTIME_FIELDS = frozenset(name for name, spec in option_specs(TrainConfig).items() if spec.decides == RUNTIME)
+"""Settings that change where and how fast a run trains, not what it computes: a resume may change them."""
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """The input a trained network expects, and what its outputs mean."""
+
+    dataset: str
+    channels: int
+    image_size: int
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    """Per-channel statistics of the training images scaled to [0, 1]: the input is (x/255 - mean) / std."""
+    classes: tuple[str, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc = dataclasses.asdict(self)
+        doc["mean"], doc["std"] = list(self.mean), list(self.std)
+        doc["classes"] = None if self.classes is None else list(self.classes)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> DataInfo:
+        return cls(
+            dataset=doc["dataset"],
+            channels=int(doc["channels"]),
+            image_size=int(doc["image_size"]),
+            num_classes=int(doc["num_classes"]),
+            mean=tuple(float(v) for v in doc["mean"]),
+            std=tuple(float(v) for v in doc["std"]),
+            classes=None if doc.get("classes") is None else tuple(doc["classes"]),
+        )
+
+    def class_name(self, index: int) -> str:
+        return self.classes[index] if self.classes is not None else str(index)

@@ -1,0 +1,339 @@
+"""Train a network built from a cell at full size, epoch by epoch, resumable after a kill at any moment.
+
+:func:`train_run` is the whole life of a run folder: it trains from the last checkpoint (or
+from scratch) to the last epoch, writing a checkpoint, the log and TensorBoard events after
+every epoch, then scores the test set once and writes ``result.json``. Called on a finished
+run it returns the stored result and writes nothing.
+
+Every random choice is seeded: the weights and the model's own randomness (drop-path,
+dropout) from ``seed`` through torch's global generator, saved in every checkpoint; the data
+order of epoch ``e`` from ``(seed, e)``; the augmentation of batch ``i`` of epoch ``e`` from
+``(seed, e, i)``. So on the CPU with the same thread count a resumed run ends with exactly the
+weights of an uninterrupted one, with or without data-loading workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pnas import __version__
+from pnas.evaluation.data import load_dataset, load_test
+from pnas.nets import CellNetwork, build_network, count_mult_adds, count_params
+from pnas.threads import torch_threads
+from pnas.training.augment import Augment
+from pnas.training.checkpoint import random_states, restore_random_states, save_checkpoint
+from pnas.training.config import TrainConfig
+from pnas.training.run import RunError, RunFolder, RunSpec
+
+
+class TrainingFailed(RuntimeError):
+    """Training cannot go on (a loss that is not finite); the last checkpoint is kept."""
+
+
+class TrainReporter:
+    """Hooks a front end (a progress bar, a log) implements; the defaults do nothing."""
+
+    def resumed(self, epoch: int, epochs: int) -> None:
+        pass
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
+        pass
+
+    def step(self, step: int, loss: float, accuracy: float, images_per_second: float) -> None:
+        pass
+
+    def epoch_ended(self, row: dict[str, Any]) -> None:
+        pass
+
+    def testing(self) -> None:
+        pass
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RunError("--device cuda was asked for but torch sees no GPU: use --device cpu or auto")
+    return torch.device(device)
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed from integers, stable across processes and platforms."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def cosine_lr(config: TrainConfig, step: int, total: int) -> float:
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1.0 + math.cos(math.pi * step / total))
+
+
+def exported_network(spec: RunSpec) -> RunSpec:
+    """The run's network as deployed: no auxiliary head, no drop-path, no dropout (all inert in eval mode)."""
+    return RunSpec(spec.network.replace(aux_head=False, drop_path=0.0, dropout=0.0), spec.training, spec.data)
+
+
+def deployed_size(spec: RunSpec) -> tuple[int, int]:
+    """Parameters and mult-adds of the deployed network (no auxiliary head, as the published counts)."""
+    model = build_network(exported_network(spec).network)
+    return count_params(model), count_mult_adds(model, spec.network.input_shape)
+
+
+class EpochBatches(torch.utils.data.Dataset):
+    """Batch ``i`` of one epoch, augmented with a generator seeded by (seed, epoch, i): the same batch in
+    any process, so data-loading workers change nothing but speed."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, augment: Augment, seed: int, epoch: int):
+        self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
+        self.seed, self.epoch = seed, epoch
+        order = torch.Generator().manual_seed(derived_seed(seed, epoch, -1))
+        self.order = torch.randperm(len(x), generator=order)
+        steps = -(-len(x) // batch_size)
+        if len(x) - (steps - 1) * batch_size < 2 and steps > 1:
+            steps -= 1  # a last batch of one image breaks batch norm; it is dropped
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.order[i * self.batch_size : (i + 1) * self.batch_size].to(self.x.device)
+        x, y = self.x[idx], self.y[idx]
+        if self.augment.active:
+            x = self.augment(x, torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, i)))
+        return x, y
+
+
+def _batches(dataset: EpochBatches, workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    if workers == 0 or dataset.x.device.type != "cpu":
+        return (dataset[i] for i in range(len(dataset)))
+    # The loader's own generator: seeding its workers must not draw from the global one (drop-path's).
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=None, shuffle=False, num_workers=workers, prefetch_factor=4, generator=torch.Generator()
+    )
+    return iter(loader)
+
+
+@torch.inference_mode()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, batch: int = 500) -> float:
+    """Fraction of ``x`` the model in eval mode labels correctly."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(x), batch):
+        logits = model(x[start : start + batch].to(device))
+        correct += int((logits.argmax(1) == y[start : start + batch].to(device)).sum())
+    return correct / max(len(x), 1)
+
+
+@dataclass
+class _Data:
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+
+
+def _load_data(spec: RunSpec, device: torch.device) -> _Data:
+    t = spec.training
+    splits = load_dataset(
+        t.dataset, data_dir=t.data_dir, image_size=t.image_size, train_subset=t.train_subset,
+        val_size=t.val_size, seed=t.seed,
+    )  # fmt: skip
+    return _Data(splits.train_x.to(device), splits.train_y.to(device), splits.val_x, splits.val_y)
+
+
+class _TensorBoard:
+    """Scalars per epoch in the run folder where tensorboard is installed; nothing otherwise."""
+
+    def __init__(self, folder: RunFolder, first_epoch: int) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.writer = None
+            return
+        # events past the checkpoint (written before a kill) are dropped from the view
+        self.writer = SummaryWriter(str(folder.path), purge_step=first_epoch)
+
+    def epoch(self, row: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        for key in ("train_loss", "train_accuracy", "val_accuracy", "lr", "images_per_second"):
+            if row.get(key) is not None:
+                self.writer.add_scalar(key, row[key], row["epoch"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def versions() -> dict[str, str]:
+    return {"pnas": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def train_run(spec: RunSpec, folder: RunFolder, reporter: TrainReporter | None = None) -> dict[str, Any]:
+    """Train (or resume, or report) the run ``spec`` in ``folder``; returns the result written to result.json."""
+    reporter = reporter or TrainReporter()
+    resuming = folder.check_usable_for(spec)
+    folder.lock()
+    try:
+        if resuming:
+            done = folder.read_result()
+            if done is not None:
+                return done
+        else:
+            folder.write_spec(spec)
+        with torch_threads(spec.training.threads):
+            return _train(spec, folder, reporter)
+    finally:
+        folder.unlock()
+
+
+def _train(spec: RunSpec, folder: RunFolder, reporter: TrainReporter) -> dict[str, Any]:
+    t = spec.training
+    device = resolve_device(t.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    data = _load_data(spec, device)
+    torch.manual_seed(t.seed)
+    model: CellNetwork = build_network(spec.network).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=t.lr,
+        momentum=t.momentum,
+        weight_decay=t.weight_decay,
+        nesterov=t.nesterov and t.momentum > 0,
+    )
+    history: list[dict[str, Any]] = []
+    epoch = 0
+    state = folder.load_checkpoint(spec)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_random_states(state["random"])
+        history = list(state["history"])
+        epoch = int(state["epoch"])
+        reporter.resumed(epoch, t.epochs)
+    augment = Augment(spec.training.padding_for(spec.data.image_size), t.flips(), t.cutout)
+    steps = len(EpochBatches(data.train_x, data.train_y, t.batch_size, augment, t.seed, 1))
+    total = t.epochs * steps
+    board = _TensorBoard(folder, epoch + 1)
+    try:
+        while epoch < t.epochs:
+            epoch += 1
+            row = _epoch(model, optimizer, data, spec, augment, epoch, steps, total, device, reporter)
+            history.append(row)
+            save_checkpoint(
+                folder.checkpoint_path,
+                {
+                    "network": spec.network.to_json(),
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "random": random_states(),
+                    "history": history,
+                },
+            )
+            folder.write_log(history)
+            board.epoch(row)
+            reporter.epoch_ended(row)
+    finally:
+        board.close()
+    reporter.testing()
+    start = time.monotonic()
+    test_x, test_y = load_test(t.dataset, data_dir=t.data_dir, image_size=t.image_size)
+    test_accuracy = accuracy(model, test_x, test_y, device)
+    params, mult_adds = deployed_size(spec)
+    last = history[-1]
+    result = {
+        "test_accuracy": test_accuracy,
+        "test_images": len(test_y),
+        "epochs": epoch,
+        "params": params,
+        "mult_adds": mult_adds,
+        "seconds": round(sum(r["seconds"] for r in history) + time.monotonic() - start, 3),
+        "train_loss": last["train_loss"],
+        "train_accuracy": last["train_accuracy"],
+        "val_accuracy": last["val_accuracy"],
+        "train_images": len(data.train_y),
+        "cell": str(spec.network.cell),
+        "network": spec.network.to_json(),
+        "training": t.to_json(),
+        "data": spec.data.to_json(),
+        "device": str(device),
+        "versions": versions(),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    folder.write_result(result)
+    return result
+
+
+def _epoch(
+    model: CellNetwork,
+    optimizer: torch.optim.Optimizer,
+    data: _Data,
+    spec: RunSpec,
+    augment: Augment,
+    epoch: int,
+    steps: int,
+    total: int,
+    device: torch.device,
+    reporter: TrainReporter,
+) -> dict[str, Any]:
+    t = spec.training
+    batches = EpochBatches(data.train_x, data.train_y, t.batch_size, augment, t.seed, epoch)
+    reporter.epoch_started(epoch, t.epochs, steps)
+    model.train()
+    start = time.monotonic()
+    loss_sum = correct = seen = 0.0
+    lr = t.lr
+    step = (epoch - 1) * steps
+    for i, (x, y) in enumerate(_batches(batches, t.workers)):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        lr = cosine_lr(t, step, total)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.set_drop_path_progress(step / total)
+        out = model(x)
+        logits, aux = out if isinstance(out, tuple) else (out, None)
+        loss = F.cross_entropy(logits, y, label_smoothing=t.label_smoothing)
+        if aux is not None and t.aux_weight > 0:
+            loss = loss + t.aux_weight * F.cross_entropy(aux, y, label_smoothing=t.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if t.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        optimizer.step()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise TrainingFailed(
+                f"the loss became {value} at epoch {epoch}, step {i + 1}: lower --lr; the run resumes from its last "
+                "checkpoint with the same settings"
+            )
+        n = len(y)
+        loss_sum += value * n
+        correct += float((logits.detach().argmax(1) == y).sum())
+        seen += n
+        step += 1
+        reporter.step(i + 1, loss_sum / seen, correct / seen, seen / max(time.monotonic() - start, 1e-9))
+    seconds = time.monotonic() - start
+    val = accuracy(model, data.val_x, data.val_y, device) if len(data.val_y) else None
+    return {
+        "epoch": epoch,
+        "train_loss": loss_sum / seen,
+        "train_accuracy": correct / seen,
+        "val_accuracy": val,
+        "lr": lr,
+        "seconds": round(seconds, 3),
+        "images_per_second": round(seen / max(seconds, 1e-9), 1),
+    }

@@ -1,0 +1,197 @@
+"""A run folder: what was asked for (``train.json``), where training is (``checkpoint.pt``), what came out.
+
+Layout of ``DIR``::
+
+    train.json      the network, the protocol and the data: the run's identity (written first)
+    checkpoint.pt   the state after the last finished epoch (see pnas.training.checkpoint)
+    log.csv         one row per finished epoch, rewritten from the checkpoint's history
+    result.json     written once, at the end: test accuracy, sizes, time, versions
+    events.*        TensorBoard events, where tensorboard is installed
+
+A run folder belongs to one run: the same command resumes or reports it, another network or
+protocol is refused before anything in it is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pnas.nets import NetworkConfig
+from pnas.training.checkpoint import CheckpointError, load_checkpoint, write_atomic
+from pnas.training.config import DataInfo, TrainConfig
+
+SPEC_FORMAT = 1
+SPEC = "train.json"
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+LOG = "log.csv"
+LOG_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_accuracy", "lr", "seconds", "images_per_second")
+
+
+class RunError(ValueError):
+    """A run folder that cannot be used as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A run's identity: the network, the protocol, the data as the network sees it."""
+
+    network: NetworkConfig
+    training: TrainConfig
+    data: DataInfo
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": SPEC_FORMAT,
+            "network": self.network.to_json(),
+            "training": self.training.to_json(),
+            "data": self.data.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], source: str = "train.json") -> RunSpec:
+        if not isinstance(doc, dict) or not isinstance(doc.get("format"), int):
+            raise RunError(f"{source} is not a pnas run description (no format field)")
+        if doc["format"] > SPEC_FORMAT:
+            raise RunError(
+                f"{source} has run format {doc['format']}, newer than the format {SPEC_FORMAT} this version of pnas "
+                "reads: upgrade pnas"
+            )
+        try:
+            network = NetworkConfig(**doc["network"])
+            return cls(network, TrainConfig.from_json(doc["training"]), DataInfo.from_json(doc["data"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunError(f"{source} is damaged ({type(exc).__name__}: {exc})") from None
+
+    def differences(self, other: RunSpec) -> list[str]:
+        """What differs between two runs, ignoring settings that only decide where and how fast they train."""
+        mine = {**_prefixed("network", self.network.to_json()), **_prefixed("", self.training.deciding())}
+        theirs = {**_prefixed("network", other.network.to_json()), **_prefixed("", other.training.deciding())}
+        mine.update(_prefixed("data", {"dataset": self.data.dataset, "num_classes": self.data.num_classes}))
+        theirs.update(_prefixed("data", {"dataset": other.data.dataset, "num_classes": other.data.num_classes}))
+        return [
+            f"{key}: {mine.get(key)!r} in the run, {theirs.get(key)!r} now"
+            for key in sorted(set(mine) | set(theirs))
+            if mine.get(key) != theirs.get(key)
+        ]
+
+
+def _prefixed(prefix: str, doc: dict[str, Any]) -> dict[str, Any]:
+    return {(f"{prefix}.{k}" if prefix else k): v for k, v in doc.items()}
+
+
+class RunFolder:
+    """Paths and reads of one run folder; writes are atomic renames."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self._lock: int | None = None
+
+    spec_path = property(lambda self: self.path / SPEC)
+    checkpoint_path = property(lambda self: self.path / CHECKPOINT)
+    result_path = property(lambda self: self.path / RESULT)
+    log_path = property(lambda self: self.path / LOG)
+
+    def is_run(self) -> bool:
+        return self.spec_path.is_file()
+
+    def require_run(self) -> None:
+        if not self.path.exists():
+            raise RunError(f"{self.path} does not exist: give the folder a pnas train run wrote (its --out)")
+        if not self.is_run():
+            raise RunError(f"{self.path} is not a pnas training run (it has no {SPEC}): give the --out of a pnas train")
+
+    def read_spec(self) -> RunSpec:
+        self.require_run()
+        try:
+            doc = json.loads(self.spec_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.spec_path} cannot be read ({exc})") from None
+        return RunSpec.from_json(doc, str(self.spec_path))
+
+    def write_spec(self, spec: RunSpec) -> None:
+        write_atomic(self.spec_path, lambda f: f.write(json.dumps(spec.to_json(), indent=2).encode() + b"\n"))
+
+    def read_result(self) -> dict[str, Any] | None:
+        if not self.result_path.is_file():
+            return None
+        try:
+            return json.loads(self.result_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.result_path} cannot be read ({exc}); delete it to evaluate the run again") from None
+
+    def write_result(self, result: dict[str, Any]) -> None:
+        write_atomic(self.result_path, lambda f: f.write(json.dumps(result, indent=2).encode() + b"\n"))
+
+    def load_checkpoint(self, spec: RunSpec) -> dict[str, Any] | None:
+        """The last checkpoint, checked against the run's network; None before the first epoch ends."""
+        if not self.checkpoint_path.is_file():
+            return None
+        return load_checkpoint(self.checkpoint_path, spec.network.to_json())
+
+    def write_log(self, history: list[dict[str, Any]]) -> None:
+        """The per-epoch CSV, rewritten whole from the checkpoint's history (so it never runs ahead of it)."""
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=LOG_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in LOG_FIELDS})
+        write_atomic(self.log_path, lambda f: f.write(text.getvalue().encode()))
+
+    def lock(self) -> None:
+        """Hold the run for this process; a second process training the same folder is refused.
+
+        The lock is on the folder itself (flock), so it leaves no file behind and goes with the process.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunError(
+                f"{self.path} is being trained by another process; wait for it or pick another --out"
+            ) from None
+        self._lock = fd
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def check_usable_for(self, spec: RunSpec) -> bool:
+        """Whether ``spec`` may train here: True to resume or report the run there, False for a new folder.
+
+        Raises RunError for a folder with other content, or a run with another network or protocol.
+        """
+        if not self.path.exists():
+            return False
+        if not self.path.is_dir():
+            raise RunError(f"--out {self.path} is a file, not a folder: pick a folder for the run")
+        if not self.is_run():
+            leftovers = [p.name for p in self.path.iterdir()]
+            if leftovers:
+                raise RunError(
+                    f"--out {self.path} holds other files ({', '.join(sorted(leftovers)[:3])}) and is not a pnas run: "
+                    "pick a new or empty folder"
+                )
+            return False
+        stored = self.read_spec()
+        differences = stored.differences(spec)
+        if differences:
+            raise RunError(
+                f"{self.path} holds a run with other settings ({'; '.join(differences[:4])}"
+                f"{'; ...' if len(differences) > 4 else ''}): use the original settings to resume it, "
+                "or pick another --out"
+            )
+        return True
+
+
+__all__ = ["CheckpointError", "RunError", "RunFolder", "RunSpec"]

@@ -1,0 +1,138 @@
+"""What to train: a cell's text, a named network, or a study's R-th best cell, made into a RunSpec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pnas.config import option
+from pnas.evaluation.data import dataset_classes, load_dataset
+from pnas.limits import MAX_CELLS_PER_STACK, MAX_FILTERS
+from pnas.nets import CONCATS, NAMED_NETWORKS, NetworkConfig, network_config
+from pnas.nets.registry import LAYOUTS
+from pnas.space import Cell
+from pnas.training.config import DataInfo, TrainConfig
+from pnas.training.run import RunError, RunSpec
+
+DEFAULT_CELLS_PER_STACK = 3
+DEFAULT_FILTERS = 48
+"""A cell's network defaults to PNASNet-5 CIFAR's size: N = 3 (9 cells), F = 48 (docs/paper.md)."""
+DEFAULT_DROP_PATH = 0.2
+"""Drop-path of the deepest cell at the end of training (DARTS's CIFAR-10 protocol) for a cell's network;
+a named network keeps its own."""
+
+
+@dataclass(frozen=True)
+class NetworkChoices:
+    """Network settings the user may give; None keeps the default of the cell's or the named network's."""
+
+    network: str | None = option(None, "Layout: cifar or imagenet (default: the named network's, cifar for a cell).",
+                                 choices=LAYOUTS)  # fmt: skip
+    cells_per_stack: int | None = option(
+        None, f"N: 3N cells, two of them reductions (default: a named network's, else {DEFAULT_CELLS_PER_STACK}).",
+        low=1, high=MAX_CELLS_PER_STACK,
+    )  # fmt: skip
+    filters: int | None = option(
+        None, f"F: filters of the first stack (default: a named network's, else {DEFAULT_FILTERS}).",
+        low=1, high=MAX_FILTERS,
+    )  # fmt: skip
+    stem_multiplier: float | None = option(None, "Stem filters = this x F (default 3).", low=0)
+    concat: str | None = option(None, "Cell output: all blocks (PNASNet-5) or only unused ones.", choices=CONCATS)
+    drop_path: float | None = option(
+        None, f"Drop-path of the deepest cell at the end of training (default: a named network's, else "
+        f"{DEFAULT_DROP_PATH}).", low=0, high=1,
+    )  # fmt: skip
+    dropout: float | None = option(
+        None, "Dropout before the classifier (default 0, or a named network's).", low=0, high=1
+    )
+
+
+def parse_cell(text: str) -> Cell:
+    try:
+        return Cell.parse(text)
+    except ValueError as exc:
+        raise RunError(
+            f"{text!r} is neither a cell nor a named network ({exc}); a cell reads like "
+            f"'sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1)', the networks are {', '.join(NAMED_NETWORKS)}"
+        ) from None
+
+
+def cell_from_study(storage: str | Path, study: str | None, rank: int) -> tuple[Cell, dict[str, Any]]:
+    """The ``rank``-th best trained cell of a study (1 = best), and the study's configuration."""
+    from pnas.storage.sqlite import StoreError, StudyStore
+    from pnas.study import Study
+
+    if not Path(storage).expanduser().exists():
+        raise RunError(f"--storage {storage}: no such study file")
+    try:
+        store = StudyStore(storage, create=False)
+        try:
+            studies = store.list_studies()
+            if study is None:
+                if len(studies) != 1:
+                    names = ", ".join(s.name for s in studies) or "none"
+                    raise RunError(f"{storage} holds {len(studies)} studies ({names}): pass --study NAME")
+                handle = Study(store, studies[0])
+            else:
+                handle = Study.load(store, study)
+            best = handle.best(rank)
+            config = handle.config
+        finally:
+            store.close()
+    except StoreError as exc:
+        raise RunError(str(exc)) from None
+    name = handle.name
+    space = (config.get("space") or {}).get("name", "pnas")
+    if space != "pnas":
+        raise RunError(f"study {name!r} searched the {space} space; pnas train builds networks from PNAS cells only")
+    if len(best) < rank:
+        raise RunError(
+            f"study {name!r} has {len(best)} trained cell{'s' if len(best) != 1 else ''}, so it has no rank {rank}: "
+            f"pass --rank between 1 and {max(len(best), 1)}"
+        )
+    return Cell.parse(best[rank - 1].cell), config
+
+
+def data_info(config: TrainConfig) -> DataInfo:
+    """The data set as the network sees it; loading it here also checks it before anything is written."""
+    splits = load_dataset(
+        config.dataset, data_dir=config.data_dir, image_size=config.image_size, train_subset=config.train_subset,
+        val_size=config.val_size, seed=config.seed,
+    )  # fmt: skip
+    classes = dataset_classes(config.dataset, data_dir=config.data_dir, image_size=config.image_size)
+    return DataInfo(
+        dataset=config.dataset, channels=splits.channels, image_size=splits.image_size,
+        num_classes=splits.num_classes, mean=tuple(splits.mean), std=tuple(splits.std), classes=classes,
+    )  # fmt: skip
+
+
+def network_for(target: Cell | str, data: DataInfo, choices: NetworkChoices, aux_head: bool) -> NetworkConfig:
+    """The network to train: a named one (its own sizes unless overridden) or a cell's, sized for the data."""
+    given = {
+        key: value
+        for key, value in dict(
+            network=choices.network, cells_per_stack=choices.cells_per_stack, filters=choices.filters,
+            stem_multiplier=choices.stem_multiplier, concat=choices.concat, drop_path=choices.drop_path,
+            dropout=choices.dropout,
+        ).items()
+        if value is not None
+    }  # fmt: skip
+    sized = dict(in_channels=data.channels, image_size=data.image_size, num_classes=data.num_classes, aux_head=aux_head)
+    try:
+        if isinstance(target, str):
+            return network_config(target, **sized, **given)
+        defaults = dict(
+            cells_per_stack=DEFAULT_CELLS_PER_STACK,
+            filters=DEFAULT_FILTERS,
+            drop_path=DEFAULT_DROP_PATH,
+            stem_multiplier=3,
+        )
+        return NetworkConfig(cell=target, **{**defaults, **sized, **given})
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+
+
+def make_spec(target: Cell | str, config: TrainConfig, choices: NetworkChoices) -> RunSpec:
+    data = data_info(config)
+    return RunSpec(network_for(target, data, choices, aux_head=config.aux_weight > 0), config, data)

@@ -1,0 +1,188 @@
+"""Training runs in-process: resume to the same weights, workers change nothing, folders refused as they should be."""
+
+import json
+
+import pytest
+import torch
+
+from pnas.space import Cell
+from pnas.training import (
+    CheckpointError,
+    NetworkChoices,
+    RunError,
+    RunFolder,
+    TrainConfig,
+    TrainReporter,
+    make_spec,
+    train_run,
+)
+from pnas.training.checkpoint import FORMAT, save_checkpoint
+
+CELL = Cell.parse("sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1)")
+TINY = TrainConfig(
+    epochs=2, train_subset=192, batch_size=32, lr=0.05, device="cpu", threads=1, cutout=4, label_smoothing=0.1
+)
+SMALL_NET = NetworkChoices(cells_per_stack=1, filters=4, drop_path=0.2)
+
+
+def spec(**changes):
+    return make_spec(CELL, TINY.replace(**changes), SMALL_NET)
+
+
+def weights(folder):
+    return torch.load(RunFolder(folder).checkpoint_path, weights_only=True)["model"]
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train") / "run"
+    result = train_run(spec(), RunFolder(folder))
+    return folder, result
+
+
+def test_a_run_writes_its_result_log_and_checkpoint(finished):
+    folder, result = finished
+    assert result["epochs"] == 2 and 0 <= result["test_accuracy"] <= 1 and result["test_images"] == 10_000
+    assert isinstance(result["params"], int) and isinstance(result["mult_adds"], int) and result["params"] > 0
+    assert json.loads((folder / "result.json").read_text()) == result
+    rows = (folder / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,train_loss") and len(rows) == 3
+    assert result["train_images"] == 192 and result["cell"] == str(CELL)
+
+
+def test_a_finished_run_is_reported_without_writing(finished):
+    folder, result = finished
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert train_run(spec(device="auto", threads=2, workers=1), RunFolder(folder)) == result  # runtime may differ
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+
+
+class StopInEpoch(TrainReporter):
+    """Stops training in the middle of an epoch, as a kill would (the real kill -9 is in tests/cli)."""
+
+    def __init__(self, epoch):
+        self.stop_epoch, self.epoch = epoch, 0
+
+    def epoch_started(self, epoch, epochs, steps):
+        self.epoch = epoch
+
+    def step(self, step, loss, accuracy, images_per_second):
+        if self.epoch == self.stop_epoch and step == 3:
+            raise KeyboardInterrupt
+
+
+def test_a_run_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(finished, tmp_path):
+    folder, result = finished
+    resumed = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        train_run(spec(), RunFolder(resumed), StopInEpoch(2))
+    assert torch.load(RunFolder(resumed).checkpoint_path, weights_only=True)["epoch"] == 1
+    assert not (resumed / "result.json").exists() and len((resumed / "log.csv").read_text().splitlines()) == 2
+    again = train_run(spec(), RunFolder(resumed))
+    assert same_weights(weights(folder), weights(resumed))
+    assert again["test_accuracy"] == result["test_accuracy"] and again["epochs"] == 2
+    assert len((resumed / "log.csv").read_text().splitlines()) == 3
+
+
+def test_data_loading_workers_change_nothing(finished, tmp_path):
+    folder, result = finished
+    with_workers = tmp_path / "workers"
+    again = train_run(spec(workers=2), RunFolder(with_workers))
+    assert same_weights(weights(folder), weights(with_workers))
+    assert again["test_accuracy"] == result["test_accuracy"]
+
+
+def test_another_configuration_is_refused_and_nothing_is_overwritten(finished):
+    folder, _ = finished
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    with pytest.raises(RunError, match="lr: 0.05 in the run, 0.1 now"):
+        train_run(spec(lr=0.1), RunFolder(folder))
+    with pytest.raises(RunError, match="network.filters"):
+        train_run(make_spec(CELL, TINY, NetworkChoices(cells_per_stack=1, filters=6)), RunFolder(folder))
+    other = make_spec(Cell.parse("sep3x3(h1)+identity(h2)"), TINY, SMALL_NET)
+    with pytest.raises(RunError, match="network.cell"):
+        train_run(other, RunFolder(folder))
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_a_folder_with_other_files_or_a_file_is_refused(tmp_path):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match="holds other files"):
+        train_run(spec(), RunFolder(tmp_path / "busy"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunError, match="is a file"):
+        train_run(spec(), RunFolder(tmp_path / "file"))
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+def test_a_checkpoint_of_another_network_or_a_newer_format_is_refused(finished, tmp_path):
+    folder, _ = finished
+    run = RunFolder(folder)
+    state = torch.load(run.checkpoint_path, weights_only=True)
+    wider = make_spec(CELL, TINY, NetworkChoices(cells_per_stack=1, filters=6))
+    with pytest.raises(CheckpointError, match="another network .*filters"):
+        from pnas.training.checkpoint import load_checkpoint
+
+        load_checkpoint(run.checkpoint_path, wider.network.to_json())
+    newer = tmp_path / "newer.pt"
+    save_checkpoint(newer, state)
+    doc = torch.load(newer, weights_only=True)
+    doc["format"] = FORMAT + 1
+    torch.save(doc, newer)
+    with pytest.raises(CheckpointError, match="newer than the format"):
+        load_checkpoint(newer, spec().network.to_json())
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable pnas checkpoint"):
+        load_checkpoint(garbage, spec().network.to_json())
+
+
+def test_a_second_process_on_the_same_folder_is_refused(tmp_path):
+    run = RunFolder(tmp_path / "locked")
+    holder = RunFolder(tmp_path / "locked")
+    holder.lock()
+    try:
+        with pytest.raises(RunError, match="being trained by another process"):
+            train_run(spec(), run)
+    finally:
+        holder.unlock()
+
+
+def test_tensorboard_gets_every_epoch_where_it_is_installed(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    written = []
+
+    class SummaryWriter:
+        def __init__(self, log_dir, purge_step=None):
+            written.append(("open", log_dir, purge_step))
+
+        def add_scalar(self, key, value, step):
+            written.append((key, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            written.append(("close",))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=SummaryWriter))
+    train_run(spec(epochs=1, train_subset=64), RunFolder(tmp_path / "tb"))
+    assert written[0] == ("open", str(tmp_path / "tb"), 1) and written[-1] == ("close",)
+    assert {key for key, *_ in written[1:-1]} == {"train_loss", "train_accuracy", "lr", "images_per_second"}
+
+
+def test_a_named_network_is_sized_for_the_data(tmp_path):
+    named = make_spec(
+        "pnasnet5-cifar", TINY.replace(epochs=1, train_subset=64), NetworkChoices(cells_per_stack=1, filters=4)
+    )
+    assert (named.network.in_channels, named.network.image_size, named.network.num_classes) == (1, 28, 10)
+    assert named.network.drop_path == 0.4 and named.network.cell == CELL.__class__.parse(str(named.network.cell))
+    result = train_run(named, RunFolder(tmp_path / "named"))
+    assert result["network"]["filters"] == 4 and result["epochs"] == 1
