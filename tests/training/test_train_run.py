@@ -1,11 +1,12 @@
 """Training runs in-process: resume to the same weights, workers change nothing, folders refused as they should be."""
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
-from pnas.space import Cell
+from pnas.space import PNASNET5_CELL, Cell
 from pnas.training import (
     CheckpointError,
     NetworkChoices,
@@ -109,6 +110,18 @@ def test_another_configuration_is_refused_and_nothing_is_overwritten(finished):
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
 
 
+def test_other_data_is_refused_and_the_same_data_elsewhere_is_not(finished):
+    folder, result = finished
+    same = spec()
+    assert same.fingerprint is not None and same.fingerprint["content"]["dataset"] == "fashion-mnist"
+    moved = dict(same.fingerprint, files={"elsewhere/train-images.gz": "x"})
+    assert train_run(dataclasses.replace(same, fingerprint=moved), RunFolder(folder)) == result
+    content = dict(same.fingerprint["content"], train=dict(same.fingerprint["content"]["train"], sha256="0" * 64))
+    other = dict(same.fingerprint, content=content)
+    with pytest.raises(RunError, match="trained on other data"):
+        train_run(dataclasses.replace(same, fingerprint=other), RunFolder(folder))
+
+
 def test_a_folder_with_other_files_or_a_file_is_refused(tmp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
@@ -178,11 +191,13 @@ def test_tensorboard_gets_every_epoch_where_it_is_installed(tmp_path, monkeypatc
     assert {key for key, *_ in written[1:-1]} == {"train_loss", "train_accuracy", "lr", "images_per_second"}
 
 
-def test_a_named_network_is_sized_for_the_data(tmp_path):
+def test_a_named_network_is_sized_for_the_data():
     named = make_spec(
         "pnasnet5-cifar", TINY.replace(epochs=1, train_subset=64), NetworkChoices(cells_per_stack=1, filters=4)
     )
     assert (named.network.in_channels, named.network.image_size, named.network.num_classes) == (1, 28, 10)
-    assert named.network.drop_path == 0.4 and named.network.cell == CELL.__class__.parse(str(named.network.cell))
-    result = train_run(named, RunFolder(tmp_path / "named"))
-    assert result["network"]["filters"] == 4 and result["epochs"] == 1
+    assert named.network.drop_path == 0.4 and named.network.cell == PNASNET5_CELL
+    assert (named.network.filters, named.network.cells_per_stack, named.network.aux_head) == (4, 1, True)
+    cell = make_spec(CELL, TINY.replace(aux_weight=0), NetworkChoices())
+    assert (cell.network.filters, cell.network.cells_per_stack, cell.network.drop_path) == (48, 3, 0.2)
+    assert not cell.network.aux_head

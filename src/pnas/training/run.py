@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pnas.evaluation.base import fingerprint_difference
 from pnas.nets import NetworkConfig
 from pnas.training.checkpoint import CheckpointError, load_checkpoint, write_atomic
 from pnas.training.config import DataInfo, TrainConfig
@@ -46,6 +47,9 @@ class RunSpec:
     network: NetworkConfig
     training: TrainConfig
     data: DataInfo
+    fingerprint: dict[str, Any] | None = None
+    """The decoded data set's fingerprint (pnas.evaluation.data.dataset_fingerprint): a run resumes on the
+    same data only, wherever its files lie."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,7 @@ class RunSpec:
             "network": self.network.to_json(),
             "training": self.training.to_json(),
             "data": self.data.to_json(),
+            "data_fingerprint": self.fingerprint,
         }
 
     @classmethod
@@ -66,7 +71,8 @@ class RunSpec:
             )
         try:
             network = NetworkConfig(**doc["network"])
-            return cls(network, TrainConfig.from_json(doc["training"]), DataInfo.from_json(doc["data"]))
+            training, data = TrainConfig.from_json(doc["training"]), DataInfo.from_json(doc["data"])
+            return cls(network, training, data, doc.get("data_fingerprint"))
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError(f"{source} is damaged ({type(exc).__name__}: {exc})") from None
 
@@ -191,6 +197,13 @@ class RunFolder:
                 f"{'; ...' if len(differences) > 4 else ''}): use the original settings to resume it, "
                 "or pick another --out"
             )
+        if stored.fingerprint is not None and spec.fingerprint is not None:
+            changed = fingerprint_difference(stored.fingerprint, spec.fingerprint)
+            if changed is not None:
+                raise RunError(
+                    f"{self.path} holds a run trained on other data ({changed}): resume it on the data it was "
+                    "trained on, or pick another --out"
+                )
         return True
 
 

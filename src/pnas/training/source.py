@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pnas.config import option
-from pnas.evaluation.data import dataset_classes, load_dataset
+from pnas.evaluation.data import dataset_classes, dataset_fingerprint, load_dataset
 from pnas.limits import MAX_CELLS_PER_STACK, MAX_FILTERS
 from pnas.nets import CONCATS, NAMED_NETWORKS, NetworkConfig, network_config
 from pnas.nets.registry import LAYOUTS
@@ -135,4 +135,5 @@ def network_for(target: Cell | str, data: DataInfo, choices: NetworkChoices, aux
 
 def make_spec(target: Cell | str, config: TrainConfig, choices: NetworkChoices) -> RunSpec:
     data = data_info(config)
-    return RunSpec(network_for(target, data, choices, aux_head=config.aux_weight > 0), config, data)
+    fingerprint = dataset_fingerprint(config.dataset, data_dir=config.data_dir, image_size=config.image_size)
+    return RunSpec(network_for(target, data, choices, aux_head=config.aux_weight > 0), config, data, fingerprint)
