@@ -260,7 +260,7 @@ SHORT_FLAGS = {"blocks": "-B", "beam": "-K", "cells_per_stack": "-N", "filters":
 """The one-letter names of the paper's symbols."""
 
 
-def _click_type(spec: OptionSpec) -> Any:
+def click_type(spec: OptionSpec) -> Any:
     """A click type with the option's range, so a bad value is refused naming its flag."""
     base = base_type(spec.type)
     if spec.choices:
@@ -290,7 +290,7 @@ def _search_options(command: Any) -> Any:
         where = ", ".join(c.name for c in owners)
         default = "" if spec.default is None else f" [default: {spec.default}]"
         extra = " Also sets a baseline's default budget." if name in BUDGET_FLAT else ""
-        kind = click.Choice(DATASETS.names()) if key == "dataset" and section == "evaluator" else _click_type(spec)
+        kind = click.Choice(DATASETS.names()) if key == "dataset" and section == "evaluator" else click_type(spec)
         text = "Seed of every chosen component that has one." if name == "seed" else spec.help
         help_text = f"{text}{extra}{default} ({section}: {where})"
         command = click.option(*names, name, type=kind, default=None, help=help_text)(command)

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pnas.cli.main import main
 from pnas.cli.output import emit_json, err_console, fail
-from pnas.cli.search import _click_type
+from pnas.cli.search import click_type
 from pnas.config import option_specs
 from pnas.evaluation.data import DATASETS, DatasetError
 from pnas.training import (
@@ -31,6 +31,7 @@ from pnas.training import (
     parse_cell,
     train_run,
 )
+from pnas.training.checkpoint import write_atomic
 
 MAX_REPEAT = 100
 
@@ -93,7 +94,7 @@ def _generated_options(command: Any) -> Any:
     """One flag per declared option of the protocol and of the network (their help, ranges and choices)."""
     specs = list(option_specs(TrainConfig).values()) + list(option_specs(NetworkChoices).values())
     for spec in reversed(specs):
-        kind = click.Choice(DATASETS.names()) if spec.name == "dataset" else _click_type(spec)
+        kind = click.Choice(DATASETS.names()) if spec.name == "dataset" else click_type(spec)
         default = "" if spec.default is None else f" [default: {spec.default}]"
         names = [f"--{spec.name.replace('_', '-')}"]
         if spec.name == "cells_per_stack":
@@ -191,7 +192,8 @@ def train(
                 results.append(train_run(spec, run, bars))
         result = results[0] if repeat == 1 else _summary(results, seeds)
         if repeat > 1:
-            (folder / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+            text = json.dumps(result, indent=2).encode() + b"\n"
+            write_atomic(folder / "result.json", lambda f: f.write(text))
     except KeyboardInterrupt:
         fail("stopped; every finished epoch is kept: run the same command to resume", code=130)
         return

@@ -317,8 +317,8 @@ def _epoch(
         value = float(loss.detach())
         if not math.isfinite(value):
             raise TrainingFailed(
-                f"the loss became {value} at epoch {epoch}, step {i + 1}: lower --lr; the run resumes from its last "
-                "checkpoint with the same settings"
+                f"the loss became {value} at epoch {epoch}, step {i + 1}; the checkpoints of the epochs before are "
+                "kept: train again with a lower --lr (or a --grad-clip) into a new --out"
             )
         n = len(y)
         loss_sum += value * n
