@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from pnas.cli.main import main
 
 CELL = "sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1)"
-TINY = ["--epochs", "3", "--train-subset", "512", "--batch-size", "32", "-N", "1", "-F", "6", "--lr", "0.05",
+TINY = ["--epochs", "3", "--train-subset", "320", "--batch-size", "32", "-N", "1", "-F", "6", "--lr", "0.05",
         "--device", "cpu", "--threads", "1", "--aux-weight", "0"]  # fmt: skip
 PNAS = [sys.executable, "-c", "from pnas.cli.main import main; main()"]
 
@@ -34,9 +34,17 @@ def weights(folder):
     return torch.load(folder / "checkpoint.pt", weights_only=True)["model"]
 
 
-def test_killed_during_an_epoch_the_same_command_resumes_to_the_uninterrupted_weights(tmp_path):
-    reference = invoke("train", CELL, *TINY, "--out", tmp_path / "reference", "--json")
-    assert reference.exit_code == 0, reference.output
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run of TINY: its folder and its result."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    result = invoke("train", CELL, *TINY, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+def test_killed_during_an_epoch_the_same_command_resumes_to_the_uninterrupted_weights(reference, tmp_path):
+    reference_folder, reference_result = reference
     out = tmp_path / "killed"
     command = [*PNAS, "train", CELL, *TINY, "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -53,8 +61,8 @@ def test_killed_during_an_epoch_the_same_command_resumes_to_the_uninterrupted_we
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming after epoch" in resumed.stderr
     result = json.loads(resumed.stdout)
-    assert result["epochs"] == 3 and result["test_accuracy"] == json.loads(reference.stdout)["test_accuracy"]
-    theirs, ours = weights(tmp_path / "reference"), weights(out)
+    assert result["epochs"] == 3 and result["test_accuracy"] == reference_result["test_accuracy"]
+    theirs, ours = weights(reference_folder), weights(out)
     assert all(torch.equal(theirs[k], ours[k]) for k in theirs)
     assert len((out / "log.csv").read_text().splitlines()) == 4  # a header and one row per epoch, none twice
     again = invoke("train", CELL, *TINY, "--out", out, "--json")
@@ -113,11 +121,13 @@ def test_bad_input_is_one_line_and_creates_nothing(args, says, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-def test_another_configuration_in_a_finished_run_folder_is_refused(tmp_path):
-    out = tmp_path / "run"
-    args = ["train", CELL, *TINY, "--epochs", "1", "--train-subset", "64", "--out", out]
-    assert invoke(*args).exit_code == 0
+def test_another_configuration_in_a_finished_run_folder_is_refused(reference):
+    out, result = reference
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    line = one_error_line(invoke(*args, "--cutout", "8"))
+    line = one_error_line(invoke("train", CELL, *TINY, "--out", out, "--cutout", "8"))
     assert "cutout: 0 in the run, 8 now" in line
+    line = one_error_line(invoke("train", "sep3x3(h1)+identity(h2)", *TINY, "--out", out))
+    assert "network.cell" in line
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    same = invoke("train", CELL, *TINY, "--out", out, "--threads", "2", "--json")  # a runtime setting may differ
+    assert same.exit_code == 0 and json.loads(same.stdout) == result
