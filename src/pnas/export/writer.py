@@ -38,6 +38,7 @@ from pnas.export.model import (
 )
 from pnas.export.preprocess import describe_steps
 from pnas.nets import CellNetwork
+from pnas.training.checkpoint import fsync_path
 from pnas.training.loop import versions
 from pnas.training.run import SPEC
 
@@ -118,10 +119,10 @@ class _Staging:
             if name == MODEL_JSON:
                 for old in stale:
                     (self.folder / old).unlink(missing_ok=True)
-            _fsync(tmp)
+            fsync_path(tmp)
             os.replace(tmp, self.folder / name)
             done.append(self.folder / name)
-        _fsync(self.folder)
+        fsync_path(self.folder)
         self.staged = {}
         return done
 
@@ -129,19 +130,6 @@ class _Staging:
         for tmp in self.staged.values():
             tmp.unlink(missing_ok=True)
         self.staged = {}
-
-
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager

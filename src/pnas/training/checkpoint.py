@@ -40,8 +40,13 @@ def write_atomic(path: Path, write: Any) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+    fsync_path(path.parent)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush ``path`` (a folder: the renames in it) to disk, where the file system allows it."""
     try:
-        fd = os.open(path.parent, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:

@@ -29,12 +29,13 @@ from torch import nn
 
 from pnas import __version__
 from pnas.evaluation.data import load_dataset, load_test
+from pnas.evaluation.trainer import resolve_device
 from pnas.nets import CellNetwork, build_network, count_mult_adds, count_params
 from pnas.threads import torch_threads
 from pnas.training.augment import Augment
 from pnas.training.checkpoint import random_states, restore_random_states, save_checkpoint
 from pnas.training.config import TrainConfig
-from pnas.training.run import RunError, RunFolder, RunSpec
+from pnas.training.run import RunFolder, RunSpec
 
 
 class TrainingFailed(RuntimeError):
@@ -58,14 +59,6 @@ class TrainReporter:
 
     def testing(self) -> None:
         pass
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RunError("--device cuda was asked for but torch sees no GPU: use --device cpu or auto")
-    return torch.device(device)
 
 
 def derived_seed(*parts: int) -> int:
