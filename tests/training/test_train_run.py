@@ -17,7 +17,7 @@ from pnas.training import (
     make_spec,
     train_run,
 )
-from pnas.training.checkpoint import FORMAT, save_checkpoint
+from pnas.training.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 
 CELL = Cell.parse("sep3x3(h1)+identity(h2); max3x3(b1)+sep5x5(h1)")
 TINY = TrainConfig(
@@ -139,8 +139,6 @@ def test_a_checkpoint_of_another_network_or_a_newer_format_is_refused(finished, 
     state = torch.load(run.checkpoint_path, weights_only=True)
     wider = make_spec(CELL, TINY, NetworkChoices(cells_per_stack=1, filters=6))
     with pytest.raises(CheckpointError, match="another network .*filters"):
-        from pnas.training.checkpoint import load_checkpoint
-
         load_checkpoint(run.checkpoint_path, wider.network.to_json())
     newer = tmp_path / "newer.pt"
     save_checkpoint(newer, state)

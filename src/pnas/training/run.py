@@ -78,19 +78,21 @@ class RunSpec:
 
     def differences(self, other: RunSpec) -> list[str]:
         """What differs between two runs, ignoring settings that only decide where and how fast they train."""
-        mine = {**_prefixed("network", self.network.to_json()), **_prefixed("", self.training.deciding())}
-        theirs = {**_prefixed("network", other.network.to_json()), **_prefixed("", other.training.deciding())}
-        mine.update(_prefixed("data", {"dataset": self.data.dataset, "num_classes": self.data.num_classes}))
-        theirs.update(_prefixed("data", {"dataset": other.data.dataset, "num_classes": other.data.num_classes}))
+        mine, theirs = self._identity(), other._identity()
         return [
             f"{key}: {mine.get(key)!r} in the run, {theirs.get(key)!r} now"
             for key in sorted(set(mine) | set(theirs))
             if mine.get(key) != theirs.get(key)
         ]
 
-
-def _prefixed(prefix: str, doc: dict[str, Any]) -> dict[str, Any]:
-    return {(f"{prefix}.{k}" if prefix else k): v for k, v in doc.items()}
+    def _identity(self) -> dict[str, Any]:
+        """Every setting that decides the result, as flat keys (``network.filters``, ``lr``, ``data.dataset``)."""
+        data = {"dataset": self.data.dataset, "num_classes": self.data.num_classes}
+        return {
+            **{f"network.{k}": v for k, v in self.network.to_json().items()},
+            **self.training.deciding(),
+            **{f"data.{k}": v for k, v in data.items()},
+        }
 
 
 class RunFolder:

@@ -60,28 +60,16 @@ def parse_cell(text: str) -> Cell:
 
 def cell_from_study(storage: str | Path, study: str | None, rank: int) -> tuple[Cell, dict[str, Any]]:
     """The ``rank``-th best trained cell of a study (1 = best), and the study's configuration."""
-    from pnas.storage.sqlite import StoreError, StudyStore
-    from pnas.study import Study
+    from pnas.report.data import open_study
+    from pnas.storage.sqlite import StoreError
 
     if not Path(storage).expanduser().exists():
         raise RunError(f"--storage {storage}: no such study file")
     try:
-        store = StudyStore(storage, create=False)
-        try:
-            studies = store.list_studies()
-            if study is None:
-                if len(studies) != 1:
-                    names = ", ".join(s.name for s in studies) or "none"
-                    raise RunError(f"{storage} holds {len(studies)} studies ({names}): pass --study NAME")
-                handle = Study(store, studies[0])
-            else:
-                handle = Study.load(store, study)
-            best = handle.best(rank)
-            config = handle.config
-        finally:
-            store.close()
+        handle = open_study(storage, study)
     except StoreError as exc:
         raise RunError(str(exc)) from None
+    best, config = handle.best(rank), handle.config
     name = handle.name
     space = (config.get("space") or {}).get("name", "pnas")
     if space != "pnas":
