@@ -3,8 +3,11 @@
 This is the search-time proxy of the paper (docs/paper.md, section 5.1): every child
 is trained with the same short recipe, and only the ranking of cells matters. Training
 is plain SGD with momentum and a per-step cosine schedule over tensors already in
-memory (no DataLoader), so that a small child trains quickly on one CPU core (costs
-measured in docs/training.md).
+memory (no DataLoader), on the device they train on, so that a small child trains
+quickly on one CPU core and a GPU is never left waiting for data. What makes it fast
+(channels-last tensors, bf16 autocast on a GPU, one child per core, optional
+``torch.compile``) is a switch of :class:`TrainingConfig`; which switches win where is
+measured by ``benchmarks/child_throughput.py`` and recorded in docs/training.md.
 
 Results are deterministic: the weights and the data order are seeded from the
 config's seed and the cell's text (a stable hash), so the same cell and config give
@@ -13,6 +16,7 @@ the same accuracy in any process with the same torch build and thread count.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -24,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pnas.config import RESULT, RUNTIME, option
+from pnas.evaluation.augment import Augment
 from pnas.evaluation.base import (
     EVALUATORS,
     ChildFailed,
@@ -38,6 +43,8 @@ from pnas.space import Cell
 from pnas.threads import torch_threads
 
 DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("fp32", "bf16")
+AUGMENTATIONS = ("none", "crop-flip")
 
 DEFAULT_PROXY: dict[str, Any] = {
     "dataset": "fashion-mnist",
@@ -113,6 +120,26 @@ class TrainingConfig:
     child_timeout: float | None = option(
         None, "Seconds after which a child is stopped and recorded failed (unset: no limit).", low=0, decides=RUNTIME
     )
+    precision: str = option(
+        "fp32",
+        "Arithmetic of forward passes: fp32, or bf16 (autocast; weights and updates stay fp32). bf16 measured "
+        "slower on CPU; on a GPU it is the faster choice (docs/training.md).",
+        choices=PRECISIONS,
+    )
+    channels_last: bool = option(
+        True, "Keep weights and activations channels-last (faster convolutions on CPU and GPU; docs/training.md)."
+    )
+    compile: bool = option(
+        False,
+        "torch.compile each child's training step; its first step, which compiles, is recorded as "
+        "compile_seconds. Pays off only for long children on a GPU (docs/training.md).",
+    )
+    augment: str = option(
+        "none",
+        "Augmentation of each training batch, done where the data lies: none, or crop-flip "
+        "(random crop with image/8 padding and horizontal flip).",
+        choices=AUGMENTATIONS,
+    )
 
     def __post_init__(self) -> None:
         if self.data_dir is not None and not isinstance(self.data_dir, str):
@@ -147,6 +174,13 @@ class TrainingConfig:
             raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
         if self.child_timeout is not None and not self.child_timeout > 0:
             raise ValueError(f"child_timeout must be positive seconds or None, got {self.child_timeout!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
+        for name in ("channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -156,6 +190,13 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but torch sees no GPU: use --device cpu or auto")
     return torch.device(device)
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """The autocast context of a precision (nothing for fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def child_seed(seed: int, cell_text: str) -> int:
@@ -287,13 +328,12 @@ class TrainingEvaluator(Evaluator):
             filters=s.filters,
             concat=s.concat,
             image_size=d.image_size,
+            channels_last=s.channels_last,
         )
 
-    def train(self, cell: Cell | str, progress: ProgressCallback | None = None) -> tuple[nn.Module, int, float]:
-        """The trained child: (model in eval mode, training examples seen, last epoch's mean loss).
-
-        Deterministic: the same cell and settings give the same weights in any process.
-        """
+    def train(self, cell: Cell | str, progress: ProgressCallback | None = None) -> TrainedChild:
+        """The trained child, in eval mode. Deterministic: the same cell and settings give the same
+        weights in any process (on the same device kind, torch build and thread count)."""
         s = self.settings
         start = time.monotonic()
         if isinstance(cell, str):
@@ -306,11 +346,12 @@ class TrainingEvaluator(Evaluator):
         with torch_threads(s.threads), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = self.build(cell).to(device)
-            examples, loss = self._train(model, train_x, train_y, seed, start, progress)
+            child = self._train(model, train_x, train_y, seed, start, progress)
             if s.bn_recalibration:
-                recalibrate_batch_norm(model, train_x[: s.bn_recalibration], min(s.batch_size, s.bn_recalibration))
+                with autocast(device, s.precision):
+                    recalibrate_batch_norm(model, train_x[: s.bn_recalibration], min(s.batch_size, s.bn_recalibration))
         model.eval()
-        return model, examples, loss
+        return child
 
     def test_accuracy(self, cell: Cell | str) -> float:
         """Train the child exactly as during the search, then score it on the test set.
@@ -318,28 +359,31 @@ class TrainingEvaluator(Evaluator):
         For reporting after a search only: the search itself never sees the test set.
         """
         s = self.settings
-        model, _, _ = self.train(cell)
+        child = self.train(cell)
         device = resolve_device(s.device)
         test_x, test_y = load_test(s.dataset, data_dir=s.data_dir, image_size=s.image_size)
-        with torch_threads(s.threads):
-            return accuracy(model, test_x.to(device), test_y.to(device))
+        with torch_threads(s.threads), autocast(device, s.precision):
+            return accuracy(child.model, test_x.to(device), test_y.to(device))
 
     def evaluate(self, cell: Cell | str, progress: ProgressCallback | None = None) -> EvalResult:
         s = self.settings
         start = time.monotonic()
         device = resolve_device(s.device)
         _, _, val_x, val_y = self._tensors(device)
-        model, examples, loss = self.train(cell, progress)
-        with torch_threads(s.threads):
-            val_accuracy = accuracy(model, val_x, val_y)
+        child = self.train(cell, progress)
+        with torch_threads(s.threads), autocast(device, s.precision):
+            val_accuracy = accuracy(child.model, val_x, val_y)
         d = self.data()
+        extra: dict[str, Any] = {"train_loss": child.loss}
+        if child.compile_seconds is not None:
+            extra["compile_seconds"] = child.compile_seconds
         return EvalResult(
             accuracy=val_accuracy,
-            params=count_params(model),
-            mult_adds=count_mult_adds(model, (d.channels, d.image_size, d.image_size)),
-            examples=examples,
+            params=count_params(child.model),
+            mult_adds=count_mult_adds(child.model, (d.channels, d.image_size, d.image_size)),
+            examples=child.examples,
             seconds=time.monotonic() - start,
-            extra={"train_loss": loss},
+            extra=extra,
         )
 
     def _train(
@@ -350,8 +394,12 @@ class TrainingEvaluator(Evaluator):
         seed: int,
         start: float,
         progress: ProgressCallback | None,
-    ) -> tuple[int, float]:
-        """SGD + momentum, cosine per step; returns (examples seen, mean loss of the last epoch)."""
+    ) -> TrainedChild:
+        """SGD + momentum, cosine per step, over ``x`` where it lies.
+
+        Losses stay on the device and are read back every :data:`PROGRESS_EVERY` steps and at
+        each epoch's end, so a GPU is not stopped after every step to report one number.
+        """
         s = self.settings
         batch = min(s.batch_size, len(x))
         steps_per_epoch = len(x) // batch  # the last partial batch is dropped: BN needs full batches
@@ -360,12 +408,17 @@ class TrainingEvaluator(Evaluator):
             model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, nesterov=True
         )
         order = torch.Generator().manual_seed(seed)
+        augment = Augment(padding=max(1, x.shape[-1] // 8), flip=True) if s.augment == "crop-flip" else None
+        choices = torch.Generator().manual_seed(seed + 1)  # the augmentation's own: data order stays the same
+        forward = torch.compile(model) if s.compile else model
+        compile_seconds: float | None = None
         model.train()
         step = 0
         epoch_loss = float("nan")
+        losses = torch.zeros(steps_per_epoch, dtype=torch.float64, device=x.device)
         for epoch in range(1, s.epochs + 1):
             perm = torch.randperm(len(x), generator=order).to(x.device)
-            running = 0.0
+            checked = 0
             for i in range(steps_per_epoch):
                 if s.child_timeout is not None and time.monotonic() - start > s.child_timeout:
                     raise ChildFailed(
@@ -374,24 +427,55 @@ class TrainingEvaluator(Evaluator):
                     )
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(s.lr, step, total)
+                step_start = time.monotonic()
                 idx = perm[i * batch : (i + 1) * batch]
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise ChildFailed(f"loss became {value} at epoch {epoch} step {i + 1}")
+                inputs = x[idx] if augment is None else augment(x[idx], choices)
+                with autocast(x.device, s.precision):
+                    loss = F.cross_entropy(forward(inputs), y[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                running += value
+                losses[i] = loss.detach()
+                if s.compile and compile_seconds is None:
+                    compile_seconds = _synced_seconds(step_start, x.device)
                 step += 1
-                if progress is not None and (i + 1) % PROGRESS_EVERY == 0 and i + 1 < steps_per_epoch:
-                    progress({"epoch": epoch, "epochs": s.epochs, "step": i + 1, "steps": steps_per_epoch,
-                              "loss": running / (i + 1)})  # fmt: skip
-            epoch_loss = running / steps_per_epoch
-            if progress is not None:
-                progress({"epoch": epoch, "epochs": s.epochs, "step": steps_per_epoch, "steps": steps_per_epoch,
-                          "loss": epoch_loss})  # fmt: skip
-        return total * batch, epoch_loss
+                last = i + 1 == steps_per_epoch
+                if (i + 1) % PROGRESS_EVERY == 0 or last:
+                    _check_finite(losses, checked, i + 1, epoch)
+                    checked = i + 1
+                    if progress is not None:
+                        progress({"epoch": epoch, "epochs": s.epochs, "step": i + 1, "steps": steps_per_epoch,
+                                  "loss": float(losses[: i + 1].mean())})  # fmt: skip
+            epoch_loss = float(losses.mean())
+        return TrainedChild(model, total * batch, epoch_loss, compile_seconds)
+
+
+@dataclass
+class TrainedChild:
+    """A trained child network and what its training measured."""
+
+    model: nn.Module
+    examples: int
+    """Training examples seen: epochs x full batches x batch size."""
+    loss: float
+    """Mean training loss of the last epoch."""
+    compile_seconds: float | None = None
+    """With ``compile``: the first training step, which compiles the model."""
+
+
+def _check_finite(losses: torch.Tensor, start: int, stop: int, epoch: int) -> None:
+    """ChildFailed naming the first step in ``start:stop`` whose loss is not finite."""
+    window = losses[start:stop]
+    bad = (~torch.isfinite(window)).nonzero()
+    if len(bad):
+        first = int(bad[0])
+        raise ChildFailed(f"loss became {float(window[first])} at epoch {epoch} step {start + first + 1}")
+
+
+def _synced_seconds(since: float, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.monotonic() - since
 
 
 EVALUATORS.register(

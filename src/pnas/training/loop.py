@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from pnas import __version__
+from pnas.evaluation.augment import Augment
 from pnas.evaluation.data import load_dataset, load_test
 from pnas.evaluation.trainer import accuracy, cosine_lr, resolve_device
 from pnas.nets import CellNetwork, build_network, count_mult_adds, count_params
 from pnas.threads import torch_threads
-from pnas.training.augment import Augment
 from pnas.training.checkpoint import random_states, restore_random_states, save_checkpoint
 from pnas.training.config import TrainConfig
 from pnas.training.run import RunFolder, RunSpec

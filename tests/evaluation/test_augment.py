@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pnas.training.augment import Augment, cutout, random_crop, random_flip
+from pnas.evaluation.augment import Augment, cutout, random_crop, random_flip
 
 
 def image_batch(n=4, c=2, h=6, w=5):
