@@ -57,6 +57,7 @@ from pnas.execution.base import Job
 from pnas.execution.local import ProcessPoolExecutor, visible_gpus
 from pnas.nets import build_cifar_network, count_mult_adds, count_params
 from pnas.space import PNASNET5_CELL, Cell
+from pnas.threads import torch_threads
 
 FASHION_CELLS = (
     "conv1x7_7x1(h1)+sep5x5(h2); conv1x7_7x1(h1)+sep5x5(b1); conv1x7_7x1(h1)+sep5x5(h2)",
@@ -234,29 +235,32 @@ def switches(name: str, config: TrainingConfig, cell: Cell, images: int, with_co
     data = evaluator.shared_data()
     data = dict(data, train_x=data["train_x"][:images], train_y=data["train_y"][:images])
     variants = {
-        "default (fp32, channels-last, 1 thread)": (config, 1),
+        "project default": (config, 1),
         "default memory format": (replace(config, channels_last=False), 1),
-        "bf16 autocast": (replace(config, precision="bf16"), 1),
         "batch x2": (replace(config, batch_size=config.batch_size * 2), 1),
-        "2 threads": (config, 2),
     }
+    other = "fp32" if config.precision == "bf16" else "bf16"
+    variants[f"{other} precision"] = (replace(config, precision=other), 1)
+    if config.device == "cpu":
+        variants["2 threads"] = (config, 2)
     if with_compile:
         variants["torch.compile"] = (replace(config, compile=True), 1)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"project default": {"precision": config.precision, "channels_last": config.channels_last,
+                                               "batch_size": config.batch_size, "threads": 1}}  # fmt: skip
     base = None
     for label, (variant, threads) in variants.items():
         measured = train_rate(variant, cell, data, threads)
         base = base or measured["img_s"]
-        out[label] = {"img_s": measured["img_s"], "vs_default": measured["img_s"] / base,
+        out[label] = out.get(label, {}) | {"img_s": measured["img_s"], "vs_default": measured["img_s"] / base,
                       "first_child_s": measured["first_child_s"]}  # fmt: skip
         log(f"{name} switch {label}: {measured['img_s']:.1f} img/s ({measured['img_s'] / base:.2f}x)")
-    val_x = data["val_x"]
-    model = TrainingEvaluator.from_shared_data(asdict(config), data).build(cell).eval()
-    with torch.inference_mode():
+    val_x, val_y = data["val_x"].to(config.device), data["val_y"].to(config.device)
+    model = TrainingEvaluator.from_shared_data(asdict(config), data).build(cell).to(config.device).eval()
+    with torch.inference_mode(), torch_threads(1):
         for label, net in (("BN kept", model), ("BN folded", fold_batch_norm(model))):
             started = time.perf_counter()
             for _ in range(3):
-                accuracy(net, val_x, data["val_y"])
+                accuracy(net, val_x, val_y)
             out[f"validation, {label}: images/s"] = 3 * len(val_x) / (time.perf_counter() - started)
     return out
 
@@ -264,41 +268,45 @@ def switches(name: str, config: TrainingConfig, cell: Cell, images: int, with_co
 # --------------------------------------------------------------------------- a GPU's figures
 
 
-def paper_proxy(
-    data_dir: str, batch: int, compile_model: bool, precision: str, epochs: int, images: int
-) -> dict[str, Any]:
-    """One child of the paper's proxy (N = 2, F = 24, ``epochs`` over ``images`` 3x32x32 images) on the GPU,
-    in this process, against the plain loop's throughput on the same network."""
-    config = TrainingConfig(dataset="cifar10", data_dir=data_dir, image_size=32, train_subset=images, val_size=5000,
-                            cells_per_stack=2, filters=24, epochs=epochs, batch_size=batch, lr=0.1 * batch / 128,
-                            device="cuda", threads=None, precision=precision, compile=compile_model)  # fmt: skip
+def paper_proxy_config(
+    data_dir: str, device: str, batch: int, epochs: int, images: int, **changes: Any
+) -> TrainingConfig:
+    """The paper's search-time proxy (N = 2, F = 24, 3x32x32, crop and flip; ``changes`` override it), the
+    learning rate scaled with the batch from 0.1 at 128."""
+    settings = dict(dataset="cifar10", data_dir=data_dir, image_size=32, train_subset=images, val_size=5000,
+                    cells_per_stack=2, filters=24, epochs=epochs, batch_size=batch, lr=0.1 * batch / 128,
+                    augment="crop-flip", device=device)  # fmt: skip
+    return TrainingConfig(**(settings | changes))
+
+
+def paper_proxy(config: TrainingConfig, plain_images: int) -> dict[str, Any]:
+    """One paper-proxy child trained in this process, against the plain loop's throughput on ``plain_images``
+    of the same network (fp32, default memory format, no augmentation: the plain loop at its fastest)."""
     evaluator = TrainingEvaluator(**asdict(config))
     evaluator.prepare()
     result = evaluator.evaluate(PNASNET5_CELL)
-    torch.cuda.synchronize()
-    short = replace(config, epochs=1, train_subset=min(images, 20 * batch), compile=False, precision="fp32")
-    plain_run = plain_child(PNASNET5_CELL, short, torch.device("cuda"))
-    child_img_s = result.examples / result.seconds
+    plain_config = replace(config, epochs=1, train_subset=plain_images, val_size=config.val_size)
+    plain_run = plain_child(PNASNET5_CELL, plain_config, torch.device(config.device))
+    child_img_s, plain_img_s = result.examples / result.seconds, plain_run["images"] / plain_run["seconds"]
+    log(f"paper proxy: one child {result.seconds:.1f} s, {child_img_s:.0f} img/s; plain loop {plain_img_s:.0f} img/s")
     return {"child_s": result.seconds, "compile_s": result.extra.get("compile_seconds"), "accuracy": result.accuracy,
-            "img_s": child_img_s, "plain_img_s": plain_run["images"] / plain_run["seconds"],
-            "speedup_vs_plain": child_img_s / (plain_run["images"] / plain_run["seconds"]),
-            "batch_size": batch, "precision": precision, "compile": compile_model, "epochs": epochs, "images": images}  # fmt: skip
+            "img_s": child_img_s, "plain_img_s": plain_img_s, "speedup_vs_plain": child_img_s / plain_img_s,
+            "batch_size": config.batch_size, "precision": config.precision, "compile": config.compile,
+            "epochs": config.epochs, "images": config.train_subset}  # fmt: skip
 
 
-def concurrency(data_dir: str, batch: int, precision: str, images: int, gpus: list[str]) -> dict[str, Any]:
-    """Aggregate throughput of 1, 2, 4 and 8 short paper-proxy children sharing each GPU."""
-    config = TrainingConfig(dataset="cifar10", data_dir=data_dir, image_size=32, train_subset=images, val_size=5000,
-                            cells_per_stack=2, filters=24, epochs=1, batch_size=batch, lr=0.1 * batch / 128,
-                            device="cuda", threads=1, precision=precision)  # fmt: skip
+def concurrency(config: TrainingConfig, gpus: list[str], shares: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, Any]:
+    """Aggregate throughput of 1, 2, 4 and 8 children sharing each GPU (each core's share on a CPU), and the
+    paper-proxy children per hour per GPU it gives at the best share."""
     rates = {}
-    for per_gpu in (1, 2, 4, 8):
-        workers = per_gpu * len(gpus)
-        rates[per_gpu] = project([PNASNET5_CELL] * workers, config, workers, gpus)["img_s"]
-        log(f"paper proxy, {per_gpu} children per GPU: {rates[per_gpu]:.0f} img/s")
+    for share in shares:
+        workers = share * max(1, len(gpus))
+        rates[share] = project([PNASNET5_CELL] * workers, config, workers, gpus)["img_s"]
+        log(f"{share} children per {'GPU' if gpus else 'machine'}: {rates[share]:.0f} img/s")
     best = max(rates, key=lambda k: rates[k])
     per_child = PAPER_PROXY_EPOCHS * PAPER_PROXY_IMAGES
     return {"img_s_by_children_per_gpu": {str(k): v for k, v in rates.items()}, "best_children_per_gpu": best,
-            "children_per_hour_per_gpu": 3600 * rates[best] / per_child / len(gpus)}  # fmt: skip
+            "children_per_hour_per_gpu": 3600 * rates[best] / per_child / max(1, len(gpus))}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- main
@@ -342,19 +350,30 @@ def main() -> None:
                                         workers, gpus)  # fmt: skip
         report["cifar_proxy"]["synthetic_data"] = args.cifar_dir is None
         report["fashion_mnist"] = compare("fashion_mnist", cells, cells, fashion, device, workers, gpus)
-        if not args.no_switches and device.type == "cpu":
+        if not args.no_switches:
             report["switches"] = {
                 "fashion_mnist": switches(
                     "fashion_mnist", fashion, cells[0], 128 if args.quick else 1280, with_compile=not args.quick
                 ),
                 "cifar_proxy": switches(
-                    "cifar_proxy", cifar, PNASNET5_CELL, 64 if args.quick else 512, with_compile=False
+                    "cifar_proxy",
+                    cifar,
+                    PNASNET5_CELL,
+                    64 if args.quick else 512,
+                    with_compile=bool(gpus) and not args.quick,
                 ),
             }
         if gpus:
-            report["paper_proxy"] = paper_proxy(data_dir, args.proxy_batch, args.compile, precision,
-                                                PAPER_PROXY_EPOCHS, PAPER_PROXY_IMAGES)  # fmt: skip
-            report["paper_proxy"] |= concurrency(data_dir, args.proxy_batch, precision, 10 * args.proxy_batch, gpus)
+            proxy = paper_proxy_config(data_dir, "cuda", args.proxy_batch, PAPER_PROXY_EPOCHS, PAPER_PROXY_IMAGES,
+                                       precision=precision, compile=args.compile, threads=None)  # fmt: skip
+            report["paper_proxy"] = paper_proxy(proxy, plain_images=20 * args.proxy_batch)
+            short = replace(proxy, epochs=1, train_subset=40 * args.proxy_batch, compile=False, threads=1)
+            report["paper_proxy"] |= concurrency(short, gpus)
+            report["paper_proxy"]["speedup_vs_plain_best_share"] = (
+                report["paper_proxy"]["img_s_by_children_per_gpu"][str(report["paper_proxy"]["best_children_per_gpu"])]
+                / len(gpus)
+                / report["paper_proxy"]["plain_img_s"]
+            )
     report["seconds"] = time.perf_counter() - started
     if args.json:
         print(json.dumps(report))

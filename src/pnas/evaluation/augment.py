@@ -18,10 +18,17 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> to
     """Each image padded by ``padding`` on every side and cropped back to its size at a random offset."""
     if padding <= 0:
         return x
+    dy = torch.randint(0, 2 * padding + 1, (x.shape[0],), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (x.shape[0],), generator=generator)
+    return crop(x, padding, torch.stack([dy, dx]).to(x.device))
+
+
+def crop(x: torch.Tensor, padding: int, offsets: torch.Tensor) -> torch.Tensor:
+    """Each image padded by ``padding`` and cropped back at its offsets ``(2, n)``: rows, then columns,
+    each in ``[0, 2 * padding]``; on ``x``'s device, without reading anything back to the CPU."""
     n, _, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
+    dy, dx = offsets[0], offsets[1]
     rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])[:, None, :, None]  # n, 1, h, 1
     cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])[:, None, None, :]  # n, 1, 1, w
     batch = torch.arange(n, device=x.device)[:, None, None, None]
@@ -31,8 +38,12 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> to
 
 def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each image mirrored left to right with probability 1/2."""
-    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
-    return torch.where(flip[:, None, None, None], x.flip(3), x)
+    return flip(x, (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device))
+
+
+def flip(x: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+    """The images where ``mirrored`` (a bool per image) is true, mirrored left to right."""
+    return torch.where(mirrored[:, None, None, None], x.flip(3), x)
 
 
 def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:

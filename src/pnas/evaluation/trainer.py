@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pnas.config import RESULT, RUNTIME, option
-from pnas.evaluation.augment import Augment
+from pnas.evaluation.augment import crop, flip
 from pnas.evaluation.base import (
     EVALUATORS,
     ChildFailed,
@@ -408,7 +408,7 @@ class TrainingEvaluator(Evaluator):
             model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, nesterov=True
         )
         order = torch.Generator().manual_seed(seed)
-        augment = Augment(padding=max(1, x.shape[-1] // 8), flip=True) if s.augment == "crop-flip" else None
+        padding = max(1, x.shape[-1] // 8)
         choices = torch.Generator().manual_seed(seed + 1)  # the augmentation's own: data order stays the same
         forward = torch.compile(model) if s.compile else model
         compile_seconds: float | None = None
@@ -418,6 +418,9 @@ class TrainingEvaluator(Evaluator):
         losses = torch.zeros(steps_per_epoch, dtype=torch.float64, device=x.device)
         for epoch in range(1, s.epochs + 1):
             perm = torch.randperm(len(x), generator=order).to(x.device)
+            if s.augment == "crop-flip":  # a whole epoch's draws, sent to the device at once
+                offsets = torch.randint(0, 2 * padding + 1, (2, len(x)), generator=choices).to(x.device)
+                mirrored = (torch.rand(len(x), generator=choices) < 0.5).to(x.device)
             checked = 0
             for i in range(steps_per_epoch):
                 if s.child_timeout is not None and time.monotonic() - start > s.child_timeout:
@@ -428,8 +431,11 @@ class TrainingEvaluator(Evaluator):
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(s.lr, step, total)
                 step_start = time.monotonic()
-                idx = perm[i * batch : (i + 1) * batch]
-                inputs = x[idx] if augment is None else augment(x[idx], choices)
+                batch_slice = slice(i * batch, (i + 1) * batch)
+                idx = perm[batch_slice]
+                inputs = x[idx]
+                if s.augment == "crop-flip":
+                    inputs = flip(crop(inputs, padding, offsets[:, batch_slice]), mirrored[batch_slice])
                 with autocast(x.device, s.precision):
                     loss = F.cross_entropy(forward(inputs), y[idx])
                 optimizer.zero_grad(set_to_none=True)

@@ -98,6 +98,7 @@ def _worker_main(conn: Connection, parent: int, spec: EvaluatorSpec, threads: in
 
         torch.set_num_threads(threads)
         evaluator = spec.build()
+        evaluator.prepare()  # the data is loaded once, here, not inside the first child's time
     except Exception as exc:  # the evaluator cannot be built here: every job it is sent fails with why
         evaluator, setup_error = None, f"worker could not build the evaluator: {describe_error(exc)}"
     else:
