@@ -120,3 +120,39 @@ def test_every_strategy_and_evaluator_default_is_its_constructors():
                 if (section, component.name, key) in {("strategy", "pnas", "beam")}:
                     continue  # the class keeps the paper's K = 256; the tool's default is 8
                 assert p.default == spec.default or p.default is None, (component.name, key, p.default, spec.default)
+
+
+def test_an_option_a_study_predates_resolves_to_what_the_study_did(monkeypatch):
+    """A new option whose default differs from the old behaviour: an old study resumes with its
+    ``legacy`` value, a new study gets the default."""
+    from dataclasses import dataclass, fields
+
+    from pnas.config import option
+    from pnas.evaluation.base import EVALUATORS
+    from pnas.evaluation.synthetic import SyntheticEvaluator, SyntheticOptions
+
+    @dataclass(frozen=True)
+    class Options(SyntheticOptions):
+        mode: str = option("new", "How it scores.", choices=("old", "new"), legacy="old")
+
+    class Evaluator(SyntheticEvaluator):
+        name = "versioned"
+
+        def __init__(self, mode: str = "new", **settings):
+            super().__init__(**settings)
+            self.mode = mode
+
+        def config(self):
+            return {**super().config(), "mode": self.mode}
+
+    registry = EVALUATORS._entries
+    monkeypatch.setitem(registry, "versioned", registry["synthetic"].__class__(
+        "evaluator", "versioned", Evaluator, Options, "test", ()))  # fmt: skip
+    assert "mode" in {f.name for f in fields(Options)}
+    fresh = build_search(SearchConfig(evaluator="versioned", strategy="random"))
+    assert fresh.config["evaluator"]["mode"] == "new"
+    old = dict(fresh.config, evaluator={k: v for k, v in fresh.config["evaluator"].items() if k != "mode"})
+    resumed = build_search(SearchConfig(evaluator="versioned", strategy="random"), stored=old)
+    assert resumed.config["evaluator"]["mode"] == "old"
+    assert study_changes(old, resumed.config) == ([], [])
+    assert study_changes(old, fresh.config)[0] == ["evaluator.mode: 'old' -> 'new'"]

@@ -410,7 +410,12 @@ class TrainingEvaluator(Evaluator):
         order = torch.Generator().manual_seed(seed)
         padding = max(1, x.shape[-1] // 8)
         choices = torch.Generator().manual_seed(seed + 1)  # the augmentation's own: data order stays the same
-        forward = torch.compile(model) if s.compile else model
+        forward = model
+        if s.compile:
+            # each child is a new network: without a reset, torch stops compiling after a few children
+            # (its recompilation limit) and silently runs them eagerly
+            torch._dynamo.reset()
+            forward = torch.compile(model)
         compile_seconds: float | None = None
         model.train()
         step = 0
