@@ -11,13 +11,14 @@ F = 8, the default proxy, real data).
   project does them, so both sides do the same work.
 * **project**: children trained the way ``pnas search`` trains them: the ``train``
   evaluator with its defaults (channels-last, one thread per child), in the local
-  process pool with one worker per core (per GPU share with ``--device cuda``).
+  process pool with one worker per core (two per GPU with ``--device cuda``), whose
+  workers run with jemalloc when it is installed.
 
 Throughput is training images per second of wall time, whole children included
 (building, training, recalibration, validation, counting), from the first child's
 start to the last one's end: the machine's rate of training children. Per-switch
 measurements (precision, memory format, batch size, threads, ``torch.compile``, BN
-folding) go under ``switches``. With ``--device cuda`` it also times one paper-proxy
+folding, the pool with the system allocator) go under ``switches``. With ``--device cuda`` it also times one paper-proxy
 child (20 epochs over 45,000 images) and the children per hour per GPU.
 
     python benchmarks/child_throughput.py [--json] [--device cpu|cuda] [--cifar-dir DIR]
@@ -162,11 +163,14 @@ def plain(cells: list[Cell], config: TrainingConfig, device: torch.device) -> di
 # --------------------------------------------------------------------------- the project's way
 
 
-def project(cells: list[Cell], config: TrainingConfig, workers: int, gpus: list[str]) -> dict[str, Any]:
+def project(
+    cells: list[Cell], config: TrainingConfig, workers: int, gpus: list[str], allocator: str = "auto"
+) -> dict[str, Any]:
     """The cells trained by the local process pool, as ``pnas search`` trains them."""
     evaluator = TrainingEvaluator(**asdict(config))
     jobs = [Job(f"{i}:{cell}", str(cell)) for i, cell in enumerate(cells)]
-    with ProcessPoolExecutor(evaluator.spec(), workers, threads=config.threads, gpus=gpus) as pool:
+    with ProcessPoolExecutor(evaluator.spec(), workers, threads=config.threads, gpus=gpus, allocator=allocator) as pool:
+        preload = pool.environment.get("LD_PRELOAD", "")
         outcomes = sorted(pool.run(jobs), key=lambda o: int(o.key.split(":")[0]))
     failed = [f"{o.key}: {o.error}" for o in outcomes if o.result is None]
     if failed:
@@ -176,7 +180,8 @@ def project(cells: list[Cell], config: TrainingConfig, workers: int, gpus: list[
     for r in results:
         log(f"  project child: {r.seconds:.1f} s, accuracy {r.accuracy:.4f}")
     return {"img_s": sum(r.examples for r in results) / wall, "child_s": statistics.mean(r.seconds for r in results),
-            "accuracies": [r.accuracy for r in results], "workers": workers, "threads_per_child": config.threads}  # fmt: skip
+            "accuracies": [r.accuracy for r in results], "workers": workers, "threads_per_child": config.threads,
+            "allocator": preload.rsplit("/", 1)[-1].split(".so")[0].removeprefix("lib") if preload else "system"}  # fmt: skip
 
 
 def compare(name: str, cells: list[Cell], plain_cells: list[Cell], config: TrainingConfig, device: torch.device,
@@ -188,7 +193,8 @@ def compare(name: str, cells: list[Cell], plain_cells: list[Cell], config: Train
     out = {"plain_img_s": p["img_s"], "project_img_s": q["img_s"], "speedup": q["img_s"] / p["img_s"],
            "plain_child_s": p["child_s"], "project_child_s": q["child_s"],
            "plain_threads": p["threads"], "project_workers": q["workers"],
-           "project_threads_per_child": q["threads_per_child"], "children": len(cells)}  # fmt: skip
+           "project_threads_per_child": q["threads_per_child"], "project_allocator": q["allocator"],
+           "children": len(cells)}  # fmt: skip
     if plain_cells == cells:
         out |= {"plain_accuracy": statistics.mean(p["accuracies"]), "project_accuracy": statistics.mean(q["accuracies"]),
                 "plain_accuracies": p["accuracies"], "project_accuracies": q["accuracies"]}  # fmt: skip
@@ -351,6 +357,16 @@ def main() -> None:
         report["cifar_proxy"]["synthetic_data"] = args.cifar_dir is None
         report["fashion_mnist"] = compare("fashion_mnist", cells, cells, fashion, device, workers, gpus)
         if not args.no_switches:
+            kinds = {"cifar_proxy": ([PNASNET5_CELL] * workers, cifar), "fashion_mnist": (cells, fashion)}
+            pool_variants: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
+            for kind, (jobs, config) in kinds.items():
+                log(f"{kind}: project with the system allocator")
+                rate = project(jobs, config, workers, gpus, allocator="system")["img_s"]
+                pool_variants[kind]["project's pool, system allocator"] = rate
+                if not gpus and workers > 1:
+                    log(f"{kind}: project, one child at a time on {workers} threads")
+                    rate = project(jobs, replace(config, threads=workers), 1, gpus)["img_s"]
+                    pool_variants[kind][f"project's pool, one child at a time on {workers} threads"] = rate
             report["switches"] = {
                 "fashion_mnist": switches(
                     "fashion_mnist", fashion, cells[0], 128 if args.quick else 1280, with_compile=not args.quick
@@ -363,6 +379,12 @@ def main() -> None:
                     with_compile=bool(gpus) and not args.quick,
                 ),
             }
+            for kind, rates in pool_variants.items():
+                for label, rate in rates.items():
+                    report["switches"][kind][label] = {
+                        "img_s": rate,
+                        "vs_project": rate / report[kind]["project_img_s"],
+                    }
         if gpus:
             proxy = paper_proxy_config(data_dir, "cuda", args.proxy_batch, PAPER_PROXY_EPOCHS, PAPER_PROXY_IMAGES,
                                        precision=precision, compile=args.compile, threads=None)  # fmt: skip

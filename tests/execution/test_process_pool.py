@@ -148,3 +148,35 @@ def test_a_time_limit_counts_from_when_the_child_began_plus_the_grace():
     assert not limit.overdue(now - 10.0, now) and limit.overdue(now - 10.0 - TIMEOUT_GRACE_SECONDS, now)
     assert 0.0 < limit.wait([now - 11.5], most=5.0) <= 0.5 + 1e-3 and limit.wait([None], most=5.0) == 5.0
     assert TimeLimit(None).wait([now - 1e6]) == 1.0 and not TimeLimit(None).overdue(now - 1e6, now)
+
+
+def test_workers_run_with_the_allocator_asked_for_and_the_driver_keeps_its_environment(monkeypatch):
+    import ctypes.util
+
+    from pnas.execution.local import allocator_environment
+
+    if not ctypes.util.find_library("jemalloc"):
+        pytest.skip("jemalloc is not installed (Debian: apt-get install libjemalloc2)")
+    before = dict(os.environ)
+    spec = EvaluatorSpec("synthetic", {"delay": 0.0})
+    for allocator, mapped in (("jemalloc", True), ("system", False)):
+        with ProcessPoolExecutor(spec, 1, allocator=allocator) as pool:
+            (outcome,) = pool.run(_jobs()[:1])
+            with open(f"/proc/{_pid(outcome.worker)}/maps") as maps:
+                assert ("libjemalloc" in maps.read()) is mapped, allocator
+        assert dict(os.environ) == before
+    assert allocator_environment("system") == {}
+    assert "libjemalloc" in allocator_environment("auto")["LD_PRELOAD"]
+
+
+def test_an_allocator_that_is_not_installed_is_refused_with_what_to_install(monkeypatch):
+    import ctypes.util
+
+    from pnas.execution.local import allocator_environment
+
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    assert allocator_environment("auto") == {}  # auto falls back to the system's
+    with pytest.raises(ValueError, match=r"'jemalloc' is not installed.*apt-get install libjemalloc2"):
+        allocator_environment("jemalloc")
+    with pytest.raises(ValueError, match="--allocator must be"):
+        ProcessPoolExecutor(EvaluatorSpec("synthetic", {}), 1, allocator="mimalloc")
