@@ -38,10 +38,10 @@ def crop(x: torch.Tensor, padding: int, offsets: torch.Tensor) -> torch.Tensor:
 
 def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each image mirrored left to right with probability 1/2."""
-    return flip(x, (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device))
+    return mirror(x, (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device))
 
 
-def flip(x: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+def mirror(x: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
     """The images where ``mirrored`` (a bool per image) is true, mirrored left to right."""
     return torch.where(mirrored[:, None, None, None], x.flip(3), x)
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pnas.config import RESULT, RUNTIME, option
-from pnas.evaluation.augment import crop, flip
+from pnas.evaluation.augment import crop, mirror
 from pnas.evaluation.base import (
     EVALUATORS,
     ChildFailed,
@@ -440,7 +440,7 @@ class TrainingEvaluator(Evaluator):
                 idx = perm[batch_slice]
                 inputs = x[idx]
                 if s.augment == "crop-flip":
-                    inputs = flip(crop(inputs, padding, offsets[:, batch_slice]), mirrored[batch_slice])
+                    inputs = mirror(crop(inputs, padding, offsets[:, batch_slice]), mirrored[batch_slice])
                 with autocast(x.device, s.precision):
                     loss = F.cross_entropy(forward(inputs), y[idx])
                 optimizer.zero_grad(set_to_none=True)

@@ -6,6 +6,7 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import sys
 import time
 import traceback
 from collections import deque
@@ -38,10 +39,10 @@ ALLOCATORS: dict[str, tuple[str, dict[str, str]]] = {
     "jemalloc": ("jemalloc", {"MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1"}),
     "tcmalloc": ("tcmalloc_minimal", {}),
 }
-"""Allocators a worker process can run with. Training allocates and frees activation-sized buffers at
-every step; glibc's malloc gives large ones back to the kernel and faults them in again, zeroed, at the
-next step, which made a CPU child's step 15-20% slower than with jemalloc keeping them (docs/training.md).
-jemalloc is told never to give freed memory back, so a worker's memory stays at its largest child's peak."""
+"""Allocators a worker process can run with (on Linux, by ``LD_PRELOAD``). Training allocates and frees
+activation-sized buffers at every step; glibc's malloc gives large ones back to the kernel and faults them
+in again, zeroed, at the next step, a cost jemalloc avoids (measured: docs/training.md). jemalloc is told
+never to give freed memory back, so a worker's memory stays at its largest child's peak."""
 
 
 def allocator_environment(choice: str) -> dict[str, str]:
@@ -51,12 +52,17 @@ def allocator_environment(choice: str) -> dict[str, str]:
 
     if choice == "system":
         return {}
+    if not sys.platform.startswith("linux"):
+        if choice == "auto":
+            return {}
+        raise ValueError(f"allocator {choice!r} is preloaded on Linux only: use --allocator auto or system")
     candidates = list(ALLOCATORS) if choice == "auto" else [choice]
     for name in candidates:
         library, settings = ALLOCATORS[name]
         found = ctypes.util.find_library(library)
         if found:
-            preload = " ".join(p for p in (os.environ.get("LD_PRELOAD", ""), found) if p)
+            already = os.environ.get("LD_PRELOAD", "")
+            preload = already if found in already.split() else " ".join(p for p in (already, found) if p)
             return {"LD_PRELOAD": preload, **settings}
     if choice != "auto":
         package = "libjemalloc2" if choice == "jemalloc" else "libtcmalloc-minimal4"
