@@ -39,6 +39,11 @@ def _human(n: int) -> str:
     type=click.Choice(["all", "unused"]),
     help="Cell output: all blocks (PNASNet-5) or only unused ones (NASNet).",
 )
+@click.option(
+    "--space",
+    type=click.Choice(["pnas", "nb201"]),
+    help="The cell's space. Default: nb201 for a NAS-Bench-201 cell string (|op~0|+...), else pnas.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def describe(
     target: str,
@@ -49,6 +54,7 @@ def describe(
     filters: int | None,
     classes: int | None,
     concat: str | None,
+    space: str | None,
     as_json: bool,
 ) -> None:
     """Describe TARGET: a named network (pnasnet5-large, pnasnet5-mobile, pnasnet5-cifar)
@@ -56,8 +62,17 @@ def describe(
 
     A cell is shown in the pnasnet5-cifar network (3x32x32, N=3, F=48, 10 classes),
     or in pnasnet5-mobile's with --network imagenet; the options change any of it.
+    A NAS-Bench-201 cell (--space nb201) is shown in that benchmark's network
+    (3x32x32, C=16, five cells per stage, 10 classes); --filters sets C and
+    --cells-per-stack the cells per stage.
     """
     import torch
+
+    if space == "nb201" or (space is None and target.strip().startswith("|")):
+        if network is not None or concat is not None:
+            fail("--network and --concat are options of PNAS cells; a NAS-Bench-201 network has one layout")
+        _describe_nb201(target, channels, image_size, cells_per_stack, filters, classes, as_json)
+        return
 
     from pnas.nets import NAMED_NETWORKS, build_network, count_mult_adds, count_params, network_config
     from pnas.nets.cell import concat_blocks
@@ -147,3 +162,54 @@ def _input(index: int) -> str:
     from pnas.space.pnas_cell import input_name
 
     return input_name(index)
+
+
+def _describe_nb201(
+    target: str,
+    channels: int | None,
+    image_size: int | None,
+    cells_per_stage: int | None,
+    width: int | None,
+    classes: int | None,
+    as_json: bool,
+) -> None:
+    import torch
+
+    from pnas.nets import count_mult_adds, count_params
+    from pnas.nets.nb201 import NB201_CELLS_PER_STAGE, NB201_CHANNELS, build_nb201_network
+    from pnas.space.nb201 import NB201_EDGES, Nb201Cell
+
+    try:
+        cell = Nb201Cell.parse(target)
+    except ValueError as exc:
+        fail(f"bad NAS-Bench-201 cell: {exc}")
+    config = {
+        "in_channels": channels or 3,
+        "image_size": image_size or 32,
+        "channels": width or NB201_CHANNELS,
+        "cells_per_stage": cells_per_stage or NB201_CELLS_PER_STAGE,
+        "num_classes": classes if classes is not None else 10,
+    }
+    try:
+        with torch.device("meta"):
+            model = build_nb201_network(cell, **{k: v for k, v in config.items() if k != "image_size"})
+        params = count_params(model)
+        mult_adds = count_mult_adds(model, (config["in_channels"], config["image_size"], config["image_size"]))
+    except ValueError as exc:
+        fail(str(exc))
+    edges = [f"{op}: node {src} -> node {dst}" for (src, dst), op in zip(NB201_EDGES, cell.ops)]
+    doc = {"target": target, "space": "nb201", "cell": str(cell), "edges": edges, "config": config,
+           "num_cells": 3 * config["cells_per_stage"], "params": params, "mult_adds": mult_adds}  # fmt: skip
+    if as_json:
+        emit_json(doc)
+        return
+    c = config
+    click.echo(
+        f"NAS-Bench-201 cell: {3 * c['cells_per_stage']} cells in 3 stages, C={c['channels']}, "
+        f"input {c['in_channels']}x{c['image_size']}x{c['image_size']}, {c['num_classes']} classes"
+    )
+    click.echo(f"cell: {cell}")
+    for edge in edges:
+        click.echo(f"  {edge}")
+    click.echo(f"parameters: {params:,} ({_human(params)})")
+    click.echo(f"mult-adds:  {mult_adds:,} ({_human(mult_adds)})")

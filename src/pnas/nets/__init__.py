@@ -1,4 +1,5 @@
-"""Networks built from any PNAS cell (torch): CIFAR- and ImageNet-style, named PNASNet-5 models.
+"""Networks built from any PNAS cell (torch): CIFAR- and ImageNet-style, named PNASNet-5 models; and
+NAS-Bench-201's network from any of its cells.
 
 >>> from pnas.space import PNASNET5_CELL
 >>> from pnas.nets import build_cifar_network, count_params
@@ -9,6 +10,7 @@ from pnas.nets.cell import CONCATS, CellModule, CellPlan, concat_blocks, drop_pa
 from pnas.nets.cifar import build_cifar_network
 from pnas.nets.complexity import count_mult_adds, count_params
 from pnas.nets.imagenet import build_imagenet_network
+from pnas.nets.nb201 import Nb201Network, build_nb201_network
 from pnas.nets.network import CellNetwork
 from pnas.nets.ops import OPS, create_op
 from pnas.nets.registry import (
@@ -31,6 +33,8 @@ __all__ = [
     "OPS",
     "build_cifar_network",
     "build_imagenet_network",
+    "build_nb201_network",
+    "Nb201Network",
     "concat_blocks",
     "count_mult_adds",
     "count_params",

@@ -1,0 +1,128 @@
+"""NAS-Bench-201's network (Dong and Yang, ICLR 2020), built from any of its cells.
+
+Its fixed skeleton: a 3x3 stem conv with BN to C channels; three stages of five cells
+at C = 16, 32 and 64, with a ResNet basic block of stride 2 between stages; then BN,
+ReLU, global average pooling and a linear classifier. A cell is a 4-node DAG: node 0
+is the cell's input, each later node sums one op per edge from every earlier node, and
+node 3 is the output. Each edge's ``nor_conv`` is ReLU-conv-BN, ``avg_pool_3x3`` leaves
+padding out of the average, ``none`` contributes zeros.
+
+The benchmark's sizes come from this skeleton: 73,306 parameters with every edge
+``none`` up to 1,531,546 with every edge ``nor_conv_3x3`` (CIFAR-10, 32 px; about
+0.07M-1.53M as published), which the tests check.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pnas.space.nb201 import NB201_EDGES, Nb201Cell
+
+NB201_CHANNELS = 16
+"""C of the first stage (doubled at each of the two reductions)."""
+
+NB201_CELLS_PER_STAGE = 5
+
+
+class ReluConvBn(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> None:
+        super().__init__(
+            nn.ReLU(),
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+
+
+class Zero(nn.Module):
+    """The ``none`` edge: zeros of its input's shape (so that a node whose edges are all ``none`` is zero)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 0.0
+
+
+def edge_op(name: str, channels: int) -> nn.Module:
+    if name == "none":
+        return Zero()
+    if name == "skip_connect":
+        return nn.Identity()
+    if name == "nor_conv_1x1":
+        return ReluConvBn(channels, channels, 1)
+    if name == "nor_conv_3x3":
+        return ReluConvBn(channels, channels, 3)
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown NAS-Bench-201 operator {name!r}")
+
+
+class Nb201CellModule(nn.Module):
+    def __init__(self, cell: Nb201Cell, channels: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(edge_op(op, channels) for op in cell.ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for target in (1, 2, 3):
+            incoming = [i for i, (_, dst) in enumerate(NB201_EDGES) if dst == target]
+            nodes.append(sum((self.edges[i](nodes[NB201_EDGES[i][0]]) for i in incoming), torch.zeros_like(x)))
+        return nodes[3]
+
+
+class ResidualReduction(nn.Module):
+    """The ResNet basic block of stride 2 between stages: two ReLU-conv-BN 3x3, and a 2x2 average pool
+    then a 1x1 conv on the shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv_a = ReluConvBn(in_channels, out_channels, 3, stride=2)
+        self.conv_b = ReluConvBn(out_channels, out_channels, 3)
+        self.shortcut = nn.Sequential(nn.AvgPool2d(2, stride=2), nn.Conv2d(in_channels, out_channels, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
+class Nb201Network(nn.Module):
+    def __init__(
+        self,
+        cell: Nb201Cell,
+        *,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        channels: int = NB201_CHANNELS,
+        cells_per_stage: int = NB201_CELLS_PER_STAGE,
+    ) -> None:
+        super().__init__()
+        if channels < 1 or cells_per_stage < 1 or in_channels < 1 or num_classes < 1:
+            raise ValueError("channels, cells_per_stage, in_channels and num_classes must be positive")
+        self.cell = cell
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+        layers: list[nn.Module] = []
+        width = channels
+        for stage in range(3):
+            if stage > 0:
+                layers.append(ResidualReduction(width, width * 2))
+                width *= 2
+            layers.extend(Nb201CellModule(cell, width) for _ in range(cells_per_stage))
+        self.cells = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head(self.cells(self.stem(x))))
+
+
+def build_nb201_network(
+    cell: Nb201Cell | str,
+    *,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    channels: int = NB201_CHANNELS,
+    cells_per_stage: int = NB201_CELLS_PER_STAGE,
+) -> Nb201Network:
+    """NAS-Bench-201's network for ``cell`` (a :class:`Nb201Cell` or its string)."""
+    if isinstance(cell, str):
+        cell = Nb201Cell.parse(cell)
+    return Nb201Network(
+        cell, in_channels=in_channels, num_classes=num_classes, channels=channels, cells_per_stage=cells_per_stage
+    )
