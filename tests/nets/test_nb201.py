@@ -68,3 +68,23 @@ def test_describe_recognises_a_nb201_cell_and_prints_its_network():
     assert smaller["params"] < 1_531_546 / 3 and smaller["config"]["channels"] == 8
     refused = CliRunner().invoke(main, ["describe", "--space", "nb201", "sep3x3(h1)+sep3x3(h1)"])
     assert refused.exit_code != 0 and "bad NAS-Bench-201 cell" in refused.output
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.sampled_from(NB201_OPS), min_size=6, max_size=6),
+    st.integers(1, 4),  # input channels
+    st.integers(1, 12),  # classes
+    st.integers(1, 24),  # C
+    st.integers(1, 3),  # cells per stage
+    st.sampled_from([8, 12, 16, 28, 32, 64]),  # image size (even at every stage: the shortcut needs it)
+)
+def test_the_analytic_costs_equal_the_counted_network(ops, in_channels, classes, width, cells, size):
+    from pnas.nets.nb201 import nb201_costs
+
+    cell = Nb201Cell(tuple(ops))
+    settings_ = dict(in_channels=in_channels, num_classes=classes, channels=width, cells_per_stage=cells)
+    with torch.device("meta"):
+        model = build_nb201_network(cell, **settings_)
+    counted = (count_params(model), count_mult_adds(model, (in_channels, size, size)))
+    assert nb201_costs(cell, image_size=size, **settings_) == counted

@@ -126,3 +126,39 @@ def build_nb201_network(
     return Nb201Network(
         cell, in_channels=in_channels, num_classes=num_classes, channels=channels, cells_per_stage=cells_per_stage
     )
+
+
+def nb201_costs(
+    cell: Nb201Cell | str,
+    *,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    channels: int = NB201_CHANNELS,
+    cells_per_stage: int = NB201_CELLS_PER_STAGE,
+    image_size: int = 32,
+) -> tuple[int, int]:
+    """(parameters, mult-adds) of :func:`build_nb201_network`'s network, from the cell alone.
+
+    Only convolutions and the classifier have weights and mult-adds: the skeleton's stem,
+    reductions and head, plus each conv edge once per cell of each stage. Equal to counting the
+    built network (a property test checks it), at a tiny fraction of the cost.
+    """
+    if isinstance(cell, str):
+        cell = Nb201Cell.parse(cell)
+    kernel = {"nor_conv_3x3": 9, "nor_conv_1x1": 1}
+    params = 9 * in_channels * channels + 2 * channels  # stem: conv and BN
+    mult_adds = 9 * in_channels * channels * image_size**2
+    width, size = channels, image_size
+    for stage in range(3):
+        if stage > 0:  # the residual reduction: 3x3 (stride 2), 3x3, and the shortcut's 1x1, each to 2w
+            size = (size - 1) // 2 + 1
+            params += 56 * width * width + 8 * width
+            mult_adds += 56 * width * width * size * size
+            width *= 2
+        for op in cell.ops:
+            if op in kernel:
+                params += cells_per_stage * (kernel[op] * width * width + 2 * width)
+                mult_adds += cells_per_stage * kernel[op] * width * width * size * size
+    params += 2 * width + width * num_classes + num_classes  # head BN and classifier
+    mult_adds += width * num_classes
+    return params, mult_adds
