@@ -170,7 +170,7 @@ def project(
     evaluator = TrainingEvaluator(**asdict(config))
     jobs = [Job(f"{i}:{cell}", str(cell)) for i, cell in enumerate(cells)]
     with ProcessPoolExecutor(evaluator.spec(), workers, threads=config.threads, gpus=gpus, allocator=allocator) as pool:
-        preload = pool.environment.get("LD_PRELOAD", "")
+        used_allocator = pool.allocator
         outcomes = sorted(pool.run(jobs), key=lambda o: int(o.key.split(":")[0]))
     failed = [f"{o.key}: {o.error}" for o in outcomes if o.result is None]
     if failed:
@@ -181,7 +181,7 @@ def project(
         log(f"  project child: {r.seconds:.1f} s, accuracy {r.accuracy:.4f}")
     return {"img_s": sum(r.examples for r in results) / wall, "child_s": statistics.mean(r.seconds for r in results),
             "accuracies": [r.accuracy for r in results], "workers": workers, "threads_per_child": config.threads,
-            "allocator": preload.rsplit("/", 1)[-1].split(".so")[0].removeprefix("lib") if preload else "system"}  # fmt: skip
+            "allocator": used_allocator}  # fmt: skip
 
 
 def compare(name: str, cells: list[Cell], plain_cells: list[Cell], config: TrainingConfig, device: torch.device,
@@ -291,7 +291,7 @@ def paper_proxy(config: TrainingConfig, plain_images: int) -> dict[str, Any]:
     evaluator = TrainingEvaluator(**asdict(config))
     evaluator.prepare()
     result = evaluator.evaluate(PNASNET5_CELL)
-    plain_config = replace(config, epochs=1, train_subset=plain_images, val_size=config.val_size)
+    plain_config = replace(config, epochs=1, train_subset=plain_images)
     plain_run = plain_child(PNASNET5_CELL, plain_config, torch.device(config.device))
     child_img_s, plain_img_s = result.examples / result.seconds, plain_run["images"] / plain_run["seconds"]
     log(f"paper proxy: one child {result.seconds:.1f} s, {child_img_s:.0f} img/s; plain loop {plain_img_s:.0f} img/s")
@@ -357,16 +357,6 @@ def main() -> None:
         report["cifar_proxy"]["synthetic_data"] = args.cifar_dir is None
         report["fashion_mnist"] = compare("fashion_mnist", cells, cells, fashion, device, workers, gpus)
         if not args.no_switches:
-            kinds = {"cifar_proxy": ([PNASNET5_CELL] * workers, cifar), "fashion_mnist": (cells, fashion)}
-            pool_variants: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
-            for kind, (jobs, config) in kinds.items():
-                log(f"{kind}: project with the system allocator")
-                rate = project(jobs, config, workers, gpus, allocator="system")["img_s"]
-                pool_variants[kind]["project's pool, system allocator"] = rate
-                if not gpus and workers > 1:
-                    log(f"{kind}: project, one child at a time on {workers} threads")
-                    rate = project(jobs, replace(config, threads=workers), 1, gpus)["img_s"]
-                    pool_variants[kind][f"project's pool, one child at a time on {workers} threads"] = rate
             report["switches"] = {
                 "fashion_mnist": switches(
                     "fashion_mnist", fashion, cells[0], 128 if args.quick else 1280, with_compile=not args.quick
@@ -379,8 +369,15 @@ def main() -> None:
                     with_compile=bool(gpus) and not args.quick,
                 ),
             }
-            for kind, rates in pool_variants.items():
-                for label, rate in rates.items():
+            kinds = {"cifar_proxy": ([PNASNET5_CELL] * workers, cifar), "fashion_mnist": (cells, fashion)}
+            for kind, (jobs, config) in kinds.items():
+                variants = {"project's pool, system allocator": (config, workers, "system")}
+                if not gpus and workers > 1:
+                    label = f"project's pool, one child at a time on {workers} threads"
+                    variants[label] = (replace(config, threads=workers), 1, "auto")
+                for label, (variant, pool_workers, allocator) in variants.items():
+                    log(f"{kind}: {label}")
+                    rate = project(jobs, variant, pool_workers, gpus, allocator=allocator)["img_s"]
                     report["switches"][kind][label] = {
                         "img_s": rate,
                         "vs_project": rate / report[kind]["project_img_s"],

@@ -90,7 +90,7 @@ def hypervolume(
 
     values = _minimization(points, maximize)
     ref = _minimization([reference], maximize)[0]
-    inside = values[(values < ref).all(axis=1)] if len(values) else values
+    inside = values[(values < ref).all(axis=1)]
     if len(inside) == 0:
         return 0.0
     return float(HV(ref_point=ref)(inside))

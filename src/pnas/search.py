@@ -243,7 +243,7 @@ def resolve(
         stored_section = old.get(section)
         if isinstance(stored_section, Mapping) and stored_section.get("name") == names[section]:
             # an option the study predates means what the study did then, not today's default
-            chosen.update({k: s.absent_means for k, s in specs.items() if k not in stored_section})
+            chosen.update({k: spec.absent_means for k, spec in specs.items() if k not in stored_section})
             chosen.update({k: v for k, v in stored_section.items() if k in specs and specs[k].kind(old) != "runtime"})
         chosen.update({k: v for k, v in section_given.items() if k in specs})
         values[section] = chosen

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pnas.config import RESULT, RUNTIME, option
-from pnas.evaluation.augment import crop, mirror
+from pnas.evaluation.augment import crop, default_padding, mirror
 from pnas.evaluation.base import (
     EVALUATORS,
     ChildFailed,
@@ -408,7 +408,7 @@ class TrainingEvaluator(Evaluator):
             model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, nesterov=True
         )
         order = torch.Generator().manual_seed(seed)
-        padding = max(1, x.shape[-1] // 8)
+        padding = max(1, default_padding(x.shape[-1]))
         choices = torch.Generator().manual_seed(seed + 1)  # the augmentation's own: data order stays the same
         forward = model
         if s.compile:

@@ -48,13 +48,18 @@ never to give freed memory back, so a worker's memory stays at its largest child
 def allocator_environment(choice: str) -> dict[str, str]:
     """The environment variables that make a new worker process use ``choice`` (``auto``: jemalloc, else
     tcmalloc, when installed; ``system``: glibc's malloc). Results do not depend on it."""
+    return _resolve_allocator(choice)[1]
+
+
+def _resolve_allocator(choice: str) -> tuple[str, dict[str, str]]:
+    """(the allocator a worker will run with, the environment that makes it so)."""
     import ctypes.util
 
     if choice == "system":
-        return {}
+        return "system", {}
     if not sys.platform.startswith("linux"):
         if choice == "auto":
-            return {}
+            return "system", {}
         raise ValueError(f"allocator {choice!r} is preloaded on Linux only: use --allocator auto or system")
     candidates = list(ALLOCATORS) if choice == "auto" else [choice]
     for name in candidates:
@@ -63,14 +68,14 @@ def allocator_environment(choice: str) -> dict[str, str]:
         if found:
             already = os.environ.get("LD_PRELOAD", "")
             preload = already if found in already.split() else " ".join(p for p in (already, found) if p)
-            return {"LD_PRELOAD": preload, **settings}
+            return name, {"LD_PRELOAD": preload, **settings}
     if choice != "auto":
         package = "libjemalloc2" if choice == "jemalloc" else "libtcmalloc-minimal4"
         raise ValueError(
             f"allocator {choice!r} is not installed: install it (Debian: apt-get install {package}), "
             "or use --allocator auto or system"
         )
-    return {}
+    return "system", {}
 
 
 class InProcessExecutor(Executor):
@@ -235,7 +240,8 @@ class ProcessPoolExecutor(Executor):
             raise ValueError(f"--workers must be >= 1, got {workers}")
         if allocator not in ("auto", "system", *ALLOCATORS):
             raise ValueError(f"--allocator must be auto, system, {' or '.join(ALLOCATORS)}, got {allocator!r}")
-        self.environment = allocator_environment(allocator)
+        self.allocator, self.environment = _resolve_allocator(allocator)
+        """The allocator the workers run with (``auto`` resolved), and the environment they start with."""
         check_fault_options(max_retries, child_timeout, DEFAULT_STOP_AFTER_FAILURES)
         self.spec = spec
         self.child_timeout = child_timeout

@@ -55,6 +55,10 @@ def edge_op(name: str, channels: int) -> nn.Module:
     raise ValueError(f"unknown NAS-Bench-201 operator {name!r}")
 
 
+INCOMING = {target: [(i, src) for i, (src, dst) in enumerate(NB201_EDGES) if dst == target] for target in (1, 2, 3)}
+"""Node -> its incoming edges, as (edge index, source node)."""
+
+
 class Nb201CellModule(nn.Module):
     def __init__(self, cell: Nb201Cell, channels: int) -> None:
         super().__init__()
@@ -63,8 +67,11 @@ class Nb201CellModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for target in (1, 2, 3):
-            incoming = [i for i, (_, dst) in enumerate(NB201_EDGES) if dst == target]
-            nodes.append(sum((self.edges[i](nodes[NB201_EDGES[i][0]]) for i in incoming), torch.zeros_like(x)))
+            terms = [self.edges[i](nodes[src]) for i, src in INCOMING[target]]
+            node = terms[0]
+            for term in terms[1:]:
+                node = node + term
+            nodes.append(node)
         return nodes[3]
 
 
@@ -112,20 +119,10 @@ class Nb201Network(nn.Module):
         return self.classifier(self.head(self.cells(self.stem(x))))
 
 
-def build_nb201_network(
-    cell: Nb201Cell | str,
-    *,
-    in_channels: int = 3,
-    num_classes: int = 10,
-    channels: int = NB201_CHANNELS,
-    cells_per_stage: int = NB201_CELLS_PER_STAGE,
-) -> Nb201Network:
-    """NAS-Bench-201's network for ``cell`` (a :class:`Nb201Cell` or its string)."""
-    if isinstance(cell, str):
-        cell = Nb201Cell.parse(cell)
-    return Nb201Network(
-        cell, in_channels=in_channels, num_classes=num_classes, channels=channels, cells_per_stage=cells_per_stage
-    )
+def build_nb201_network(cell: Nb201Cell | str, **options: int) -> Nb201Network:
+    """NAS-Bench-201's network for ``cell`` (a :class:`Nb201Cell` or its string); ``options`` are
+    :class:`Nb201Network`'s (``in_channels``, ``num_classes``, ``channels``, ``cells_per_stage``)."""
+    return Nb201Network(Nb201Cell.parse(cell) if isinstance(cell, str) else cell, **options)
 
 
 def nb201_costs(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pnas.config import RUNTIME, option, option_specs
+from pnas.evaluation.augment import default_padding
 from pnas.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IMAGE_SIZE
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -96,7 +97,7 @@ class TrainConfig:
             object.__setattr__(self, "data_dir", str(self.data_dir))
 
     def padding_for(self, image_size: int) -> int:
-        return image_size // 8 if self.crop_padding is None else self.crop_padding
+        return default_padding(image_size) if self.crop_padding is None else self.crop_padding
 
     def flips(self) -> bool:
         return FLIP_DEFAULTS.get(self.dataset, False) if self.flip is None else self.flip
