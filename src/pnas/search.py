@@ -265,9 +265,26 @@ def resolve(
         strategy_options["predictor_options"] = predictor_options
     strategy = REGISTRIES["strategy"].create(names["strategy"], space, **strategy_options)
     evaluator = REGISTRIES["evaluator"].create(names["evaluator"], **_checked("evaluator", names, values))
+    _check_goal(strategy, evaluator, names)
     executor = {"name": names["executor"], **_checked("executor", names, values)}
     config = study_config(strategy, evaluator, executor)
     return ResolvedSearch(name or "", config, space, strategy, evaluator, executor)
+
+
+def _check_goal(strategy: Strategy, evaluator: Evaluator, names: Mapping[str, str]) -> None:
+    """Objectives and limits the evaluator cannot serve are refused before anything runs."""
+    goal = strategy.goal
+    if goal.uses_costs and type(evaluator).cost_model is Evaluator.cost_model:
+        raise ConfigError(
+            f"--objectives {','.join(goal.objectives)} and the --max-* limits need each cell's costs before "
+            f"training, which the {names['evaluator']} evaluator cannot give: use the train or table evaluator"
+        )
+    if goal.uses_latency and not evaluator.measures_latency:
+        raise ConfigError(
+            "the latency objective and --max-latency-ms need measured latencies: add --measure-latency "
+            f"(an option of the train evaluator; the {names['evaluator']} evaluator "
+            + ("is chosen)" if names["evaluator"] != "train" else "measures only when asked)")
+        )
 
 
 def _choose_names(given: Mapping[str, Mapping[str, Any]], old: Mapping[str, Any]) -> dict[str, str]:

@@ -24,6 +24,8 @@ from pnas.checkpoints import checkpoint
 from pnas.config import OptionSpec
 from pnas.evaluation.base import EVALUATORS, EvalResult, Evaluator, fingerprint_difference
 from pnas.execution.base import DEFAULT_MAX_RETRIES, EXECUTORS, Executor, Job, Outcome
+from pnas.objectives import LATENCY_PREDICTIONS, MEASURES, Goal, measured_values
+from pnas.pareto import hypervolume, non_dominated
 from pnas.predictors.base import PREDICTORS
 from pnas.registry import Registry
 from pnas.space import SPACES
@@ -170,6 +172,13 @@ class RoundSummary:
     pending: int
     best_accuracy: float | None
     spearman: float | None
+    hypervolume: float | None = None
+    """Of the front of every result up to this round, against the study's fixed reference (see
+    :meth:`Study.hypervolume_reference`): it never falls from one round to the next."""
+    over_limit: int = 0
+    """Trained children whose measured values broke a limit (recorded, never a result)."""
+    latency_spearman: float | None = None
+    """Rank correlation of the latency predicted when the children were chosen with what was measured."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -179,7 +188,23 @@ class RoundSummary:
             "pending": self.pending,
             "best_accuracy": self.best_accuracy,
             "spearman": self.spearman,
+            "hypervolume": self.hypervolume,
+            "over_limit": self.over_limit,
+            "latency_spearman": self.latency_spearman,
         }
+
+
+OBJECTIVES_ARTIFACT = "objectives"
+"""The artifact that fixes a study's hypervolume reference point when it is created."""
+
+
+def spearman(predicted: list[float], measured: list[float]) -> float | None:
+    """Spearman's rho, or None for fewer than 3 pairs or a constant side."""
+    from scipy.stats import spearmanr
+
+    if len(predicted) < 3 or len(set(predicted)) < 2 or len(set(measured)) < 2:
+        return None
+    return float(spearmanr(predicted, measured).statistic)
 
 
 class Study:
@@ -235,35 +260,107 @@ class Study:
     def trials(self, status: str | None = None) -> list[TrialRecord]:
         return self.store.trials(self.info.id, status)
 
+    @property
+    def goal(self) -> Goal:
+        """What the study optimises (accuracy alone for a study made before goals existed)."""
+        return Goal.from_options(self.config.get("strategy") or {})
+
+    def results(self, trials: list[TrialRecord] | None = None) -> list[TrialRecord]:
+        """Trained cells that count as results: done, with an accuracy, and within every limit."""
+        goal = self.goal
+        trials = self.trials("done") if trials is None else [t for t in trials if t.status == "done"]
+        return [t for t in trials if t.accuracy is not None and not goal.violations(measured_values(t))]
+
     def best(self, top: int = 1) -> list[TrialRecord]:
-        done = [t for t in self.trials("done") if t.accuracy is not None]
-        return sorted(done, key=lambda t: (-t.accuracy, t.number))[:top]
+        return sorted(self.results(), key=lambda t: (-t.accuracy, t.number))[:top]
+
+    def pareto(self, objectives: tuple[str, ...] | None = None) -> list[TrialRecord]:
+        """The results no other result beats on every objective (default: the study's; a study of accuracy
+        alone: accuracy and parameters), best accuracy first. Results lacking a value are left out."""
+        goal = Goal(objectives or (self.goal.objectives if self.goal.multi else ("accuracy", "params")))
+        rows, points = self._points(self.results(), goal)
+        chosen = [rows[i] for i in non_dominated(points, goal.maximize)]
+        return sorted(chosen, key=lambda t: (-t.accuracy, t.number))
+
+    @staticmethod
+    def _points(trials: list[TrialRecord], goal: Goal) -> tuple[list[TrialRecord], list[list[float]]]:
+        rows, points = [], []
+        for trial in trials:
+            values = measured_values(trial)
+            point = [values[MEASURES[name]] for name in goal.objectives]
+            if all(v is not None for v in point):
+                rows.append(trial)
+                points.append([float(v) for v in point])
+        return rows, points
+
+    def hypervolume_reference(self) -> dict[str, float] | None:
+        """The point each round's hypervolume is measured from, per objective: accuracy 0; a cost its
+        limit, else the bound the evaluator's cost model gave when the study was created, else (latency
+        without a limit) twice the slowest child measured in the first round. Costs are divided by their
+        reference, so the hypervolume is a fraction of the unit box. None until it can be known."""
+        goal = self.goal
+        found = self.store.load_artifact(self.info.id, OBJECTIVES_ARTIFACT)
+        stored = found[1].get("reference", {}) if found else {}
+        reference: dict[str, float] = {"accuracy": 0.0}
+        for name in goal.costs:
+            value = goal.limits.get(name, stored.get(name))
+            if value is None and name == "latency":
+                first = [t for t in self.results() if t.round == min(t.round for t in self.trials())]
+                measured = [v for v in (measured_values(t)["latency_ms"] for t in first) if v is not None]
+                value = 2 * max(measured) if measured else None
+            if value is None:
+                return None
+            reference[name] = float(value)
+        return reference
 
     def rounds(self) -> list[RoundSummary]:
-        from scipy.stats import spearmanr
-
         by_round: dict[int, list[TrialRecord]] = {}
         for t in self.trials():
             by_round.setdefault(t.round, []).append(t)
+        goal = self.goal
+        reference = self.hypervolume_reference()
+        so_far: list[TrialRecord] = []
         out = []
         for b in sorted(by_round):
             trials = by_round[b]
             done = [t for t in trials if t.status == "done"]
+            results = self.results(trials)
+            so_far += results
             scored = [t for t in done if t.predicted is not None and t.accuracy is not None]
-            rho = None
-            if len(scored) >= 3 and len({t.predicted for t in scored}) > 1 and len({t.accuracy for t in scored}) > 1:
-                rho = float(spearmanr([t.predicted for t in scored], [t.accuracy for t in scored]).statistic)
             out.append(
                 RoundSummary(
                     b=b,
                     done=len(done),
                     failed=sum(t.status == "failed" for t in trials),
                     pending=sum(t.status in ("pending", "running") for t in trials),
-                    best_accuracy=max((t.accuracy for t in done if t.accuracy is not None), default=None),
-                    spearman=rho,
+                    best_accuracy=max((t.accuracy for t in results if t.accuracy is not None), default=None),
+                    spearman=spearman([t.predicted for t in scored], [t.accuracy for t in scored]),  # type: ignore[misc]
+                    hypervolume=self._hypervolume(so_far, goal, reference),
+                    over_limit=len(done) - len(results),
+                    latency_spearman=self._latency_spearman(b, done) if goal.uses_latency else None,
                 )
             )
         return out
+
+    def _hypervolume(self, results: list[TrialRecord], goal: Goal, reference: dict[str, float] | None) -> float | None:
+        if reference is None:
+            return None
+        rows, points = self._points(results, goal)
+        if not rows:
+            return 0.0
+        scale = [1.0 if name == "accuracy" else reference[name] for name in goal.objectives]
+        normalised = [[v / s for v, s in zip(point, scale)] for point in points]
+        corner = [0.0 if name == "accuracy" else 1.0 for name in goal.objectives]
+        return hypervolume(normalised, goal.maximize, corner)
+
+    def _latency_spearman(self, round_: int, done: list[TrialRecord]) -> float | None:
+        found = self.store.load_artifact(self.info.id, LATENCY_PREDICTIONS.format(round_))
+        if found is None:
+            return None
+        predicted = found[1].get("cells", {})
+        pairs = [(predicted[t.cell], measured_values(t)["latency_ms"]) for t in done if t.cell in predicted]
+        pairs = [(p, m) for p, m in pairs if m is not None]
+        return spearman([p for p, _ in pairs], [m for _, m in pairs])
 
     def totals(self) -> dict[str, Any]:
         trials = self.trials()
@@ -315,6 +412,8 @@ class _Opening:
     grown: dict[str, Any] | None = None
     grown_note: str = ""
     fingerprint: dict[str, Any] | None = None
+    objectives: dict[str, Any] | None = None
+    """The study's objectives and hypervolume reference, written once when the study is created."""
     started: bool = False
 
     def start(self, store: StudyStore, reporter: Reporter) -> None:
@@ -344,6 +443,9 @@ class _Opening:
         if self.fingerprint is not None:
             store.save_artifact(info.id, DATA_FINGERPRINT, b"", self.fingerprint)
             self.fingerprint = None
+        if self.objectives is not None:
+            store.save_artifact(info.id, OBJECTIVES_ARTIFACT, b"", self.objectives)
+            self.objectives = None
 
 
 def open_study(
@@ -410,6 +512,8 @@ def optimize(
     """
     reporter = reporter or Reporter()
     evaluator.prepare()
+    cost_model = evaluator.cost_model()
+    strategy.use_cost_model(cost_model)
     fingerprint = evaluator.data_fingerprint()
     own_store = not isinstance(storage, StudyStorage)
     store = StudyStore(storage) if own_store else storage
@@ -420,6 +524,8 @@ def optimize(
         config = config or study_config(strategy, evaluator)
         opening = open_study(store, study_name, config, fingerprint=fingerprint)
         study = opening.study
+        if strategy.goal.uses_costs and store.load_artifact(study.info.id, OBJECTIVES_ARTIFACT) is None:
+            opening.objectives = objectives_record(strategy, cost_model)
         store.lock_study(study.info.id, study.name)
         strategy.artifacts = StudyArtifacts(store, study.info.id)
         provenance = _provenance(strategy, evaluator)
@@ -445,6 +551,16 @@ def optimize(
         raise
     study.owns_store = own_store
     return study
+
+
+def objectives_record(strategy: Strategy, cost_model: Any) -> dict[str, Any]:
+    """What a study records of its goal when created: its objectives, and the cost bounds its
+    hypervolume is measured from (fixed from then on, so the hypervolume never falls)."""
+    record: dict[str, Any] = {"objectives": list(strategy.goal.objectives), "reference": {}}
+    if cost_model is not None:
+        params, mult_adds = cost_model.bound(strategy.space.max_level)
+        record["reference"] = {"params": int(params), "mult_adds": int(mult_adds)}
+    return record
 
 
 def _needs_training(trial: TrialRecord | None) -> bool:

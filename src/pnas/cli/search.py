@@ -23,6 +23,7 @@ from pnas.config import (
 )
 from pnas.evaluation.data import DATASETS
 from pnas.execution.base import ExecutorUnavailable, Outcome
+from pnas.objectives import MEASURES, parse_objectives
 from pnas.search import (
     BUDGET_FLAT,
     DEFAULT_STORAGE,
@@ -186,11 +187,15 @@ def _fraction_text(value: float | None) -> str:
 
 def summary_json(study: Study, top: int = 5) -> dict[str, Any]:
     best = study.best(1)
+    goal = study.goal
     return {
         "study": study.name,
         "storage": str(study.store.path) if study.store.path else None,
         "state": study.state,
         "config": study.config,
+        "objectives": list(goal.objectives),
+        "limits": {MEASURES[name]: cap for name, cap in goal.limits.items()},
+        "hypervolume_reference": study.hypervolume_reference(),
         "rounds": [r.to_json() for r in study.rounds()],
         "best": _trial_json(best[0]) if best else None,
         "top": [_trial_json(t) for t in study.best(top)],
@@ -209,6 +214,7 @@ def _running_json(study: Study) -> list[dict[str, Any]]:
 
 
 def _trial_json(trial: Any) -> dict[str, Any]:
+    extra = trial.extra or {}
     return {
         "cell": trial.cell,
         "accuracy": trial.accuracy,
@@ -217,6 +223,8 @@ def _trial_json(trial: Any) -> dict[str, Any]:
         "predicted": trial.predicted,
         "params": trial.params,
         "mult_adds": trial.mult_adds,
+        "latency_ms": extra.get("latency_ms"),
+        "latency_batch_ms": extra.get("latency_batch_ms"),
         "examples": trial.examples,
         "seconds": trial.seconds,
     }
@@ -240,12 +248,21 @@ def print_summary(study: Study, top: int = 5) -> None:
         f"study {study.name!r} ({doc['state']}): {totals['models']} models trained, {totals['failed']} failed, "
         f"{totals['pending']} pending; {totals['examples']:,} training examples, {totals['train_seconds']:.0f} s of training"
     )
-    click.echo(f"{label:>5}  done  failed  pending  best_acc  predictor_spearman")
+    goal = study.goal
+    if goal.multi or goal.limits:
+        limits = ", ".join(f"{MEASURES[k]} <= {v:,}" for k, v in goal.limits.items()) or "none"
+        click.echo(f"objectives: {', '.join(goal.objectives)}; limits: {limits}")
+    multi = goal.multi
+    click.echo(f"{label:>5}  done  failed  pending  best_acc  predictor_spearman" + ("  hypervolume" if multi else ""))
     for r in doc["rounds"]:
+        volume = f"  {_fraction_text(r['hypervolume']):>11}" if multi else ""
         click.echo(
             f"{r['b']:>5}  {r['done']:>4}  {r['failed']:>6}  {r['pending']:>7}  {_fraction_text(r['best_accuracy']):>8}  "
-            f"{_fraction_text(r['spearman']):>18}"
+            f"{_fraction_text(r['spearman']):>18}{volume}"
         )
+    over = sum(r["over_limit"] for r in doc["rounds"])
+    if over:
+        click.echo(f"{over} trained cell(s) broke a measured limit: recorded, never counted as results")
     click.echo("best cells (validation accuracy):")
     for i, t in enumerate(doc["top"], start=1):
         click.echo(_trial_line(i, t, label))
@@ -416,13 +433,31 @@ def status(study: str | None, storage: str, as_json: bool) -> None:
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
 @click.option("--top", type=click.IntRange(1), default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, best first.")
-def best(study: str | None, storage: str, top: int, as_json: bool) -> None:
-    """The best trained cells of a study, by validation accuracy."""
+@click.option(
+    "--pareto", is_flag=True, help="The non-dominated cells on the study's objectives instead (every one of them)."
+)
+@click.option(
+    "--objectives",
+    default=None,
+    metavar="LIST",
+    help="With --pareto: the objectives to compare on, e.g. accuracy,mult_adds "
+    "(default: the study's; for a study of accuracy alone, accuracy,params).",
+)
+def best(study: str | None, storage: str, top: int, as_json: bool, pareto: bool, objectives: str | None) -> None:
+    """The best trained cells of a study, by validation accuracy; with --pareto, its Pareto front.
+
+    Cells over one of the study's limits are never listed."""
+    if objectives is not None and not pareto:
+        fail("--objectives goes with --pareto")
     handle = _resolve_study(_open_store(storage, create=False), study)
     try:
-        rows = [_trial_json(t) for t in handle.best(top)]
+        if pareto:
+            chosen = parse_objectives(objectives) if objectives else None
+            rows = [_trial_json(t) for t in handle.pareto(chosen)]
+        else:
+            rows = [_trial_json(t) for t in handle.best(top)]
         label = _round_label(handle)
-    except StoreError as exc:
+    except (StoreError, ValueError) as exc:
         fail(str(exc))
         return
     if as_json:
@@ -431,4 +466,11 @@ def best(study: str | None, storage: str, top: int, as_json: bool) -> None:
     if not rows:
         click.echo(f"study {handle.name!r} has no trained cell yet")
     for i, t in enumerate(rows, start=1):
-        click.echo(_trial_line(i, t, label))
+        click.echo(_trial_line(i, t, label) + (_costs_text(t) if pareto else ""))
+
+
+def _costs_text(row: dict[str, Any]) -> str:
+    parts = [f"{row[k]:,} {k}" for k in ("params", "mult_adds") if row.get(k) is not None]
+    if row.get("latency_ms") is not None:
+        parts.append(f"{row['latency_ms']:.2f} ms")
+    return f"  ({', '.join(parts)})" if parts else ""

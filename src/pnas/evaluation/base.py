@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pnas.registry import Registry
 
@@ -42,6 +42,20 @@ class EvalResult:
         return asdict(self)
 
 
+class CostModel(Protocol):
+    """The parameters and mult-adds of the network an evaluator would build from each cell, known
+    without building or training it (so strategies can weigh every child of a round)."""
+
+    def costs(self, cells: Sequence[Any]) -> Any:
+        """An integer array of shape [len(cells), 2]: parameters, mult-adds per example."""
+        ...
+
+    def bound(self, max_level: int) -> tuple[int, int]:
+        """(parameters, mult-adds) no cell of up to ``max_level`` levels exceeds: where a study's
+        hypervolume puts its reference point when no limit is set."""
+        ...
+
+
 class ChildFailed(Exception):
     """A child that could not be evaluated (NaN loss, timeout, ...): recorded, the search goes on."""
 
@@ -60,6 +74,14 @@ class Evaluator(ABC):
 
     def prepare(self) -> None:
         """Load what every child needs and fail with a clear error before the study starts."""
+
+    def cost_model(self) -> CostModel | None:
+        """The cost model of the networks this evaluator builds (None: it cannot tell costs before
+        evaluating). Call it after :meth:`prepare`: the costs may depend on the data (channels, classes)."""
+        return None
+
+    measures_latency: bool = False
+    """Whether results carry ``extra["latency_ms"]`` (and ``latency_batch_ms``), measured on the study's device."""
 
     @abstractmethod
     def config(self) -> dict[str, Any]:

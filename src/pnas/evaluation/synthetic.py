@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from pnas.config import RUNTIME, option
 from pnas.evaluation.base import EVALUATORS, EvalResult, Evaluator, ProgressCallback
@@ -65,6 +68,17 @@ def imitated_size(cell_text: str) -> tuple[int, int]:
     return params, params * 32 * 32
 
 
+class ImitatedCosts:
+    """The cost model of the synthetic evaluator: :func:`imitated_size` of each cell's text."""
+
+    def costs(self, cells: Sequence[Any]) -> np.ndarray:
+        return np.array([imitated_size(str(cell)) for cell in cells], dtype=np.int64).reshape(len(cells), 2)
+
+    def bound(self, max_level: int) -> tuple[int, int]:
+        """Every operator the costliest one (a 7x7 separable), in up to two halves per level."""
+        return imitated_size(" ".join(["sep7x7(h1)"] * 2 * max_level))
+
+
 class SyntheticEvaluator(Evaluator):
     name = "synthetic"
 
@@ -89,6 +103,9 @@ class SyntheticEvaluator(Evaluator):
             "fail_on": self.fail_on,
             "hang_on": self.hang_on,
         }
+
+    def cost_model(self) -> ImitatedCosts:
+        return ImitatedCosts()
 
     def score(self, cell_text: str) -> float:
         tokens = [t for t in cell_text.replace(";", " ").replace("+", " ").split() if t]

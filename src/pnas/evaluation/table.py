@@ -225,6 +225,7 @@ class TableEvaluator(Evaluator):
         self.metric = metric
         self.report_metric = report_metric
         self.space_name = space
+        self._costs: Any = None
         self._use(read_table(self.table_path, space))
 
     def _use(self, table: Table) -> None:
@@ -260,12 +261,25 @@ class TableEvaluator(Evaluator):
         evaluator.metric = config.get("metric", "cifar10-val")
         evaluator.report_metric = config.get("report_metric", "cifar10-test")
         evaluator.space_name = config.get("space", "nb201")
+        evaluator._costs = None
         space = create_space(evaluator.space_name)
         canonical = _canonical_cells(evaluator.space_name)
         rows = {canonical.get(text) or space.parse(text): row for text, row in data["rows"].items()}
         columns = tuple(data["columns"])
         evaluator._use(Table(data["source"], columns, rows, size=data["size"], sha256=data["sha256"]))
         return evaluator
+
+    def cost_model(self) -> Any:
+        """NAS-Bench-201's network sized for the searched column's data set (CIFAR-10 and -100: 32 px;
+        ImageNet16-120: 120 classes at 16 px); None for a table of another space."""
+        if self.space_name != "nb201":
+            return None
+        if self._costs is None:
+            from pnas.nets.nb201 import Nb201CostModel, nb201_dataset_sizes
+
+            classes, size = nb201_dataset_sizes(self.metric)
+            self._costs = Nb201CostModel(num_classes=classes, image_size=size)
+        return self._costs
 
     def evaluate(self, cell: Any, progress: ProgressCallback | None = None) -> EvalResult:
         if isinstance(cell, str):
@@ -278,9 +292,13 @@ class TableEvaluator(Evaluator):
         report = None
         if self.report_metric is not None and self.report_metric in row:
             report = row[self.report_metric] / 100.0
+        costs = self.cost_model()
+        params, mult_adds = costs(cell) if costs is not None else (None, None)
         return EvalResult(
             accuracy=row[self.metric] / 100.0,
             report_accuracy=report,
+            params=params,
+            mult_adds=mult_adds,
             examples=0,
             seconds=0.0,
         )

@@ -37,12 +37,22 @@ from pnas.evaluation.base import (
     ProgressCallback,
 )
 from pnas.evaluation.data import DataSplits, dataset_fingerprint, load_dataset, load_test
+from pnas.evaluation.latency import hardware_name, measure_latency
 from pnas.limits import MAX_BATCH_SIZE, MAX_CELLS_PER_STACK, MAX_EPOCHS, MAX_FILTERS, MAX_IMAGE_SIZE
 from pnas.nets import build_cifar_network, count_mult_adds, count_params
+from pnas.nets.costs import CellCostModel
 from pnas.space import Cell
 from pnas.threads import torch_threads
 
 DEVICES = ("cpu", "cuda", "auto")
+
+
+def _device_decides(config: Any) -> str:
+    """Where children train is a runtime choice, until latency is measured: then it decides results."""
+    evaluator = config.get("evaluator") if hasattr(config, "get") else None
+    return RESULT if isinstance(evaluator, dict) and evaluator.get("measure_latency") else RUNTIME
+
+
 PRECISIONS = ("fp32", "bf16")
 AUGMENTATIONS = ("none", "crop-flip")
 
@@ -110,7 +120,7 @@ class TrainingConfig:
         0, "Fixes the validation split, the subset, and (with the cell's text) weights and data order.", low=0
     )
     device: str = option("auto", "Where children train: cpu, cuda, or auto (cuda when available).",
-                         choices=DEVICES, decides=RUNTIME)  # fmt: skip
+                         choices=DEVICES, decides=_device_decides)  # fmt: skip
     threads: int | None = option(
         1, "torch threads while a child trains (unset: leave torch's setting alone).", low=1, decides=RESULT
     )
@@ -139,6 +149,17 @@ class TrainingConfig:
         "Augmentation of each training batch, done where the data lies: none, or crop-flip "
         "(random crop with image/8 padding and horizontal flip).",
         choices=AUGMENTATIONS,
+    )
+
+    measure_latency: bool = option(
+        False,
+        "Measure every trained child's inference latency on the study's device (latency_ms at batch 1, "
+        "latency_batch_ms at the batch size); the device then decides results.",
+    )
+    latency_hardware: str | None = option(
+        None,
+        "The device latency is measured on, recorded when the study is made (leave unset); a study is "
+        "resumed only on the same device.",
     )
 
     def __post_init__(self) -> None:
@@ -257,7 +278,10 @@ class TrainingEvaluator(Evaluator):
         unknown = sorted(set(settings) - known)
         if unknown:
             raise ValueError(f"unknown training setting(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
+        if settings.get("measure_latency") and settings.get("latency_hardware") is None:
+            settings["latency_hardware"] = hardware_name(resolve_device(settings.get("device", "auto")))
         self.settings = TrainingConfig(**settings)
+        self.measures_latency = self.settings.measure_latency
         self._data: DataSplits | None = None
         self._on_device: tuple[torch.device, tuple[torch.Tensor, ...]] | None = None
 
@@ -275,8 +299,32 @@ class TrainingEvaluator(Evaluator):
 
     def prepare(self) -> None:
         """Load and check the data now, so a missing or broken data set (DatasetNotFound, InvalidDataset:
-        ValueErrors naming the file) stops a search before any child trains."""
+        ValueErrors naming the file) stops a search before any child trains; and refuse to measure
+        latency on another device than the study's."""
+        s = self.settings
+        if s.measure_latency:
+            here = hardware_name(resolve_device(s.device))
+            if here != s.latency_hardware:
+                raise ValueError(
+                    f"this study measures latency on {s.latency_hardware}, and children would run on {here}: "
+                    "latencies of two devices do not compare; resume it on the device it was made on "
+                    "(--device), or start a new study (--study NAME)"
+                )
         self.data()
+
+    def cost_model(self) -> CellCostModel:
+        """The child network's costs from the cell alone (:class:`pnas.nets.costs.CellCostModel`)."""
+        d = self.data()
+        s = self.settings
+        return CellCostModel(
+            network="cifar",
+            in_channels=d.channels,
+            image_size=d.image_size,
+            num_classes=d.num_classes,
+            cells_per_stack=s.cells_per_stack,
+            filters=s.filters,
+            concat=s.concat,
+        )
 
     def data_fingerprint(self) -> dict[str, Any]:
         """The whole decoded data set's fingerprint (:func:`pnas.evaluation.data.dataset_fingerprint`);
@@ -377,6 +425,10 @@ class TrainingEvaluator(Evaluator):
         extra: dict[str, Any] = {"train_loss": child.loss}
         if child.compile_seconds is not None:
             extra["compile_seconds"] = child.compile_seconds
+        if s.measure_latency:
+            with torch_threads(s.threads), autocast(device, s.precision):
+                shape = (d.channels, d.image_size, d.image_size)
+                extra.update(measure_latency(child.model, shape, s.batch_size, device, s.threads))
         return EvalResult(
             accuracy=val_accuracy,
             params=count_params(child.model),

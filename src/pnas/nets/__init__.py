@@ -10,7 +10,7 @@ from pnas.nets.cell import CONCATS, CellModule, CellPlan, concat_blocks, drop_pa
 from pnas.nets.cifar import build_cifar_network
 from pnas.nets.complexity import count_mult_adds, count_params
 from pnas.nets.imagenet import build_imagenet_network
-from pnas.nets.nb201 import Nb201Network, build_nb201_network, nb201_costs
+from pnas.nets.nb201 import Nb201CostModel, Nb201Network, build_nb201_network, nb201_costs, nb201_dataset_sizes
 from pnas.nets.network import CellNetwork
 from pnas.nets.ops import OPS, create_op
 from pnas.nets.registry import (
@@ -35,6 +35,8 @@ __all__ = [
     "build_imagenet_network",
     "build_nb201_network",
     "nb201_costs",
+    "nb201_dataset_sizes",
+    "Nb201CostModel",
     "Nb201Network",
     "concat_blocks",
     "count_mult_adds",

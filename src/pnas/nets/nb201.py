@@ -14,6 +14,9 @@ The benchmark's sizes come from this skeleton: 73,306 parameters with every edge
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -159,3 +162,40 @@ def nb201_costs(
     params += 2 * width + width * num_classes + num_classes  # head BN and classifier
     mult_adds += width * num_classes
     return params, mult_adds
+
+
+NB201_DATASETS: dict[str, tuple[int, int]] = {"cifar100": (100, 32), "cifar10": (10, 32), "imagenet": (120, 16)}
+"""A benchmark column's data set (by prefix) -> (classes, image size) of the networks NAS-Bench-201
+trained on it (ImageNet16-120: 120 classes at 16 px; Dong and Yang, 2020, section 3)."""
+
+
+def nb201_dataset_sizes(column: str) -> tuple[int, int]:
+    """(classes, image size) for a table column such as ``cifar10-val``; CIFAR-10's for a column that
+    names no NAS-Bench-201 data set."""
+    lowered = column.lower()
+    for prefix, sizes in NB201_DATASETS.items():  # cifar100 before cifar10
+        if lowered.startswith(prefix):
+            return sizes
+    return NB201_DATASETS["cifar10"]
+
+
+class Nb201CostModel:
+    """:func:`nb201_costs` for many cells at once (every cell's costs computed once and kept: the
+    space has 15,625 cells)."""
+
+    def __init__(self, *, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, **options: int) -> None:
+        self.options = {"in_channels": in_channels, "num_classes": num_classes, "image_size": image_size, **options}
+        self._known: dict[Nb201Cell, tuple[int, int]] = {}
+
+    def __call__(self, cell: Nb201Cell) -> tuple[int, int]:
+        found = self._known.get(cell)
+        if found is None:
+            found = self._known[cell] = nb201_costs(cell, **self.options)
+        return found
+
+    def costs(self, cells: Sequence[Nb201Cell]) -> np.ndarray:
+        return np.array([self(cell) for cell in cells], dtype=np.int64).reshape(len(cells), 2)
+
+    def bound(self, max_level: int) -> tuple[int, int]:
+        """Every edge a 3x3 convolution: the largest network of the space in both counts."""
+        return self(Nb201Cell(("nor_conv_3x3",) * len(NB201_EDGES)))

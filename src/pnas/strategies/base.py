@@ -13,9 +13,14 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pnas.evaluation.base import EvalResult
+import numpy as np
+
+from pnas.config import option
+from pnas.evaluation.base import CostModel, EvalResult
+from pnas.objectives import LATENCY_PREDICTIONS, LIMITS, Goal
 from pnas.registry import Registry
 from pnas.space.base import SearchSpace
+from pnas.strategies.costs import CellCosts
 
 
 @dataclass(frozen=True)
@@ -39,14 +44,38 @@ class ArtifactStore(Protocol):
 
 class Strategy(ABC):
     """Base class. ``ask()`` returns the next batch (empty when finished);
-    every proposal of a batch is told (in batch order) before the next ask."""
+    every proposal of a batch is told (in batch order) before the next ask.
+
+    ``goal`` says what the strategy optimises (:class:`pnas.objectives.Goal`); one with costs
+    needs :meth:`use_cost_model` before the first ask (the study driver calls it).
+    """
 
     name: str = "strategy"
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace, *, seed: int = 0, goal: Goal | None = None) -> None:
         self.space = space
         self.seed = seed
+        self.goal = goal or Goal()
+        self.costs = CellCosts(space, self.goal)
         self.artifacts: ArtifactStore | None = None
+
+    def use_cost_model(self, model: CostModel | None) -> None:
+        """The evaluator's cost model (a ValueError when the goal needs one and there is none)."""
+        self.costs.use(model)
+
+    def record_latency_predictions(self, round_: int, cells: list[Any]) -> None:
+        """Keep the latency predicted for a round's proposals (once: a replay predicts the same), so the
+        study can report how well the latency predictor ranked them."""
+        if not self.goal.uses_latency or self.artifacts is None or not cells:
+            return
+        name = LATENCY_PREDICTIONS.format(round_)
+        if self.artifacts.load_artifact(name) is not None:
+            return
+        predicted = self.costs.predicted_latency(cells)
+        if np.isnan(predicted).all():
+            return
+        meta = {"cells": {self.space.format(c): float(v) for c, v in zip(cells, predicted) if not np.isnan(v)}}
+        self.artifacts.save_artifact(name, {}, meta)
 
     @abstractmethod
     def ask(self) -> list[Proposal]: ...
@@ -57,7 +86,37 @@ class Strategy(ABC):
 
     def config(self) -> dict[str, Any]:
         """JSON-able options that determine the strategy's choices (stored with the study)."""
-        return {"name": self.name, "seed": self.seed}
+        return {"name": self.name, "seed": self.seed, **self.goal.to_options()}
+
+
+def goal_from_options(options: dict[str, Any]) -> Goal:
+    """The goal among a strategy's keyword options (``objectives``, ``max_params``, ...); a TypeError for
+    any other keyword, as a misspelt argument gets."""
+    unknown = sorted(set(options) - {"objectives", *LIMITS})
+    if unknown:
+        raise TypeError(f"unexpected strategy option(s): {', '.join(unknown)}")
+    return Goal.from_options(options)
+
+
+@dataclass(frozen=True)
+class GoalOptions:
+    """The options every built-in strategy shares: what it optimises and under which limits."""
+
+    objectives: str = option(
+        "accuracy",
+        "Objectives, comma-separated: accuracy (maximised) and any of params, mult_adds, latency (minimised); "
+        "more than one makes a Pareto search.",
+    )
+    max_params: int | None = option(None, "Propose only cells whose network has at most this many parameters.", low=1)
+    max_mult_adds: int | None = option(
+        None, "Propose only cells whose network has at most this many mult-adds per image.", low=1
+    )
+    max_latency_ms: float | None = option(
+        None,
+        "Propose only cells predicted (then measured) under this inference latency at batch 1, in ms "
+        "(needs --measure-latency).",
+        low=0,
+    )
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy", "pnas.strategies")

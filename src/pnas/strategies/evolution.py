@@ -20,8 +20,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pnas.config import option
 from pnas.evaluation.base import EvalResult
+from pnas.objectives import MEASURES, measured_values
+from pnas.pareto import crowding_distance, pareto_fronts
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES
 from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, draw_unseen, positive_int
@@ -59,8 +63,9 @@ class RegularizedEvolution(BudgetedStrategy):
         population: int | None = None,
         sample: int | None = None,
         batch: int = 1,
+        **goal: Any,
     ) -> None:
-        super().__init__(space, seed=seed, budget=budget, batch=positive_int("batch", batch))
+        super().__init__(space, seed=seed, budget=budget, batch=positive_int("batch", batch), **goal)
         self.population_size = (
             default_population(self.budget) if population is None else positive_int("population", population)
         )
@@ -72,6 +77,8 @@ class RegularizedEvolution(BudgetedStrategy):
             )
         self.population: deque[tuple[Any, float]] = deque()
         """(cell, validation accuracy), oldest first."""
+        self._values: dict[Any, tuple[float, ...]] = {}
+        """Each living member's measured objectives (a Pareto search's tournaments compare these)."""
         self._filled = False
 
     def propose(self, n: int) -> list[Any]:
@@ -98,20 +105,40 @@ class RegularizedEvolution(BudgetedStrategy):
         if not members:
             return self.random_unseen(batch_seen)
         contenders = self.rng.sample(members, min(self.sample_size, len(members)))
-        parent = max(contenders, key=lambda member: member[1])[0]
+        if self.goal.multi:
+            parent = self._pareto_winner(members, contenders)
+        else:
+            parent = max(contenders, key=lambda member: member[1])[0]
         child = draw_unseen(
             lambda: self.space.mutate(parent, self.rng),
-            lambda c: c in self.seen or c in batch_seen,
+            lambda c: self.excluded(c, batch_seen),
             MUTATION_ATTEMPTS,
         )
         return child if child is not None else self.random_unseen(batch_seen)
+
+    def _pareto_winner(self, members: list[tuple[Any, float]], contenders: list[tuple[Any, float]]) -> Any:
+        """NSGA-II's crowded comparison within the population: the contender on the best front, then the
+        one with the most room around it, then the oldest."""
+        points = np.array([self._values[cell] for cell, _ in members])
+        rank = np.empty(len(members), dtype=int)
+        crowding = np.empty(len(members))
+        for number, front in enumerate(pareto_fronts(points, self.goal.maximize)):
+            rank[front] = number
+            crowding[front] = crowding_distance(points[front], self.goal.maximize)
+        position = {cell: i for i, (cell, _) in enumerate(members)}
+        best = min(contenders, key=lambda m: (rank[position[m[0]]], -crowding[position[m[0]]], position[m[0]]))
+        return best[0]
 
     def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
         if result is None:
             return
         self.population.append((cell, result.accuracy))
+        if self.goal.multi:
+            values = measured_values(result)
+            self._values[cell] = tuple(float(values[MEASURES[name]] or 0.0) for name in self.goal.objectives)
         if len(self.population) > self.population_size:
-            self.population.popleft()
+            gone, _ = self.population.popleft()
+            self._values.pop(gone, None)
         if len(self.population) == self.population_size:
             self._filled = True
 

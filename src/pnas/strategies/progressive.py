@@ -20,10 +20,11 @@ import numpy as np
 from pnas.checkpoints import checkpoint
 from pnas.config import GROWS, option
 from pnas.evaluation.base import EvalResult
+from pnas.pareto import select
 from pnas.predictors import PREDICTORS, create_predictor
 from pnas.predictors.ranking import score_expansion
 from pnas.space.base import SearchSpace
-from pnas.strategies.base import STRATEGIES, Proposal, Strategy
+from pnas.strategies.base import STRATEGIES, GoalOptions, Proposal, Strategy, goal_from_options
 
 
 def top_k_unique(children: list[Any], scores: np.ndarray, k: int) -> list[tuple[Any, float]]:
@@ -42,8 +43,19 @@ def top_k_unique(children: list[Any], scores: np.ndarray, k: int) -> list[tuple[
     return chosen
 
 
+def first_occurrences(children: list[Any]) -> np.ndarray:
+    """Indices of each distinct child's first appearance, in order."""
+    seen: set[Any] = set()
+    out = []
+    for index, child in enumerate(children):
+        if child not in seen:
+            seen.add(child)
+            out.append(index)
+    return np.asarray(out, dtype=int)
+
+
 @dataclass(frozen=True)
-class ProgressiveOptions:
+class ProgressiveOptions(GoalOptions):
     seed: int = option(0, "Seed of the predictor's initialisation and of its folds.", low=0, high=2**63 - 1)
     beam: int = option(8, "Children trained per round (K; the paper: 256).", low=1)
     max_level: int | None = option(
@@ -64,8 +76,9 @@ class ProgressiveSearch(Strategy):
         ensemble: int = 5,
         max_level: int | None = None,
         predictor_options: dict[str, Any] | None = None,
+        **goal: Any,
     ) -> None:
-        super().__init__(space, seed=seed)
+        super().__init__(space, seed=seed, goal=goal_from_options(goal))
         if beam < 1:
             raise ValueError(f"beam (K) must be >= 1, got {beam}")
         self.beam = beam
@@ -82,7 +95,7 @@ class ProgressiveSearch(Strategy):
         self.predictor: Any = None
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "seed": self.seed, "beam": self.beam, "max_level": self.max_level}
+        return {**super().config(), "beam": self.beam, "max_level": self.max_level}
 
     def predictor_config(self) -> dict[str, Any]:
         """The ``predictor`` section of the study's configuration."""
@@ -94,22 +107,58 @@ class ProgressiveSearch(Strategy):
         if self._told < self._batch_size:
             raise RuntimeError("every proposal of a batch must be told before the next ask")
         if self.level == 0:
-            proposals = [Proposal(cell, 1) for cell in self.space.initial_cells()]
+            proposals = [Proposal(cell, 1) for cell in self._first_cells()]
         elif self.level >= self.max_level or not self.kept:
             return []
         else:
             self.predictor, space = self._fitted_predictor(self.level)
             children, scores = score_expansion(self.predictor, space, self.kept)
-            proposals = [Proposal(c, self.level + 1, s) for c, s in top_k_unique(children, scores, self.beam)]
+            proposals = [Proposal(c, self.level + 1, s) for c, s in self._choose(children, scores)]
+            self.record_latency_predictions(self.level + 1, [p.cell for p in proposals])
         self.level += 1
         self.kept = []
         self._told, self._batch_size = 0, len(proposals)
         return proposals
 
+    def _first_cells(self) -> list[Any]:
+        """Every level-1 cell within the limits (all of them without limits)."""
+        cells = self.space.initial_cells()
+        if not self.goal.limits:
+            return cells
+        kept = [cell for cell, ok in zip(cells, self.costs.within(cells)) if ok]
+        if not kept:
+            raise ValueError(
+                f"no cell of one {'block' if self.space.name == 'pnas' else 'level'} meets the limits "
+                f"({', '.join(f'{k} {v:,}' for k, v in self.goal.limits.items())}): raise them, or make the "
+                "network smaller (fewer filters or cells)"
+            )
+        return kept
+
+    def _choose(self, children: list[Any], scores: np.ndarray) -> list[tuple[Any, float]]:
+        """The K children to train: the top K by predicted accuracy (the paper's rule), or with several
+        objectives K from the predicted Pareto fronts, crowding breaking the last front's ties; only
+        children within the limits take part."""
+        if not self.goal.uses_costs:
+            return top_k_unique(children, scores, self.beam)
+        index = first_occurrences(children)
+        distinct = [children[i] for i in index]
+        estimates = self.costs.estimate(distinct)
+        ok = self.goal.within(estimates)
+        index = index[ok]
+        distinct = [cell for cell, keep in zip(distinct, ok) if keep]
+        estimates = {name: values[ok] for name, values in estimates.items()}
+        if not self.goal.multi:
+            return top_k_unique(distinct, scores[index], self.beam)
+        points = self.costs.objective_matrix(scores[index], estimates)
+        chosen = select(points, self.goal.maximize, self.beam)
+        return [(distinct[i], float(scores[index[i]])) for i in chosen]
+
     def tell(self, proposal: Proposal, result: EvalResult | None) -> None:
         self._told += 1
+        self.costs.observe(proposal.cell, result)
         if result is not None:
-            self.kept.append(proposal.cell)
+            if self.costs.meets_limits(result):  # a child over a measured limit is not expanded
+                self.kept.append(proposal.cell)
             self.history.append((proposal.cell, result.accuracy))
 
     def _new_predictor(self, level: int, space: SearchSpace | None = None) -> Any:

@@ -18,10 +18,22 @@ from typing import Any
 from pnas.config import GROWS, option
 from pnas.evaluation.base import EvalResult
 from pnas.space.base import SearchSpace
-from pnas.strategies.base import STRATEGIES, DeriveContext, Proposal, Strategy, progressive_model_count
+from pnas.strategies.base import (
+    STRATEGIES,
+    DeriveContext,
+    GoalOptions,
+    Proposal,
+    Strategy,
+    goal_from_options,
+    progressive_model_count,
+)
 
 DRAW_ATTEMPTS = 1000
 """Draws tried for one unseen cell before the space is taken as exhausted."""
+
+LATENCY_BATCH = 10
+"""Default batch of a baseline under a latency limit: the first batch is drawn before any latency is
+known, each later one within the limit as predicted from the batches before."""
 
 LAZY_CHUNK = 1024
 """Cells proposed per ask when a strategy whose proposals do not depend on results has no batch
@@ -55,8 +67,10 @@ class BudgetedStrategy(Strategy):
     and keeps the set of cells already proposed so none is proposed twice.
     """
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, budget: int = 100, batch: int | None = 1) -> None:
-        super().__init__(space, seed=seed)
+    def __init__(
+        self, space: SearchSpace, *, seed: int = 0, budget: int = 100, batch: int | None = 1, **goal: Any
+    ) -> None:
+        super().__init__(space, seed=seed, goal=goal_from_options(goal))
         self.budget = positive_int("budget", budget)
         self.batch = None if batch is None else positive_int("batch", batch)
         self.rng = random.Random(seed)
@@ -93,6 +107,7 @@ class BudgetedStrategy(Strategy):
         if not (lazy and self.round):
             self.round += 1
         self.seen.update(cells)
+        self.record_latency_predictions(self.round, cells)
         self._pending = list(cells)
         return [Proposal(cell=cell, round=self.round) for cell in cells]
 
@@ -105,6 +120,9 @@ class BudgetedStrategy(Strategy):
             )
         self._pending.pop(0)
         self.told += 1
+        self.costs.observe(proposal.cell, result)
+        if result is not None and not self.costs.meets_limits(result):
+            result = None  # over a measured limit: learnt from as a failure, never as a result
         self.observe(proposal.cell, result, batch_done=not self._pending)
 
     def propose(self, n: int) -> list[Any]:
@@ -115,9 +133,15 @@ class BudgetedStrategy(Strategy):
         """One outcome, in batch order; ``batch_done`` on the batch's last one."""
 
     def random_unseen(self, extra_seen: set | None = None) -> Any | None:
-        """A uniform random cell not proposed yet (nor in ``extra_seen``), or None."""
+        """A uniform random cell within the limits and not proposed yet (nor in ``extra_seen``), or None."""
         extra = extra_seen or set()
-        return draw_unseen(lambda: self.space.random_cell(self.rng), lambda c: c in self.seen or c in extra)
+        return draw_unseen(lambda: self.space.random_cell(self.rng), lambda c: self.excluded(c, extra))
+
+    def excluded(self, cell: Any, extra_seen: set) -> bool:
+        """Proposed already (in the study or ``extra_seen``), or over a limit: not to be proposed."""
+        if cell in self.seen or cell in extra_seen:
+            return True
+        return bool(self.goal.limits) and not bool(self.costs.within([cell])[0])
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "budget": self.budget, "batch": self.batch}
@@ -129,8 +153,10 @@ class RandomSearch(BudgetedStrategy):
     name = "random"
     proposals_depend_on_results = False
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, budget: int = 100, batch: int | None = None) -> None:
-        super().__init__(space, seed=seed, budget=budget, batch=batch)
+    def __init__(
+        self, space: SearchSpace, *, seed: int = 0, budget: int = 100, batch: int | None = None, **goal: Any
+    ) -> None:
+        super().__init__(space, seed=seed, budget=budget, batch=batch, **goal)
 
     def propose(self, n: int) -> list[Any]:
         cells: list[Any] = []
@@ -145,7 +171,7 @@ class RandomSearch(BudgetedStrategy):
 
 
 @dataclass(frozen=True)
-class BudgetOptions:
+class BudgetOptions(GoalOptions):
     """The options every budgeted strategy shares."""
 
     seed: int = option(0, "Seed of the strategy's random choices.", low=0, high=2**63 - 1)
@@ -162,6 +188,9 @@ class BudgetOptions:
         """A budget left unset is the progressive search's model count with the same blocks and beam."""
         if values.get("budget") is None:
             values["budget"] = progressive_model_count(context.space, context.beam)
+        if values.get("max_latency_ms") is not None and values.get("batch") is None:
+            # latency is predicted from measured cells: propose in batches, so later ones can use the earlier
+            values["batch"] = max(context.workers, LATENCY_BATCH)
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,9 @@ class Reinforce(BudgetedStrategy):
         baseline_decay: float = 0.9,
         hidden: int = 35,  # Zoph and Le's controller: 2 layers of 35 units [recalled]
         layers: int = 2,
+        **goal: Any,
     ) -> None:
-        super().__init__(space, seed=seed, budget=budget, batch=positive_int("batch", batch))
+        super().__init__(space, seed=seed, budget=budget, batch=positive_int("batch", batch), **goal)
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
         if not 0 <= baseline_decay < 1:
@@ -142,7 +143,7 @@ class Reinforce(BudgetedStrategy):
             for row in self.controller.sample(max(16, 2 * n), self.sampler).tolist():
                 cell = self.space.from_decisions(row)
                 recent.append(cell)
-                if cell in self.seen or cell in batch_seen:
+                if self.excluded(cell, batch_seen):
                     continue
                 cells.append(cell)
                 batch_seen.add(cell)
@@ -153,7 +154,7 @@ class Reinforce(BudgetedStrategy):
         while len(cells) < n:
             cell = draw_unseen(
                 lambda: self.space.mutate(self.rng.choice(recent), self.rng),
-                lambda c: c in self.seen or c in batch_seen,
+                lambda c: self.excluded(c, batch_seen),
                 MUTATION_ATTEMPTS,
             )
             if cell is None:
