@@ -12,9 +12,10 @@ do not exceed M, so it never trains more than the others.
 
 Part 2, Fashion-MNIST in the PNAS space with the default proxy of ``pnas search``: every
 strategy under ``--max-mult-adds`` set to the median mult-adds of the 136 one-block cells'
-networks, at equal numbers of trained models (those of the progressive search with the same
-``--blocks`` and ``--beam``): the best validation accuracy found under the cap, and how many
-trained cells were over it (none should be: the cap is known before training). Studies are kept
+networks, at equal numbers of trained models (as many as the constrained progressive search
+trains with ``--blocks`` and ``--beam``: the one-block cells under the cap, then K per level):
+the best validation accuracy found under the cap, and how many trained cells were over it
+(none should be: the cap is known before training). Studies are kept
 in ``--storage`` so a second run resumes and reuses them.
 
     python benchmarks/multi_objective.py [--json] [--seeds 20] [--skip-fashion-mnist]
@@ -127,7 +128,7 @@ def run_nb201(seeds: int, workers: int, log: Any) -> dict[str, Any]:
     }
 
 
-def run_fashion_mnist(storage: str, blocks: int, beam: int, seed: int, workers: int, log: Any) -> dict[str, Any]:
+def run_fashion_mnist(storage: str, blocks: int, beam: int, seeds: int, workers: int, log: Any) -> dict[str, Any]:
     from pnas.search import SearchConfig, build_search, run_search
     from pnas.space import create_space
     from pnas.strategies.base import progressive_model_count
@@ -136,37 +137,86 @@ def run_fashion_mnist(storage: str, blocks: int, beam: int, seed: int, workers: 
     probe.evaluator.prepare()
     one_block = probe.evaluator.cost_model().costs(create_space("pnas").initial_cells())[:, 1]
     cap = int(np.median(one_block))
-    models = progressive_model_count(create_space("pnas", blocks=blocks), beam)
-    rows: dict[str, Any] = {}
-    for strategy in ("pnas", "random", "evolution"):
-        config = SearchConfig(
-            strategy=strategy, blocks=blocks, beam=beam, seed=seed, workers=workers,
-            overrides={"strategy": {"max_mult_adds": cap}},
-        )  # fmt: skip
-        started = time.perf_counter()
-        name = f"{strategy}-cap{cap}-b{blocks}-k{beam}-seed{seed}"
-        print(f"  Fashion-MNIST: {name} ...", file=log, flush=True)
-        with run_search(config, storage=storage, study=name) as study:
-            done = study.trials("done")
-            best = study.best(1)
-            over = [t for t in done if (t.mult_adds or 0) > cap]
-            rows[strategy] = {
-                "study": name,
-                "models": len(done),
-                "best_accuracy": best[0].accuracy if best else None,
-                "best_cell": best[0].cell if best else None,
-                "best_mult_adds": best[0].mult_adds if best else None,
-                "over_cap": len(over),
-                "seconds": time.perf_counter() - started,
-            }
+    runs: dict[str, list[dict[str, Any]]] = {"pnas": [], "random": [], "evolution": []}
+    for seed in range(seeds):
+        models = 0
+        for strategy in runs:
+            budget = {} if strategy == "pnas" else {"budget": models}  # as many models as the progressive search
+            config = SearchConfig(
+                strategy=strategy, blocks=blocks, beam=beam, seed=seed, workers=workers,
+                overrides={"strategy": {"max_mult_adds": cap, **budget}},
+            )  # fmt: skip
+            started = time.perf_counter()
+            name = f"{strategy}-cap{cap}-b{blocks}-k{beam}-seed{seed}"
+            print(f"  Fashion-MNIST: {name} ...", file=log, flush=True)
+            with run_search(config, storage=storage, study=name) as study:
+                done = study.trials("done")
+                best = study.best(1)
+                if strategy == "pnas":
+                    models = len(done)
+                runs[strategy].append({
+                    "study": name,
+                    "models": len(done),
+                    "best_accuracy": best[0].accuracy if best else None,
+                    "best_cell": best[0].cell if best else None,
+                    "best_mult_adds": best[0].mult_adds if best else None,
+                    "over_cap": sum((t.mult_adds or 0) > cap for t in done),
+                    "seconds": time.perf_counter() - started,
+                })  # fmt: skip
+    summary = {}
+    for strategy, rows in runs.items():
+        accuracies = [r["best_accuracy"] for r in rows if r["best_accuracy"] is not None]
+        summary[strategy] = {
+            "models": statistics.mean(r["models"] for r in rows),
+            "best_accuracy": statistics.mean(accuracies),
+            "best_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "over_cap": sum(r["over_cap"] for r in rows),
+            "runs": rows,
+        }
     return {
         "max_mult_adds": cap,
         "one_block_mult_adds": {"min": int(one_block.min()), "median": cap, "max": int(one_block.max())},
         "blocks": blocks,
         "beam": beam,
-        "models_per_strategy": models,
-        "seed": seed,
-        "strategies": rows,
+        "seeds": seeds,
+        "unconstrained_progressive_models": progressive_model_count(create_space("pnas", blocks=blocks), beam),
+        "strategies": summary,
+    }
+
+
+def cost_model_speed(parents: int = 256, counted: int = 20) -> dict[str, Any]:
+    """Seconds to cost a last-round expansion (``parents`` random 4-block cells' children, as the paper's
+    K = 256) with the analytic model, against building and counting a sample of the same children."""
+    import random
+
+    from pnas.nets import build_cifar_network, count_mult_adds, count_params
+    from pnas.nets.costs import CellCostModel
+    from pnas.space import create_space
+
+    space = create_space("pnas", blocks=5)
+    rng = random.Random(0)
+    kept = [space.from_decisions([rng.randrange(n) for n in space.decision_sizes()]) for _ in range(parents)]
+    kept = [type(cell)(cell.blocks[:4]) for cell in kept]
+    children = [child for cell in kept for child in space.children(cell)]
+    model = CellCostModel(in_channels=1, image_size=28, num_classes=10, cells_per_stack=1, filters=8)
+    started = time.perf_counter()
+    costs = model.costs(children)
+    analytic = time.perf_counter() - started
+    sample = rng.sample(children, counted)
+    started = time.perf_counter()
+    for cell, expected in zip(sample, (model(c) for c in sample)):
+        net = build_cifar_network(cell, in_channels=1, num_classes=10, cells_per_stack=1, filters=8, image_size=28)
+        if (count_params(net), count_mult_adds(net, (1, 28, 28))) != expected:
+            raise AssertionError(f"the cost model disagrees with the counted network of {cell}")
+    per_counted = (time.perf_counter() - started) / counted
+    return {
+        "children": len(children),
+        "analytic_seconds": analytic,
+        "analytic_per_cell_us": analytic / len(children) * 1e6,
+        "counted_per_cell_ms": per_counted * 1e3,
+        "speedup": per_counted * len(children) / analytic,
+        "counted_sample_agrees": True,
+        "max_mult_adds": int(costs[:, 1].max()),
     }
 
 
@@ -175,6 +225,14 @@ def print_tables(result: dict[str, Any], stream: Any) -> None:
     from rich.table import Table
 
     console = Console(file=stream, width=160)
+    speed = result.get("cost_model")
+    if speed:
+        console.print(
+            f"cost model: {speed['children']:,} children of 256 four-block cells costed in "
+            f"{speed['analytic_seconds']:.2f} s ({speed['analytic_per_cell_us']:.1f} us a cell); building and "
+            f"counting a sample took {speed['counted_per_cell_ms']:.1f} ms a cell: {speed['speedup']:,.0f}x, "
+            "same counts"
+        )
     nb = result.get("nb201")
     if nb:
         table = Table(
@@ -196,16 +254,17 @@ def print_tables(result: dict[str, Any], stream: Any) -> None:
     fm = result.get("fashion_mnist")
     if fm:
         table = Table(
-            title=f"Fashion-MNIST, PNAS space (B = {fm['blocks']}): best under --max-mult-adds {fm['max_mult_adds']:,} "
-            f"(median of the one-block cells), {fm['models_per_strategy']} models each"
+            title=f"Fashion-MNIST, PNAS space (B = {fm['blocks']}, K = {fm['beam']}): best validation accuracy under "
+            f"--max-mult-adds {fm['max_mult_adds']:,} (median of the one-block cells), mean ± std over "
+            f"{fm['seeds']} seeds"
         )
-        for column in ("strategy", "models", "best val. acc.", "its mult-adds", "over cap", "seconds"):
+        for column in ("strategy", "models", "best val. acc.", "per seed", "over cap"):
             table.add_column(column, justify="left" if column == "strategy" else "right")
         for key, row in fm["strategies"].items():
+            per_seed = ", ".join(f"{r['best_accuracy']:.4f}" for r in row["runs"])
             table.add_row(
-                key, str(row["models"]), f"{row['best_accuracy']:.4f}" if row["best_accuracy"] is not None else "-",
-                f"{row['best_mult_adds']:,}" if row["best_mult_adds"] is not None else "-",
-                str(row["over_cap"]), f"{row['seconds']:.0f}",
+                key, f"{row['models']:g}", f"{row['best_accuracy']:.4f} ± {row['best_accuracy_std']:.4f}", per_seed,
+                str(row["over_cap"]),
             )  # fmt: skip
         console.print(table)
 
@@ -221,19 +280,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-fashion-mnist", action="store_true", help="skip part 2 (the one that trains)")
     parser.add_argument("--blocks", type=int, default=2, help="part 2: blocks per cell (default 2)")
     parser.add_argument("--beam", type=int, default=8, help="part 2: the progressive search's K (default 8)")
-    parser.add_argument("--seed", type=int, default=0, help="part 2: the studies' seed (default 0)")
+    parser.add_argument("--fm-seeds", type=int, default=3, help="part 2: seeds per strategy (default 3)")
     parser.add_argument("--storage", default=str(DEFAULT_STORAGE), help=f"part 2's studies (default {DEFAULT_STORAGE})")
     args = parser.parse_args(argv)
-    if args.seeds < 2 or args.workers < 1 or args.blocks < 1 or args.beam < 1:
-        parser.error("--seeds must be >= 2; --workers, --blocks and --beam >= 1")
+    if args.seeds < 2 or args.workers < 1 or args.blocks < 1 or args.beam < 1 or args.fm_seeds < 1:
+        parser.error("--seeds must be >= 2; --workers, --blocks, --beam and --fm-seeds >= 1")
     log = sys.stderr
     started = time.perf_counter()
     result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "command": "python benchmarks/multi_objective.py"}
+    result["cost_model"] = cost_model_speed()
     if not args.skip_nb201:
         result["nb201"] = run_nb201(args.seeds, args.workers, log)
     if not args.skip_fashion_mnist:
         Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
-        result["fashion_mnist"] = run_fashion_mnist(args.storage, args.blocks, args.beam, args.seed, args.workers, log)
+        result["fashion_mnist"] = run_fashion_mnist(
+            args.storage, args.blocks, args.beam, args.fm_seeds, args.workers, log
+        )
     result["wall_seconds"] = time.perf_counter() - started
     print_tables(result, log if args.json else sys.stdout)
     if args.json:

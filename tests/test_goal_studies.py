@@ -210,3 +210,19 @@ def test_the_device_is_a_runtime_choice_without_latency():
     assert config_changes(old, new)[0] == []
     measured = {"evaluator": {**old["evaluator"], "measure_latency": True, "latency_hardware": "cpu: x"}}
     assert config_changes(measured, {"evaluator": {**measured["evaluator"], "device": "auto"}})[0]
+
+
+def test_a_latency_reference_without_a_limit_is_fixed_once_the_first_round_ends(tmp_path):
+    store = StudyStore(str(tmp_path / "s.db"))
+    info = store.create_study("s", {"strategy": {"name": "pnas", "objectives": "accuracy,latency"}})
+    cells = ["max3x3(h1)+max3x3(h1)", "avg3x3(h1)+avg3x3(h1)", "sep3x3(h1)+sep3x3(h1)"]
+    store.add_proposals(info.id, [(cell, 1, None) for cell in cells])
+    study = Study.load(store, "s")
+    for cell, ms in zip(cells[:2], (1.0, 4.0)):
+        metrics = {"accuracy": 0.5, "params": 1, "mult_adds": 1, "extra": {"latency_ms": ms}}
+        store.record_result(info.id, cell, status="done", metrics=metrics)
+    assert study.hypervolume_reference() is None and study.rounds()[0].hypervolume is None
+    store.record_result(info.id, cells[2], status="failed", error="boom")
+    assert study.hypervolume_reference() == {"accuracy": 0.0, "latency": 8.0}
+    assert study.rounds()[0].hypervolume == pytest.approx(0.5 * (1 - 1.0 / 8.0))
+    store.close()

@@ -305,9 +305,11 @@ class Study:
         for name in goal.costs:
             value = goal.limits.get(name, stored.get(name))
             if value is None and name == "latency":
-                first = [t for t in self.results() if t.round == min(t.round for t in self.trials())]
-                measured = [v for v in (measured_values(t)["latency_ms"] for t in first) if v is not None]
-                value = 2 * max(measured) if measured else None
+                trials = self.trials()
+                first = [t for t in trials if t.round == min(t.round for t in trials)] if trials else []
+                if first and all(t.status in ("done", "failed") for t in first):  # fixed once the first round ends
+                    measured = [measured_values(t)["latency_ms"] for t in self.results(first)]
+                    value = 2 * max((v for v in measured if v is not None), default=0.0) or None
             if value is None:
                 return None
             reference[name] = float(value)

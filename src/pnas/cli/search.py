@@ -252,10 +252,12 @@ def print_summary(study: Study, top: int = 5) -> None:
     if goal.multi or goal.limits:
         limits = ", ".join(f"{MEASURES[k]} <= {v:,}" for k, v in goal.limits.items()) or "none"
         click.echo(f"objectives: {', '.join(goal.objectives)}; limits: {limits}")
-    multi = goal.multi
-    click.echo(f"{label:>5}  done  failed  pending  best_acc  predictor_spearman" + ("  hypervolume" if multi else ""))
+    multi, latency = goal.multi, goal.uses_latency
+    header = f"{label:>5}  done  failed  pending  best_acc  predictor_spearman"
+    click.echo(header + ("  hypervolume" if multi else "") + ("  latency_spearman" if latency else ""))
     for r in doc["rounds"]:
         volume = f"  {_fraction_text(r['hypervolume']):>11}" if multi else ""
+        volume += f"  {_fraction_text(r['latency_spearman']):>16}" if latency else ""
         click.echo(
             f"{r['b']:>5}  {r['done']:>4}  {r['failed']:>6}  {r['pending']:>7}  {_fraction_text(r['best_accuracy']):>8}  "
             f"{_fraction_text(r['spearman']):>18}{volume}"
@@ -310,7 +312,9 @@ def _search_options(command: Any) -> Any:
         kind = click.Choice(DATASETS.names()) if key == "dataset" and section == "evaluator" else click_type(spec)
         text = "Seed of every chosen component that has one." if name == "seed" else spec.help
         help_text = f"{text}{extra}{default} ({section}: {where})"
-        command = click.option(*names, name, type=kind, default=None, help=help_text)(command)
+        # a true/false option alone means true (--measure-latency); it still takes a value (--compile false)
+        flag = {"is_flag": False, "flag_value": True} if base_type(spec.type) is bool else {}
+        command = click.option(*names, name, type=kind, default=None, help=help_text, **flag)(command)
     for section in reversed(SECTIONS):
         registry = REGISTRIES[section]
         command = click.option(

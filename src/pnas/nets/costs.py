@@ -3,9 +3,9 @@
 Why: a progressive search expands every cell of a round into all its children
 (about 300,000 of them for 256 four-block parents) and may have to drop those
 over a size or compute budget, or rank them by cost for a Pareto front, before
-anything is trained. Building each child network on the meta device and
-counting it takes tens of milliseconds or more; :class:`CellCostModel` costs
-such a round in about 0.2 s on one CPU core.
+anything is trained. Building and counting each child network is far too slow
+for that; :class:`CellCostModel` costs a whole round from a few tables
+precomputed once per network skeleton (timed in docs/multi_objective.md).
 
 What is counted is exactly what :func:`pnas.nets.count_params` and
 :func:`pnas.nets.count_mult_adds` measure on the network that

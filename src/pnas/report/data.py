@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pnas.objectives import Goal, measured_values
 from pnas.storage.base import TrialRecord
 from pnas.storage.sqlite import StoreError, StudyStore
 from pnas.study import Study
@@ -49,7 +50,10 @@ class StudyData:
         return [t for t in self.trials if t.status == "failed"]
 
     def best(self, top: int) -> list[TrialRecord]:
-        return sorted(self.done, key=lambda t: (-(t.accuracy or 0.0), t.number))[:top]
+        """The most accurate results; a cell over one of the study's limits is never one."""
+        goal = Goal.from_options(self.config.get("strategy") or {})
+        results = [t for t in self.done if not goal.violations(measured_values(t))]
+        return sorted(results, key=lambda t: (-(t.accuracy or 0.0), t.number))[:top]
 
     def in_training_order(self) -> list[TrialRecord]:
         """Finished children in the order they finished (proposal order where no time was recorded)."""

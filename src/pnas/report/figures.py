@@ -122,8 +122,15 @@ def best_vs_compute(studies: Sequence[StudyData]) -> Figure | None:
     return _best_so_far(studies, "compute")
 
 
+def _cost(trial: object, cost: str) -> float | None:
+    if cost == "latency_ms":
+        return (getattr(trial, "extra", None) or {}).get("latency_ms")
+    value = getattr(trial, cost)
+    return None if value is None else float(value)
+
+
 def _accuracy_vs(study: StudyData, cost: str, label: str) -> Figure | None:
-    points = [(getattr(t, cost), t.accuracy) for t in study.done if getattr(t, cost) is not None]
+    points = [(_cost(t, cost), t.accuracy) for t in study.done if _cost(t, cost) is not None]
     if not points:
         return None
     costs = [float(c) for c, _ in points]
@@ -150,10 +157,16 @@ def accuracy_vs_mult_adds(study: StudyData) -> Figure | None:
     return _accuracy_vs(study, "mult_adds", "mult-adds per image")
 
 
+def accuracy_vs_latency(study: StudyData) -> Figure | None:
+    """Only for a study that measured latency (``--measure-latency``)."""
+    return _accuracy_vs(study, "latency_ms", "latency at batch 1 (ms)")
+
+
 PER_STUDY: dict[str, Callable[[StudyData], Figure | None]] = {
     "accuracy_by_round": accuracy_by_round,
     "accuracy_vs_params": accuracy_vs_params,
     "accuracy_vs_mult_adds": accuracy_vs_mult_adds,
+    "accuracy_vs_latency": accuracy_vs_latency,
 }
 """Figures drawn for each study, by file stem."""
 

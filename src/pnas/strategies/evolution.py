@@ -10,8 +10,11 @@ the paper found regularizes against cells that were lucky once.
 Parallel-safe: with ``batch`` > 1, a whole batch of children is drawn from the
 current population before any of them is told, so workers can train it at
 once. A failed child never joins the population (it still counts against the
-budget). A mutation that lands on a cell already proposed in the study is
-redrawn, so every proposal trains a new model.
+budget). A mutation that lands on a cell already proposed in the study, or
+over one of the study's limits, is redrawn, so every proposal trains a new
+model. With several objectives a tournament's winner is the contender on the
+best Pareto front of the population, then the one with the largest crowding
+distance (NSGA-II's crowded comparison), with aging as before.
 """
 
 from __future__ import annotations

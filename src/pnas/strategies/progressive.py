@@ -8,6 +8,12 @@ next round expands.
 
 Each round's fitted predictor is stored as an artifact (plain tensors), so a
 resumed study ranks with exactly the predictor the first run used.
+
+With limits (``max_params``, ...) only children within them are ranked, and
+level 1 holds only the cells within them; with several objectives the K
+children come from the predicted Pareto fronts of (predicted accuracy, exact
+costs, predicted latency) instead of the top K by predicted accuracy (see
+:mod:`pnas.objectives`).
 """
 
 from __future__ import annotations
