@@ -224,8 +224,8 @@ def resolve(
         key = next(iter(given["predictor"]))
         users = [c.name for c in REGISTRIES["strategy"].components() if "predictor" in c.uses]
         raise ConfigError(
-            f"{origin.get(('predictor', key), 'predictor.' + key)} is an option of the {', '.join(users)} "
-            f"strategy, not of {names['strategy']}"
+            f"{origin.get(('predictor', key), 'predictor.' + key)} is an option of the {_and(users)} "
+            f"strateg{'ies' if len(users) > 1 else 'y'}, not of {names['strategy']}"
         )
     values: dict[str, dict[str, Any]] = {}
     for section in SECTIONS:
@@ -271,6 +271,10 @@ def resolve(
     return ResolvedSearch(name or "", config, space, strategy, evaluator, executor)
 
 
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _check_goal(strategy: Strategy, evaluator: Evaluator, names: Mapping[str, str]) -> None:
     """Objectives and limits the evaluator cannot serve are refused before anything runs."""
     goal = strategy.goal
@@ -302,8 +306,11 @@ def _choose_names(given: Mapping[str, Mapping[str, Any]], old: Mapping[str, Any]
 
     names = {"space": pick("space", DEFAULT_NAMES["space"])}
     names["strategy"] = pick("strategy", DEFAULT_NAMES["strategy"])
-    if "predictor" in REGISTRIES["strategy"].component(names["strategy"]).uses:
-        names["predictor"] = pick("predictor", DEFAULT_NAMES["predictor"])
+    strategy = REGISTRIES["strategy"].component(names["strategy"])
+    if "predictor" in strategy.uses:  # a strategy may prefer a predictor (guided search: a fast one)
+        names["predictor"] = pick(
+            "predictor", getattr(strategy.factory, "default_predictor", DEFAULT_NAMES["predictor"])
+        )
     names["evaluator"] = pick("evaluator", _default_evaluator(names["space"]))
     names["executor"] = pick("executor", DEFAULT_NAMES["executor"])
     return names

@@ -104,7 +104,7 @@ def test_an_evolution_study_grows_with_a_larger_budget_alone(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--predictor", "oracle"], "'oracle' is not one of 'lstm', 'mlp', 'random'"),
+        (["--predictor", "oracle"], "'oracle' is not one of 'feature-mlp', 'lstm', 'mlp', 'random'"),
         (["--set", "strategy.name=oracle"], "unknown strategy 'oracle'"),
         (["--storage", "{tmp}/missing/s.db"], "does not exist"),
         (["--storage", "{tmp}/notes.txt"], "not a pnas study file"),

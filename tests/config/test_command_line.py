@@ -41,7 +41,7 @@ def test_the_component_choices_are_the_registries():
     "args, message",
     [
         (["--strategy", "random", "--population", "10"], "--population is an option of evolution, not of strategy random"),
-        (["--strategy", "random", "--ensemble", "3"], "--ensemble is an option of the pnas strategy, not of random"),
+        (["--strategy", "random", "--ensemble", "3"], "--ensemble is an option of the guided and pnas strategies, not of random"),
         (["--epochs", "3"], "--epochs is an option of train, not of evaluator table"),
         (["--set", "strategy.populaton=12", *EVOLUTION], "strategy.populaton is not an option of strategy evolution (did you mean population?)"),
         (["--set", "stratgy.population=12"], "unknown section 'stratgy' in --set (did you mean strategy?)"),

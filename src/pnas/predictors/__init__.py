@@ -21,6 +21,7 @@ from typing import Any
 from pnas.config import option
 from pnas.predictors.base import PREDICTORS, Predictor
 from pnas.predictors.ensemble import Ensemble
+from pnas.predictors.features import FeatureEnsemble
 from pnas.predictors.lstm import LstmConfig, LstmPredictor
 from pnas.predictors.mlp import MlpConfig, MlpPredictor
 from pnas.predictors.neural import FitConfig
@@ -99,6 +100,7 @@ __all__ = [
     "PREDICTORS",
     "Predictor",
     "Ensemble",
+    "FeatureEnsemble",
     "LstmPredictor",
     "MlpPredictor",
     "RandomPredictor",

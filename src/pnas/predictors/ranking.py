@@ -39,6 +39,26 @@ def score_expansion(predictor: Any, space: SearchSpace, parents: Sequence[Any]) 
     return children, scores
 
 
+def member_scores_expansion(predictor: Any, space: SearchSpace, parents: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
+    """All children of ``parents`` and each ensemble member's score of them: [members, children]
+    (one row for a predictor that is not an ensemble). The expansion is laid out once for all members."""
+    members = getattr(predictor, "members", None) or [predictor]
+    if len(members) == 1:
+        children, scores = score_expansion(members[0], space, parents)
+        return children, scores[None, :]
+    if space.children_append_one_block and all(hasattr(m, "predict_expansion") for m in members):
+        from pnas.predictors.expansion import build_expansion
+
+        expansion = build_expansion(space, parents)
+        rows = [np.asarray(m.predict_expansion(expansion), dtype=np.float64) for m in members]
+        return expand(space, parents), np.stack(rows)
+    rows = []
+    for member in members:
+        children, scores = score_expansion(member, space, parents)
+        rows.append(scores)
+    return children, np.stack(rows)
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest scores, best first (ties: the earlier child first)."""
     order = np.argsort(-np.asarray(scores), kind="stable")

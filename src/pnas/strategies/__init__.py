@@ -3,7 +3,7 @@
 Importing this package registers every built-in strategy in :data:`STRATEGIES`.
 """
 
-from pnas.strategies import evolution, progressive, random_search, reinforce  # noqa: F401  (registration)
+from pnas.strategies import evolution, guided, progressive, random_search, reinforce  # noqa: F401  (registration)
 from pnas.strategies.base import STRATEGIES, Proposal, Strategy
 
 __all__ = ["STRATEGIES", "Proposal", "Strategy"]

@@ -28,7 +28,9 @@ from pnas.config import GROWS, option
 from pnas.evaluation.base import EvalResult
 from pnas.pareto import select
 from pnas.predictors import PREDICTORS, create_predictor
-from pnas.predictors.ranking import score_expansion
+from pnas.predictors.acquisition import ACQUISITIONS, choose
+from pnas.predictors.acquisition import scores as acquisition_scores
+from pnas.predictors.ranking import member_scores_expansion, score_expansion
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES, GoalOptions, Proposal, Strategy, goal_from_options
 
@@ -67,6 +69,13 @@ class ProgressiveOptions(GoalOptions):
     max_level: int | None = option(
         None, "Stop after cells of this many blocks (default: the space's).", low=1, decides=GROWS
     )
+    acquisition: str = option(
+        "mean",
+        "How children are ranked: the ensemble's mean prediction (the paper's), ucb (mean + kappa spreads), "
+        "ei (expected improvement over the best so far) or thompson (one member per pick).",
+        choices=ACQUISITIONS,
+    )
+    kappa: float = option(1.0, "Spreads added to the mean by --acquisition ucb.", low=0)
 
 
 class ProgressiveSearch(Strategy):
@@ -82,9 +91,17 @@ class ProgressiveSearch(Strategy):
         ensemble: int = 5,
         max_level: int | None = None,
         predictor_options: dict[str, Any] | None = None,
+        acquisition: str = "mean",
+        kappa: float = 1.0,
         **goal: Any,
     ) -> None:
         super().__init__(space, seed=seed, goal=goal_from_options(goal))
+        if acquisition not in ACQUISITIONS:
+            raise ValueError(f"unknown acquisition {acquisition!r}: choose one of {', '.join(ACQUISITIONS)}")
+        if not kappa >= 0:
+            raise ValueError(f"kappa must be >= 0, got {kappa!r}")
+        self.acquisition, self.kappa = acquisition, float(kappa)
+        self.draws = np.random.default_rng([seed % (2**63), 0xAC0])
         if beam < 1:
             raise ValueError(f"beam (K) must be >= 1, got {beam}")
         self.beam = beam
@@ -101,7 +118,10 @@ class ProgressiveSearch(Strategy):
         self.predictor: Any = None
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "beam": self.beam, "max_level": self.max_level}
+        config = {**super().config(), "beam": self.beam, "max_level": self.max_level}
+        if self.acquisition != "mean":  # absent: the paper's rule, as every study before acquisitions
+            config.update(acquisition=self.acquisition, kappa=self.kappa)
+        return config
 
     def predictor_config(self) -> dict[str, Any]:
         """The ``predictor`` section of the study's configuration."""
@@ -118,13 +138,29 @@ class ProgressiveSearch(Strategy):
             return []
         else:
             self.predictor, space = self._fitted_predictor(self.level)
-            children, scores = score_expansion(self.predictor, space, self.kept)
+            if self.acquisition == "mean":
+                children, scores = score_expansion(self.predictor, space, self.kept)
+            else:
+                children, scores = self._acquired(space)
             proposals = [Proposal(c, self.level + 1, s) for c, s in self._choose(children, scores)]
             self.record_latency_predictions(self.level + 1, [p.cell for p in proposals])
         self.level += 1
         self.kept = []
         self._told, self._batch_size = 0, len(proposals)
         return proposals
+
+    def _acquired(self, space: SearchSpace) -> tuple[list[Any], np.ndarray]:
+        """Every child and its acquisition score: the members' scores combined by ``acquisition`` (for
+        Thompson sampling, K draws give the K picks a descending score; the rest score below them)."""
+        children, members = member_scores_expansion(self.predictor, space, self.kept)
+        best = max(accuracy for _, accuracy in self.history)
+        if self.acquisition != "thompson":
+            return children, acquisition_scores(self.acquisition, members, best=best, kappa=self.kappa)
+        index = first_occurrences(children)
+        picks = choose("thompson", members[:, index], self.beam, best=best, rng=self.draws)
+        ranked = np.zeros(len(children))
+        ranked[index[picks]] = np.arange(len(picks), 0, -1, dtype=float)
+        return children, ranked
 
     def _first_cells(self) -> list[Any]:
         """Every level-1 cell within the limits (all of them without limits)."""

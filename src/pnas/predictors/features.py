@@ -1,0 +1,226 @@
+"""A surrogate for small budgets: an ensemble of small MLPs on a fixed-length feature vector of the cell.
+
+With tens of trained cells a sequence model over tokens has too little to learn from; a feature
+vector that already says which operator sequences connect input to output (the path encoding,
+:mod:`pnas.space.paths`, which BANANAS found the best encoding for such predictors; White et al.,
+AAAI 2021) lets a small network rank cells from few examples. The members train together, as one
+batched network (full batch: the data are small), each on its own 4/5 of the cells as in the
+paper's ensembles, and the members' spread is an honest "I do not know" for the acquisition
+functions (:mod:`pnas.predictors.acquisition`). A guided search refits after every batch, so the
+fit must be quick: the network is two matrix products, and at these sizes torch's per-step
+overhead would be most of the cost, so forward, gradients and Adam are written out in numpy.
+
+Features (``features``, comma-separated): ``paths`` (the path encoding) and ``tokens`` (one-hot
+of each block's tokens, padded to the space's size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from pnas.config import option
+from pnas.predictors.base import PREDICTORS
+from pnas.predictors.ensemble import fold_indices, member_seed
+from pnas.predictors.neural import check_training_data
+from pnas.space.base import SearchSpace
+
+FEATURE_SETS = ("paths", "tokens")
+
+CACHE_CELLS = 50_000
+"""Cells whose features are kept between fits (a guided search refits every step on mostly the same cells)."""
+
+_CACHE: dict[tuple[str, int, tuple[str, ...]], dict[Any, np.ndarray]] = {}
+
+
+def parse_features(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ValueError("features must name at least one feature set: paths, tokens")
+    for name in names:
+        if name not in FEATURE_SETS:
+            raise ValueError(f"unknown feature set {name!r}: choose from {', '.join(FEATURE_SETS)} (comma-separated)")
+    return names
+
+
+def token_features(space: SearchSpace, cells: Sequence[Any]) -> np.ndarray:
+    """One-hot of every token of every block, blocks padded to ``space.max_level`` (absent: all zeros)."""
+    spec = space.token_spec
+    width = spec.inputs_per_block * spec.input_vocab + spec.ops_per_block * spec.op_vocab
+    out = np.zeros((len(cells), space.max_level * width), dtype=np.float32)
+    for row, cell in enumerate(cells):
+        for b, (inputs, ops) in enumerate(space.encode(cell)[: space.max_level]):
+            base = b * width
+            for i, token in enumerate(inputs):
+                out[row, base + i * spec.input_vocab + token] = 1.0
+            base += spec.inputs_per_block * spec.input_vocab
+            for i, token in enumerate(ops):
+                out[row, base + i * spec.op_vocab + token] = 1.0
+    return out
+
+
+def cell_features(space: SearchSpace, cells: Sequence[Any], features: Sequence[str]) -> np.ndarray:
+    parts = []
+    for name in features:
+        if name == "paths":
+            from pnas.space.paths import path_encodings
+
+            parts.append(np.asarray(path_encodings(space, cells), dtype=np.float32))
+        else:
+            parts.append(token_features(space, cells))
+    return np.concatenate(parts, axis=1)
+
+
+class FeatureEnsemble:
+    """``ensemble`` MLPs (one hidden layer of ``hidden`` ReLUs) on :func:`cell_features`, fitted together."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        ensemble: int = 5,
+        features: str = "paths",
+        hidden: int = 64,
+        epochs: int = 300,
+        lr: float = 0.01,
+        weight_decay: float = 1e-4,
+    ) -> None:
+        if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
+            raise ValueError(f"ensemble must be a positive integer, got {ensemble!r}")
+        self.space, self.seed, self.size = space, int(seed), ensemble
+        self.features = parse_features(features)
+        self.hidden, self.epochs, self.lr, self.weight_decay = hidden, epochs, lr, weight_decay
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def _features(self, cells: Sequence[Any]) -> torch.Tensor:
+        known = _CACHE.setdefault((self.space.name, self.space.max_level, self.features), {})
+        missing = [c for c in dict.fromkeys(cells) if c not in known]
+        if missing:
+            if len(known) + len(missing) > CACHE_CELLS:
+                known.clear()
+            for cell, row in zip(missing, cell_features(self.space, missing, self.features)):
+                known[cell] = row
+        return torch.from_numpy(np.stack([known[c] for c in cells]) if cells else np.zeros((0, 1), np.float32))
+
+    def fit(self, cells: Sequence[Any], accuracies: Sequence[float]) -> None:
+        targets = check_training_data(cells, accuracies).double().numpy()
+        x = self._features(list(cells)).double().numpy()
+        # a feature no training cell has says nothing the data could teach: leave it out (its weights would
+        # stay random and add noise to every prediction of a cell that has it), which also keeps fits quick
+        columns = np.flatnonzero(x.any(axis=0))
+        x = x[:, columns]
+        count, width, members = x.shape[0], x.shape[1], self.size
+        mask = np.zeros((members, count))
+        for m, keep in enumerate(fold_indices(count, members, self.seed)):
+            mask[m, keep] = 1.0
+        mask /= mask.sum()
+        mean = float(targets.mean())
+        scale = float(targets.std()) if count > 1 and targets.std() > 1e-8 else 1.0
+        y = (targets - mean) / scale
+        rng = np.random.default_rng(member_seed(self.seed, members))
+        shapes = {
+            "w1": (members, width, self.hidden),
+            "b1": (members, 1, self.hidden),
+            "w2": (members, self.hidden, 1),
+            "b2": (members, 1, 1),
+        }
+        flat = np.zeros(sum(int(np.prod(shape)) for shape in shapes.values()))
+        params, offset = {}, 0
+        for name, shape in shapes.items():  # views into one flat vector, which Adam updates in one go
+            params[name] = flat[offset : offset + int(np.prod(shape))].reshape(shape)
+            offset += int(np.prod(shape))
+        params["w1"][...] = rng.uniform(-1, 1, shapes["w1"]) / np.sqrt(width)
+        params["w2"][...] = rng.uniform(-1, 1, shapes["w2"]) / np.sqrt(self.hidden)
+        adam = _Adam(flat, self.lr, self.weight_decay)
+        for _ in range(self.epochs):
+            hidden = x @ params["w1"] + params["b1"]
+            active = np.maximum(hidden, 0.0)
+            out = (active @ params["w2"])[..., 0] + params["b2"][..., 0]
+            d_out = 2.0 * mask * (out - y)  # of sum(mask * (out - y)^2), mask normalised to sum 1
+            d_hidden = d_out[..., None] * np.transpose(params["w2"], (0, 2, 1)) * (hidden > 0)
+            adam.step(np.concatenate([
+                (x.T @ d_hidden).ravel(),
+                d_hidden.sum(axis=1).ravel(),
+                (np.transpose(active, (0, 2, 1)) @ d_out[..., None]).ravel(),
+                d_out.sum(axis=1),
+            ]))  # fmt: skip
+        self.weights = {k: torch.from_numpy(v.copy()) for k, v in params.items()}
+        self.weights["columns"] = torch.from_numpy(columns.astype(np.int64))
+        self.weights["target"] = torch.tensor([mean, scale], dtype=torch.float64)
+
+    def predict_members(self, cells: Sequence[Any]) -> np.ndarray:
+        """[members, len(cells)] predicted accuracies."""
+        if self.weights is None:
+            raise ValueError("the predictor has not been fitted: call fit() or load_state_dict() before predicting")
+        w = {k: v.numpy() for k, v in self.weights.items()}
+        x = self._features(list(cells)).double().numpy()[:, w["columns"]]
+        hidden = np.maximum(x @ w["w1"] + w["b1"], 0.0)
+        out = (hidden @ w["w2"])[..., 0] + w["b2"][..., 0]
+        mean, scale = w["target"].tolist()
+        return np.asarray(out * scale + mean)
+
+    def predict(self, cells: Sequence[Any]) -> np.ndarray:
+        return np.asarray(self.predict_members(cells).mean(axis=0), dtype=np.float32)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        if self.weights is None:
+            raise ValueError("the predictor has not been fitted: nothing to save")
+        return {k: v.clone() for k, v in self.weights.items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        expected = {"w1", "b1", "w2", "b2", "target", "columns"}
+        if set(state) != expected or state["w1"].shape[0] != self.size:
+            raise ValueError(
+                f"weights do not fit this {self.size}-member feature ensemble "
+                "(build it with the same space and options as the one that saved them)"
+            )
+        self.weights = {k: v if k == "columns" else v.double() for k, v in state.items()}
+
+
+class _Adam:
+    """Adam (Kingma and Ba, 2015) on one flat parameter vector, with L2 weight decay added to the
+    gradient as torch's ``Adam`` does."""
+
+    def __init__(self, params: np.ndarray, lr: float, weight_decay: float) -> None:
+        self.params, self.lr, self.weight_decay = params, lr, weight_decay
+        self.first = np.zeros_like(params)
+        self.second = np.zeros_like(params)
+        self.steps = 0
+
+    def step(self, grad: np.ndarray, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        self.steps += 1
+        grad = grad + self.weight_decay * self.params
+        self.first *= beta1
+        self.first += (1 - beta1) * grad
+        self.second *= beta2
+        self.second += (1 - beta2) * grad * grad
+        step = self.lr / (1 - beta1**self.steps)
+        self.params -= step * self.first / (np.sqrt(self.second / (1 - beta2**self.steps)) + eps)
+
+
+@dataclass(frozen=True)
+class FeatureOptions:
+    ensemble: int = option(5, "Members, each fitted on a different 4/5 of the data.", low=1)
+    features: str = option("paths", "The cell's feature vector, comma-separated: paths, tokens.")
+    hidden: int = option(64, "Hidden units of each member.", low=1)
+    epochs: int = option(300, "Full-batch Adam steps per fit.", low=1)
+    lr: float = option(0.01, "Adam learning rate.", low=0)
+    weight_decay: float = option(1e-4, "Adam's L2 penalty.", low=0)
+
+
+def build_features(space: SearchSpace, *, seed: int = 0, ensemble: int = 5, **options: Any) -> FeatureEnsemble:
+    """An ensemble of small MLPs on the cell's path encoding (or tokens), trained together."""
+    return FeatureEnsemble(space, seed=seed, ensemble=ensemble, **options)
+
+
+PREDICTORS.register(
+    "feature-mlp",
+    build_features,
+    options=FeatureOptions,
+    help="Small MLPs on the cell's path encoding (or one-hot tokens), trained together: fast at small budgets.",
+)

@@ -1,0 +1,78 @@
+"""The feature ensemble: learns from few cells, saves and loads exactly, spreads where it does not know."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from pnas.evaluation.table import TableEvaluator
+from pnas.predictors import PREDICTORS
+from pnas.predictors.features import FeatureEnsemble, parse_features, token_features
+from pnas.space import Nb201Space, PnasSpace
+
+
+def _sample(space, count, seed=0):
+    rng = random.Random(seed)
+    cells = []
+    while len(cells) < count:
+        cell = space.random_cell(rng)
+        if cell not in cells:
+            cells.append(cell)
+    return cells
+
+
+@pytest.fixture(scope="module")
+def nb201():
+    rows = TableEvaluator().table.fractions("cifar10-val")
+    cells = _sample(Nb201Space(), 400, seed=1)
+    return cells, [rows[c] for c in cells]
+
+
+def test_ranks_unseen_nb201_cells_from_a_hundred_trained_ones(nb201):
+    cells, accuracies = nb201
+    predictor = FeatureEnsemble(Nb201Space(), seed=0)
+    predictor.fit(cells[:100], accuracies[:100])
+    rho = spearmanr(predictor.predict(cells[100:]), accuracies[100:]).statistic
+    assert rho > 0.6
+
+
+def test_state_round_trip_and_determinism(nb201):
+    cells, accuracies = nb201
+    a, b = FeatureEnsemble(Nb201Space(), seed=3), FeatureEnsemble(Nb201Space(), seed=3)
+    a.fit(cells[:50], accuracies[:50])
+    b.fit(cells[:50], accuracies[:50])
+    assert np.array_equal(a.predict_members(cells[50:80]), b.predict_members(cells[50:80]))
+    loaded = FeatureEnsemble(Nb201Space(), seed=99)
+    loaded.load_state_dict(a.state_dict())
+    assert np.array_equal(loaded.predict(cells[50:80]), a.predict(cells[50:80]))
+    with pytest.raises(ValueError, match="3-member"):
+        FeatureEnsemble(Nb201Space(), ensemble=3).load_state_dict(a.state_dict())
+
+
+def test_members_disagree_more_far_from_the_data(nb201):
+    cells, accuracies = nb201
+    predictor = FeatureEnsemble(Nb201Space(), seed=0)
+    predictor.fit(cells[:60], accuracies[:60])
+    seen = predictor.predict_members(cells[:60]).std(axis=0).mean()
+    unseen = predictor.predict_members(cells[60:]).std(axis=0).mean()
+    assert unseen > seen > 0
+
+
+def test_pnas_cells_with_tokens_and_paths():
+    space = PnasSpace(blocks=2)
+    cells = _sample(space, 40)
+    targets = [0.5 + 0.01 * sum(b.op1 == "sep3x3" for b in c.blocks) for c in cells]
+    predictor = PREDICTORS.create("feature-mlp", space, seed=0, ensemble=3, features="paths,tokens", epochs=50)
+    predictor.fit(cells, targets)
+    assert predictor.predict(cells).shape == (40,)
+    assert token_features(space, cells[:2]).shape == (2, 2 * (2 * 3 + 2 * 8))
+
+
+def test_bad_features_are_refused():
+    with pytest.raises(ValueError, match="unknown feature set 'zero'"):
+        parse_features("paths,zero")
+    with pytest.raises(ValueError, match="at least one"):
+        parse_features(" ")
