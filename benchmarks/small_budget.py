@@ -81,8 +81,9 @@ def run_job(job: tuple[str, str, dict[str, Any], int, int]) -> dict[str, Any]:
             val.append(result.accuracy)
             test.append(result.report_accuracy if result.report_accuracy is not None else math.nan)
             searcher.tell(proposal, result)
+    steps = getattr(searcher, "step_seconds", [])
     return {"key": key, "seed": seed, "budget": budget, "val": val, "test": test,
-            "seconds": time.perf_counter() - started}  # fmt: skip
+            "seconds": time.perf_counter() - started, "steps": steps}  # fmt: skip
 
 
 def models_until(val: list[float], threshold: float) -> int | None:
@@ -98,7 +99,7 @@ def summarize(runs: list[dict[str, Any]], top01: float, top1: float) -> dict[str
     reach01 = [models_until(r["val"], top01) for r in runs]
     reach1 = [models_until(r["val"], top1) for r in runs]
     hits01, hits1 = [n for n in reach01 if n is not None], [n for n in reach1 if n is not None]
-    return {
+    entry: dict[str, Any] = {
         "models": statistics.mean(len(r["val"]) for r in runs),
         "mean_best_val": statistics.mean(best),
         "sem_best_val": statistics.stdev(best) / math.sqrt(len(best)) if len(best) > 1 else 0.0,
@@ -109,6 +110,11 @@ def summarize(runs: list[dict[str, Any]], top01: float, top1: float) -> dict[str
         "models_to_top_1": statistics.mean(hits1) if hits1 else None,
         "seconds_per_run": statistics.mean(r["seconds"] for r in runs),
     }
+    steps = [step for r in runs for step in r.get("steps", [])]
+    if steps:  # the guided search's predictor: fitting and ranking seconds per step (indicative)
+        entry["fit_seconds_per_step"] = statistics.mean(step["fit"] for step in steps)
+        entry["rank_seconds_per_step"] = statistics.mean(step["rank"] for step in steps)
+    return entry
 
 
 def top_threshold(values: list[float], fraction: float) -> float:
