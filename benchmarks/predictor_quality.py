@@ -12,6 +12,7 @@ predicted and true accuracy, and precision@K, the fraction of the true top K
 that the predictor puts in its own top K (K = 5% of the level's size).
 
     python benchmarks/predictor_quality.py [--json] [--seeds N]
+    python benchmarks/predictor_quality.py --features paths,tokens --predictors mlp_ensemble
     python benchmarks/predictor_quality.py --table my_table.csv --metric val_acc
 
 A ``--table`` CSV needs a ``cellstr`` column (NAS-Bench-201 cell strings)
@@ -31,6 +32,7 @@ import time
 import numpy as np
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from scipy import stats
 
@@ -46,6 +48,8 @@ PREDICTORS = {
     "mlp_ensemble": ("mlp", 5),
     "random": ("random", 1),
 }
+OPTIONS: dict[str, dict] = {}
+"""Predictor options of a contender (the ``--features`` ones: ``feature_mlp[paths]``, ...)."""
 METRICS = ("spearman", "kendall", "precision_at_k")
 
 
@@ -94,7 +98,7 @@ def run(table: list[tuple[Nb201Cell, float]], predictors: list[str], seeds: int,
             accuracies = [pool[i][1] for i in chosen]
             for name in predictors:
                 registered, ensemble = PREDICTORS[name]
-                predictor = create_predictor(registered, space, seed=seed, ensemble=ensemble)
+                predictor = create_predictor(registered, space, seed=seed, ensemble=ensemble, **OPTIONS.get(name, {}))
                 start = time.perf_counter()
                 predictor.fit(cells, accuracies)
                 fit_seconds[name].append(time.perf_counter() - start)
@@ -154,13 +158,13 @@ def render(report: dict, console: Console) -> None:
             table.add_row(
                 f"<= {level['b']} ({level['train_cells']})" if i == 0 else "",
                 f"{level['eval_level']} ({level['eval_cells']}, K={level['k']})" if i == 0 else "",
-                name,
+                escape(name),
                 *(f"{r[m]['mean']:.3f} ± {r[m]['std']:.3f}" for m in METRICS),
                 end_section=i == len(predictors) - 1,
             )
     for name in predictors:
         s = report["summary"][name]
-        table.add_row("mean", "", name, *(f"{s[m]:.3f}" for m in METRICS))
+        table.add_row("mean", "", escape(name), *(f"{s[m]:.3f}" for m in METRICS))
     console.print(table)
 
 
@@ -179,7 +183,25 @@ def main(argv: list[str] | None = None) -> int:
         "--predictors", default=",".join(PREDICTORS), help=f"comma-separated subset of {', '.join(PREDICTORS)}"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument(
+        "--features",
+        help="also the feature-mlp predictor on each of these feature sets alone and on all of them together "
+        "(comma-separated: paths, tokens, zero-cost; zero-cost builds a small network per cell: slow)",
+    )
     args = parser.parse_args(argv)
+    if args.features:
+        from pnas.predictors.features import parse_features
+
+        try:
+            sets = parse_features(args.features)
+        except ValueError as error:
+            parser.error(str(error))
+        for combination in [(name,) for name in sets] + ([sets] if len(sets) > 1 else []):
+            key = f"feature_mlp[{'+'.join(combination)}]"
+            PREDICTORS[key] = ("feature-mlp", 5)
+            OPTIONS[key] = {"features": ",".join(combination)}
+        if args.predictors == parser.get_default("predictors"):
+            args.predictors = ",".join(PREDICTORS)
     console = Console(stderr=args.json, width=120)
     log = Console(stderr=True).log if args.json else console.log
     predictors = [p.strip() for p in args.predictors.split(",") if p.strip()]

@@ -76,3 +76,13 @@ def test_bad_features_are_refused():
         parse_features("paths,zero")
     with pytest.raises(ValueError, match="at least one"):
         parse_features(" ")
+
+
+def test_zero_cost_features_are_standardised_beside_the_paths(nb201):
+    cells, accuracies = nb201
+    predictor = FeatureEnsemble(Nb201Space(), seed=0, features="paths,zero-cost", epochs=30)
+    predictor.fit(cells[:8], accuracies[:8])
+    weights = predictor.state_dict()
+    zero_cost = weights["spread"] != 1.0
+    assert int(zero_cost.sum()) >= 2  # synflow and the counts are scaled; the 0/1 path columns are not
+    assert predictor.predict(cells[8:10]).shape == (2,)
