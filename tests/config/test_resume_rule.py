@@ -81,6 +81,8 @@ def test_studies_of_the_earlier_layout_resume_unchanged():
         studies = db.execute("SELECT name, config FROM studies").fetchall()
     finally:
         db.close()
+    earlier = ("pnas", "random", "evolution")  # the file's later studies (guided) are of today's layout
+    studies = [(name, text) for name, text in studies if name.rsplit("-seed", 1)[0] in earlier]
     assert len(studies) == 9
     import json
 
