@@ -33,7 +33,7 @@ from rich.table import Table
 from pnas.evaluation.trainer import TrainingEvaluator
 from pnas.search import SearchConfig, build_search, run_search
 
-STRATEGIES = ("pnas", "random", "evolution")
+STRATEGIES = ("pnas", "random", "evolution", "guided")
 
 
 def training_mult_adds(trials) -> int:
