@@ -128,7 +128,7 @@ class FeatureEnsemble:
         self.hidden, self.epochs, self.lr, self.weight_decay = hidden, epochs, lr, weight_decay
         self.weights: dict[str, torch.Tensor] | None = None
 
-    def _features(self, cells: Sequence[Any]) -> torch.Tensor:
+    def _features(self, cells: Sequence[Any]) -> np.ndarray:
         known = _CACHE.setdefault((self.space.name, self.space.max_level, self.features), {})
         missing = [c for c in dict.fromkeys(cells) if c not in known]
         if missing:
@@ -136,11 +136,11 @@ class FeatureEnsemble:
                 known.clear()
             for cell, row in zip(missing, cell_features(self.space, missing, self.features)):
                 known[cell] = row
-        return torch.from_numpy(np.stack([known[c] for c in cells]) if cells else np.zeros((0, 1), np.float32))
+        return np.stack([known[c] for c in cells]).astype(np.float64) if cells else np.zeros((0, 1))
 
     def fit(self, cells: Sequence[Any], accuracies: Sequence[float]) -> None:
         targets = check_training_data(cells, accuracies).double().numpy()
-        x = self._features(list(cells)).double().numpy()
+        x = self._features(list(cells))
         # a feature no training cell has says nothing the data could teach: leave it out (its weights would
         # stay random and add noise to every prediction of a cell that has it), which also keeps fits quick
         columns = np.flatnonzero(x.any(axis=0))
@@ -197,7 +197,7 @@ class FeatureEnsemble:
         if self.weights is None:
             raise ValueError("the predictor has not been fitted: call fit() or load_state_dict() before predicting")
         w = {k: v.numpy() for k, v in self.weights.items()}
-        x = (self._features(list(cells)).double().numpy()[:, w["columns"]] - w["shift"]) / w["spread"]
+        x = (self._features(list(cells))[:, w["columns"]] - w["shift"]) / w["spread"]
         hidden = np.maximum(x @ w["w1"] + w["b1"], 0.0)
         out = (hidden @ w["w2"])[..., 0] + w["b2"][..., 0]
         mean, scale = w["target"].tolist()

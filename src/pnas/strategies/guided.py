@@ -81,7 +81,6 @@ class GuidedSearch(BudgetedStrategy):
         self.predictor_options = dict(predictor_options or {})
         self._new_predictor(0)  # a bad predictor name or option fails now, not after the first cells train
         self.history: list[tuple[Any, float]] = []
-        self.failed = 0
         self.draws = np.random.default_rng([seed % (2**63), 0x6E1DED])
         self.step_seconds: list[dict[str, float]] = []
         """Fitting and ranking seconds of each guided step (indicative: they depend on the machine)."""
@@ -100,15 +99,16 @@ class GuidedSearch(BudgetedStrategy):
         return {"name": self.predictor_name, "ensemble": self.ensemble, **self.predictor_options}
 
     def propose(self, n: int) -> list[Any]:
-        started = len(self.history) + self.failed
-        if started < self.initial or len(self.history) < 2:
-            return self._random(min(n, max(1, self.initial - started)) if started < self.initial else n)
+        if self.told < self.initial:
+            return self.random_cells(min(n, self.initial - self.told))
+        if len(self.history) < 2:  # too few results to fit a predictor on
+            return self.random_cells(n)
         fit_start = time.perf_counter()
         predictor = self._fitted(self.round + 1)
         fitted = time.perf_counter()
         pool = self._pool()
         if not pool:
-            return self._random(n)
+            return self.random_cells(n)
         members = member_predictions(predictor, pool)
         best = max(accuracy for _, accuracy in self.history)
         picks = choose(self.acquisition, members, n, best=best, kappa=self.kappa, rng=self.draws)
@@ -116,21 +116,8 @@ class GuidedSearch(BudgetedStrategy):
         return [pool[i] for i in picks]
 
     def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
-        if result is None:
-            self.failed += 1
-        else:
+        if result is not None:
             self.history.append((cell, result.accuracy))
-
-    def _random(self, n: int) -> list[Any]:
-        cells: list[Any] = []
-        batch_seen: set[Any] = set()
-        for _ in range(n):
-            cell = self.random_unseen(batch_seen)
-            if cell is None:
-                break
-            cells.append(cell)
-            batch_seen.add(cell)
-        return cells
 
     def _pool(self) -> list[Any]:
         """Unseen cells within the limits: mutations (one or two changes) of the best trained cells, and

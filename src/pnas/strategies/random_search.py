@@ -137,6 +137,18 @@ class BudgetedStrategy(Strategy):
         extra = extra_seen or set()
         return draw_unseen(lambda: self.space.random_cell(self.rng), lambda c: self.excluded(c, extra))
 
+    def random_cells(self, n: int) -> list[Any]:
+        """Up to ``n`` distinct uniform random cells, none proposed yet and all within the limits."""
+        cells: list[Any] = []
+        batch_seen: set = set()
+        for _ in range(n):
+            cell = self.random_unseen(batch_seen)
+            if cell is None:
+                break
+            cells.append(cell)
+            batch_seen.add(cell)
+        return cells
+
     def excluded(self, cell: Any, extra_seen: set) -> bool:
         """Proposed already (in the study or ``extra_seen``), or over a limit: not to be proposed."""
         if cell in self.seen or cell in extra_seen:
@@ -159,15 +171,7 @@ class RandomSearch(BudgetedStrategy):
         super().__init__(space, seed=seed, budget=budget, batch=batch, **goal)
 
     def propose(self, n: int) -> list[Any]:
-        cells: list[Any] = []
-        batch_seen: set = set()
-        for _ in range(n):
-            cell = self.random_unseen(batch_seen)
-            if cell is None:
-                break
-            cells.append(cell)
-            batch_seen.add(cell)
-        return cells
+        return self.random_cells(n)
 
 
 @dataclass(frozen=True)
