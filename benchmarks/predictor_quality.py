@@ -13,6 +13,7 @@ that the predictor puts in its own top K (K = 5% of the level's size).
 
     python benchmarks/predictor_quality.py [--json] [--seeds N]
     python benchmarks/predictor_quality.py --features paths,tokens --predictors mlp_ensemble
+    python benchmarks/predictor_quality.py --features paths,tokens,zero-cost --zero-cost-cache zc.npz
     python benchmarks/predictor_quality.py --table my_table.csv --metric val_acc
 
 A ``--table`` CSV needs a ``cellstr`` column (NAS-Bench-201 cell strings)
@@ -20,14 +21,21 @@ and the metric column, accuracies in percent (the table evaluator's format). The
 which prints one JSON object holding every number and a ``summary``: for each
 predictor the mean over levels and seeds of spearman, kendall and
 precision_at_k.
+
+``--features`` adds the feature-mlp ensemble on every combination of the named feature sets (each
+with and without every other). Zero-cost features are computed on the project's own NB201 networks
+(:data:`pnas.predictors.features.PROXY_NETWORKS`, no data): about 0.04 s a cell, some ten minutes for
+the whole table on two cores; ``--zero-cost-cache FILE`` keeps them between runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -168,6 +176,29 @@ def render(report: dict, console: Console) -> None:
     console.print(table)
 
 
+def recall_zero_cost(path: Path) -> None:
+    """Zero-cost rows of an earlier run (the shared data-free ones every feature-mlp here uses)."""
+    from pnas.predictors.features import shared_zero_cost
+
+    if path.exists():
+        space = Nb201Space()
+        with np.load(path) as saved:
+            cells = [space.parse(str(text)) for text in saved["cells"]]
+            shared_zero_cost(space).remember(cells, saved["rows"])
+
+
+def keep_zero_cost(path: Path) -> None:
+    from pnas.predictors.features import shared_zero_cost
+
+    source = shared_zero_cost(Nb201Space())
+    if source.computed == 0 and path.exists():
+        return
+    space = Nb201Space()
+    cells = list(source.known)
+    rows = np.stack([source.known[c] for c in cells]) if cells else np.zeros((0, len(source.columns)))
+    np.savez(path, cells=np.array([space.format(c) for c in cells]), rows=rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -185,10 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument(
         "--features",
-        help="also the feature-mlp predictor on each of these feature sets alone and on all of them together "
+        help="also (beside --predictors) the feature-mlp predictor on every combination of these feature sets "
         "(comma-separated: paths, tokens, zero-cost; zero-cost builds a small network per cell: slow)",
     )
+    parser.add_argument(
+        "--zero-cost-cache",
+        type=Path,
+        help="an .npz file of zero-cost rows: read if it exists, written with every row computed",
+    )
     args = parser.parse_args(argv)
+    predictors = [p.strip() for p in args.predictors.split(",") if p.strip()]
     if args.features:
         from pnas.predictors.features import parse_features
 
@@ -196,15 +233,14 @@ def main(argv: list[str] | None = None) -> int:
             sets = parse_features(args.features)
         except ValueError as error:
             parser.error(str(error))
-        for combination in [(name,) for name in sets] + ([sets] if len(sets) > 1 else []):
+        combinations = [c for size in range(1, len(sets) + 1) for c in itertools.combinations(sets, size)]
+        for combination in combinations:
             key = f"feature_mlp[{'+'.join(combination)}]"
             PREDICTORS[key] = ("feature-mlp", 5)
             OPTIONS[key] = {"features": ",".join(combination)}
-        if args.predictors == parser.get_default("predictors"):
-            args.predictors = ",".join(PREDICTORS)
+            predictors.append(key)
     console = Console(stderr=args.json, width=120)
     log = Console(stderr=True).log if args.json else console.log
-    predictors = [p.strip() for p in args.predictors.split(",") if p.strip()]
     unknown = [p for p in predictors if p not in PREDICTORS]
     if unknown or not predictors:
         parser.error(
@@ -218,10 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.zero_cost_cache is not None:
+        recall_zero_cost(args.zero_cost_cache)
     start = time.perf_counter()
     report = {"table": args.table or "nb201_12epoch.csv (shipped)", "metric": args.metric}
     report |= run(table, predictors, args.seeds, args.train_size, log)
     report["seconds"] = round(time.perf_counter() - start, 1)
+    if args.zero_cost_cache is not None:
+        keep_zero_cost(args.zero_cost_cache)
     render(report, console)
     if args.json:
         sys.stdout.write(json.dumps(report) + "\n")

@@ -516,6 +516,7 @@ def optimize(
     evaluator.prepare()
     cost_model = evaluator.cost_model()
     strategy.use_cost_model(cost_model)
+    strategy.use_probe(evaluator.probe())
     fingerprint = evaluator.data_fingerprint()
     own_store = not isinstance(storage, StudyStorage)
     store = StudyStore(storage) if own_store else storage

@@ -153,3 +153,15 @@ def test_cosine_schedule():
     assert cosine_lr(0.1, 50, 100) == pytest.approx(0.05)
     assert cosine_lr(0.1, 100, 100) == pytest.approx(0.0)
     assert TrainingConfig().momentum == 0.9
+
+
+@needs_fashion_mnist
+def test_probe_is_a_fixed_batch_of_the_study_training_images():
+    evaluator = TrainingEvaluator(**SMALL)
+    probe, again = evaluator.probe(), TrainingEvaluator(**SMALL).probe()
+    assert probe.images.shape == (32, 1, 14, 14) and probe.num_classes == 10
+    assert torch.equal(probe.images, again.images)
+    other = TrainingEvaluator(**{**SMALL, "seed": 1}).probe()
+    assert not torch.equal(probe.images, other.images)
+    train_x = evaluator.data().train_x
+    assert all(any(torch.equal(image, row) for row in train_x) for image in probe.images[:3])

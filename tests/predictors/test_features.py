@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import spearmanr
 
 from pnas.evaluation.table import TableEvaluator
@@ -86,3 +87,37 @@ def test_zero_cost_features_are_standardised_beside_the_paths(nb201):
     zero_cost = weights["spread"] != 1.0
     assert int(zero_cost.sum()) >= 2  # synflow and the counts are scaled; the 0/1 path columns are not
     assert predictor.predict(cells[8:10]).shape == (2,)
+
+
+def test_zero_cost_rows_with_a_probe_add_the_naswot_score_of_the_proxy_network():
+    from pnas.evaluation.base import Probe
+    from pnas.nets.zero_cost import naswot
+    from pnas.predictors.features import ZeroCostFeatures, proxy_network, zero_cost_row
+
+    space = PnasSpace(blocks=2)
+    cell = _sample(space, 1, seed=3)[0]
+    images = torch.randn(8, 1, 14, 14, generator=torch.Generator().manual_seed(0))
+    probe = Probe(images=images, num_classes=5)
+    row = zero_cost_row(space, cell, probe)
+    assert row.shape == (4,) and np.isfinite(row).all()
+    assert row[3] == pytest.approx(naswot(proxy_network(space, cell, in_channels=1, num_classes=5), images))
+    assert zero_cost_row(space, cell).shape == (3,)  # no images: the data-free three
+    source = ZeroCostFeatures(space, probe)
+    assert source.columns == ("synflow", "params", "mult_adds", "naswot")
+    assert np.array_equal(source.rows([cell, cell]), np.stack([row, row])) and source.computed == 1
+
+
+def test_zero_cost_rows_remembered_from_a_store_are_not_computed_again():
+    from pnas.predictors.features import ZeroCostFeatures
+
+    space = Nb201Space()
+    cells = _sample(space, 3, seed=4)
+    first = ZeroCostFeatures(space)
+    rows = first.rows(cells)
+    kept, kept_rows = first.take_new()
+    assert kept == cells and first.take_new()[0] == []  # each row handed out once
+    second = ZeroCostFeatures(space)
+    second.remember(kept, kept_rows)
+    assert np.array_equal(second.rows(cells), rows) and second.computed == 0
+    with pytest.raises(ValueError, match="computed with other features"):
+        second.remember(kept, kept_rows[:, :2])

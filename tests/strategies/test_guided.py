@@ -109,3 +109,74 @@ def test_guided_beats_evolution_on_a_synthetic_objective_at_a_small_budget():
     guided = [best(GuidedSearch(space, seed=s, budget=budget, **FAST)) for s in range(10)]
     evolution = [best(STRATEGIES.create("evolution", space, seed=s, budget=budget)) for s in range(10)]
     assert statistics.mean(guided) > statistics.mean(evolution)
+
+
+ZERO_COST = {"predictor_options": {"epochs": 30, "features": "paths,zero-cost"}, "pool": 60, "screen": 8}
+
+
+def _count_zero_cost_rows(monkeypatch) -> list:
+    import pnas.predictors.features as features
+
+    computed: list = []
+    real = features.zero_cost_row
+
+    def counted(space, cell, probe=None):
+        computed.append(cell)
+        return real(space, cell, probe)
+
+    monkeypatch.setattr(features, "zero_cost_row", counted)
+    return computed
+
+
+def test_costly_features_are_computed_only_for_trained_cells_and_the_first_ranking_best(monkeypatch):
+    computed = _count_zero_cost_rows(monkeypatch)
+    strategy = GuidedSearch(Nb201Space(), seed=7, budget=14, initial=5, **ZERO_COST)
+    cells = drive(strategy, TableEvaluator())
+    steps = len(strategy.step_seconds)
+    assert steps == 9 and len(computed) == len(set(computed))  # each cell scored once
+    assert len(computed) <= len(cells) + 8 * steps < 60 * steps  # not the whole pool of every step
+
+
+def test_zero_cost_rows_are_kept_in_the_study_and_not_computed_again_on_resume(tmp_path, monkeypatch):
+    computed = _count_zero_cost_rows(monkeypatch)
+
+    def make():
+        return GuidedSearch(Nb201Space(), seed=6, budget=14, initial=5, **ZERO_COST)
+
+    counts: dict[str, int] = {}
+    storage = str(tmp_path / "s.db")
+    with pytest.raises(Interrupted):
+        optimize(make(), CountingEvaluator(counts, stop_after=10), storage=storage, study_name="s")
+    before_kill = set(computed)
+    assert before_kill
+    computed.clear()
+    with optimize(make(), CountingEvaluator(counts), storage=storage, study_name="s") as study:
+        resumed = trials_of(study)
+    assert computed and not set(computed) & before_kill  # only the steps after the kill score cells
+    computed.clear()
+    optimize(make(), CountingEvaluator(counts), storage=storage, study_name="s").close()
+    assert computed == []  # the finished study replays from its stored rows alone
+    assert resumed == trials_of(optimize(make(), CountingEvaluator({}), storage=None, study_name="s"))
+
+
+def test_the_pnas_pool_holds_progressive_expansions_of_the_best_cells():
+    space = PnasSpace(blocks=3)
+    strategy = GuidedSearch(space, seed=2, budget=20, **FAST)
+    drive(strategy, SyntheticEvaluator())
+    parents = [cell for cell, _ in sorted(strategy.history, key=lambda item: -item[1])[:10]]
+    prefixes = {parent.blocks[:-1] for parent in parents}
+    pool = strategy._pool()
+    expanded = [cell for cell in pool if cell.blocks[:-1] in prefixes]
+    assert len(expanded) >= 0.25 * len(pool) - 2  # the expansion share, and some mutations land there too
+    without = GuidedSearch(space, seed=2, budget=20, expand=0.0, **FAST)
+    drive(without, SyntheticEvaluator())
+    assert sum(cell.blocks[:-1] in prefixes for cell in without._pool()) < len(expanded)
+
+
+def test_studies_from_before_screening_and_expansions_resume_as_they_ran():
+    specs = STRATEGIES.component("guided").specs
+    assert specs["screen"].absent_means == 0 and specs["expand"].absent_means == 0.0
+    with pytest.raises(ValueError, match="expand"):
+        GuidedSearch(PnasSpace(blocks=2), expand=1.5)
+    with pytest.raises(ValueError, match="screen"):
+        GuidedSearch(PnasSpace(blocks=2), screen=-1)

@@ -56,6 +56,16 @@ class CostModel(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Probe:
+    """A few of the study's own training images, for scores of an untrained network that need data
+    (the NASWOT score, :func:`pnas.nets.zero_cost.naswot`): what the network will see, not noise."""
+
+    images: Any
+    """A float tensor (N, C, H, W), preprocessed as the children see it."""
+    num_classes: int
+
+
 class ChildFailed(Exception):
     """A child that could not be evaluated (NaN loss, timeout, ...): recorded, the search goes on."""
 
@@ -78,6 +88,11 @@ class Evaluator(ABC):
     def cost_model(self) -> CostModel | None:
         """The cost model of the networks this evaluator builds (None: it cannot tell costs before
         evaluating). Call it after :meth:`prepare`: the costs may depend on the data (channels, classes)."""
+        return None
+
+    def probe(self) -> Probe | None:
+        """A fixed batch of the study's training images (None: this evaluator reads no images). Call it
+        after :meth:`prepare`; the same settings give the same batch, so scores computed on it can be kept."""
         return None
 
     measures_latency: bool = False

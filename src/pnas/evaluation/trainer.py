@@ -34,6 +34,7 @@ from pnas.evaluation.base import (
     ChildFailed,
     EvalResult,
     Evaluator,
+    Probe,
     ProgressCallback,
 )
 from pnas.evaluation.data import DataSplits, dataset_fingerprint, load_dataset, load_test
@@ -79,6 +80,10 @@ accuracies and costs, and how the chosen proxy behaves: docs/training.md.
 
 PROGRESS_EVERY = 20
 """Steps between progress events inside an epoch (an event also follows every epoch)."""
+
+PROBE_IMAGES = 32
+"""Training images in :meth:`TrainingEvaluator.probe`: the NASWOT kernel is this square (Mellor et al., 2021,
+score batches of 128 images; a smaller batch keeps the score a fraction of a second per cell on a CPU)."""
 
 
 @dataclass(frozen=True)
@@ -325,6 +330,13 @@ class TrainingEvaluator(Evaluator):
             filters=s.filters,
             concat=s.concat,
         )
+
+    def probe(self) -> Probe:
+        """``PROBE_IMAGES`` training images drawn with the study's seed."""
+        d = self.data()
+        generator = torch.Generator().manual_seed(self.settings.seed)
+        picks = torch.randperm(d.train_size, generator=generator)[: min(PROBE_IMAGES, d.train_size)]
+        return Probe(images=d.train_x[picks].clone(), num_classes=d.num_classes)
 
     def data_fingerprint(self) -> dict[str, Any]:
         """The whole decoded data set's fingerprint (:func:`pnas.evaluation.data.dataset_fingerprint`);

@@ -12,13 +12,15 @@ overhead would be most of the cost, so forward, gradients and Adam are written o
 
 Features (``features``, comma-separated): ``paths`` (the path encoding), ``tokens`` (one-hot
 of each block's tokens, padded to the space's size) and ``zero-cost`` (SynFlow and the log
-parameter and mult-add counts of a small proxy network of the cell, :mod:`pnas.nets.zero_cost`:
-no data needed, a few hundredths of a second per cell, kept once computed). Features are
+parameter and mult-add counts of a small proxy network of the cell, :mod:`pnas.nets.zero_cost`,
+and with a batch of the study's images its NASWOT score: a few hundredths of a second per cell,
+kept once computed, see :class:`ZeroCostFeatures`). Features are
 standardised per column before fitting, so counts and scores of any scale sit together.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,24 +29,35 @@ import numpy as np
 import torch
 
 from pnas.config import option
+from pnas.evaluation.base import Probe
 from pnas.predictors.base import PREDICTORS
 from pnas.predictors.ensemble import fold_indices, member_seed
 from pnas.predictors.neural import check_training_data
 from pnas.space.base import SearchSpace
 
 FEATURE_SETS = ("paths", "tokens", "zero-cost")
+COSTLY_FEATURES = frozenset({"zero-cost"})
+"""Feature sets that build a network per cell: a guided search computes them only for the cells that
+matter (the trained ones and the best of a cheap first ranking), and keeps them in its study."""
 
 PROXY_NETWORKS: dict[str, dict[str, int]] = {
     "nb201": {"channels": 16, "cells_per_stage": 1},
     "pnas": {"cells_per_stack": 1, "filters": 8},
 }
-"""The small networks data-free zero-cost proxies are computed on: the space's own skeleton, narrowed to one
-cell per stage, so a proxy costs a few hundredths of a second per cell (CIFAR-sized input, 10 classes)."""
+"""The small networks zero-cost proxies are computed on: the space's own skeleton, narrowed to one cell
+per stage, so a proxy costs a few hundredths of a second per cell."""
+
+ZERO_COST_COLUMNS = ("synflow", "params", "mult_adds")
+"""The data-free zero-cost features; ``naswot`` follows them when the study has images (a probe)."""
+
+DATA_FREE_INPUT = (3, 32, 32)
+"""The input of the proxy network when the study has no images (NAS-Bench-201's CIFAR-sized input)."""
 
 CACHE_CELLS = 50_000
 """Cells whose features are kept between fits (a guided search refits every step on mostly the same cells)."""
 
-_CACHE: dict[tuple[str, int, tuple[str, ...]], dict[Any, np.ndarray]] = {}
+_CACHE: dict[tuple[str, int, str], dict[Any, np.ndarray]] = {}
+"""Cheap feature rows (paths, tokens) by space, size and feature set: pure functions of the cell."""
 
 
 def parse_features(text: str) -> tuple[str, ...]:
@@ -73,36 +86,138 @@ def token_features(space: SearchSpace, cells: Sequence[Any]) -> np.ndarray:
     return out
 
 
-def zero_cost_row(space: SearchSpace, cell: Any) -> np.ndarray:
-    """SynFlow, log parameters and log mult-adds of the cell's small proxy network (no data needed)."""
+def proxy_network(space: SearchSpace, cell: Any, *, in_channels: int = 3, num_classes: int = 10) -> Any:
+    """The cell's small untrained network (:data:`PROXY_NETWORKS`) that zero-cost proxies score, its weights
+    drawn from a seed of the cell's text."""
     from pnas.nets import build_cifar_network, build_nb201_network
-    from pnas.nets.zero_cost import zero_cost_features
 
     if space.name not in PROXY_NETWORKS:
         raise ValueError(f"zero-cost features know the nb201 and pnas spaces, not {space.name!r}")
-    if space.name == "nb201":
-        model: Any = build_nb201_network(cell, **PROXY_NETWORKS["nb201"])
-    else:
-        sizes = PROXY_NETWORKS["pnas"]
-        model = build_cifar_network(
-            cell, cells_per_stack=sizes["cells_per_stack"], filters=sizes["filters"], channels_last=False
+    sizes = PROXY_NETWORKS[space.name]
+    # the initial weights from the cell alone: a row computed again (another process, a resumed study) is
+    # the same row, and the caller's random state is left as it was
+    seed = int.from_bytes(hashlib.sha256(space.format(cell).encode()).digest()[:8], "little")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if space.name == "nb201":
+            return build_nb201_network(cell, in_channels=in_channels, num_classes=num_classes, **sizes)
+        return build_cifar_network(
+            cell,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            cells_per_stack=sizes["cells_per_stack"],
+            filters=sizes["filters"],
+            channels_last=False,
         )
-    found = zero_cost_features(model, (3, 32, 32))
-    return np.array([found["synflow"], found["params"], found["mult_adds"]], dtype=np.float32)
 
 
-def cell_features(space: SearchSpace, cells: Sequence[Any], features: Sequence[str]) -> np.ndarray:
-    parts = []
-    for name in features:
+def zero_cost_row(space: SearchSpace, cell: Any, probe: Probe | None = None) -> np.ndarray:
+    """SynFlow, log parameters and log mult-adds of the cell's proxy network, and with a ``probe`` of the
+    study's images its NASWOT score on them (the network then takes the images' channels and classes)."""
+    from pnas.nets.zero_cost import zero_cost_features
+
+    if probe is None:
+        model = proxy_network(space, cell)
+        found = zero_cost_features(model, DATA_FREE_INPUT)
+        return np.array([found[k] for k in ZERO_COST_COLUMNS], dtype=np.float64)
+    images = probe.images
+    shape = tuple(int(n) for n in images.shape[1:])
+    model = proxy_network(space, cell, in_channels=shape[0], num_classes=probe.num_classes)
+    found = zero_cost_features(model, shape, images)
+    return np.array([found[k] for k in (*ZERO_COST_COLUMNS, "naswot")], dtype=np.float64)
+
+
+class ZeroCostFeatures:
+    """The zero-cost rows of one study's cells, each computed once.
+
+    What is computed is also queued for :meth:`take_new`, so a strategy can keep it in the study's store
+    and hand it back with :meth:`remember` when the study resumes: a resumed search builds no network
+    it has already scored. ``computed`` counts the rows this object built (for tests and reports).
+    """
+
+    def __init__(self, space: SearchSpace, probe: Probe | None = None) -> None:
+        self.space, self.probe = space, probe
+        self.columns = ZERO_COST_COLUMNS + (("naswot",) if probe is not None else ())
+        self.known: dict[Any, np.ndarray] = {}
+        self.computed = 0
+        self._new: list[Any] = []
+
+    def rows(self, cells: Sequence[Any]) -> np.ndarray:
+        """[len(cells), len(columns)], computing only the rows not known yet."""
+        for cell in dict.fromkeys(cells):
+            if cell not in self.known:
+                self.known[cell] = zero_cost_row(self.space, cell, self.probe)
+                self.computed += 1
+                self._new.append(cell)
+        if not cells:
+            return np.zeros((0, len(self.columns)))
+        return np.stack([self.known[c] for c in cells])
+
+    def take_new(self) -> tuple[list[Any], np.ndarray]:
+        """The cells scored since the last call, and their rows (to store)."""
+        cells, self._new = self._new, []
+        rows = np.stack([self.known[c] for c in cells]) if cells else np.zeros((0, len(self.columns)))
+        return cells, rows
+
+    def remember(self, cells: Sequence[Any], rows: np.ndarray) -> None:
+        """Rows computed before (read back from a store): not computed again."""
+        rows = np.asarray(rows, dtype=np.float64)
+        if rows.shape != (len(cells), len(self.columns)):
+            raise ValueError(
+                f"stored zero-cost rows have shape {rows.shape}, expected ({len(cells)}, {len(self.columns)}): "
+                "they were computed with other features"
+            )
+        for cell, row in zip(cells, rows):
+            self.known.setdefault(cell, row)
+
+    def clear(self) -> None:
+        self.known.clear()
+        self._new.clear()
+
+
+_DATA_FREE: dict[tuple[str, int], ZeroCostFeatures] = {}
+"""Data-free zero-cost rows shared by every predictor of a process that was given no study's rows."""
+
+
+def shared_zero_cost(space: SearchSpace) -> ZeroCostFeatures:
+    source = _DATA_FREE.setdefault((space.name, space.max_level), ZeroCostFeatures(space))
+    if len(source.known) > CACHE_CELLS:
+        source.clear()
+    return source
+
+
+def _cheap_rows(space: SearchSpace, name: str, cells: Sequence[Any]) -> np.ndarray:
+    known = _CACHE.setdefault((space.name, space.max_level, name), {})
+    missing = [c for c in dict.fromkeys(cells) if c not in known]
+    if missing:
+        if len(known) + len(missing) > CACHE_CELLS:
+            known.clear()
         if name == "paths":
             from pnas.space.paths import path_encodings
 
-            parts.append(np.asarray(path_encodings(space, cells), dtype=np.float32))
-        elif name == "tokens":
-            parts.append(token_features(space, cells))
+            rows = np.asarray(path_encodings(space, missing), dtype=np.float32)
         else:
-            rows = [zero_cost_row(space, cell) for cell in cells]
-            parts.append(np.stack(rows) if rows else np.zeros((0, 3), dtype=np.float32))
+            rows = token_features(space, missing)
+        known.update(zip(missing, rows))
+    return np.stack([known[c] for c in cells])
+
+
+def cell_features(
+    space: SearchSpace,
+    cells: Sequence[Any],
+    features: Sequence[str],
+    zero_cost: ZeroCostFeatures | None = None,
+) -> np.ndarray:
+    """The cells' feature vectors, [len(cells), width] (float64): the named sets side by side.
+    Zero-cost rows come from ``zero_cost`` (default: data-free rows shared in this process)."""
+    if not cells:
+        return np.zeros((0, 1))
+    parts = []
+    for name in features:
+        if name == "zero-cost":
+            parts.append((zero_cost or shared_zero_cost(space)).rows(cells))
+        else:
+            parts.append(_cheap_rows(space, name, cells).astype(np.float64))
     return np.concatenate(parts, axis=1)
 
 
@@ -127,16 +242,18 @@ class FeatureEnsemble:
         self.features = parse_features(features)
         self.hidden, self.epochs, self.lr, self.weight_decay = hidden, epochs, lr, weight_decay
         self.weights: dict[str, torch.Tensor] | None = None
+        self.zero_cost: ZeroCostFeatures | None = None
+
+    @property
+    def costly_features(self) -> tuple[str, ...]:
+        return tuple(name for name in self.features if name in COSTLY_FEATURES)
+
+    def use_zero_cost(self, source: ZeroCostFeatures) -> None:
+        """Take zero-cost rows from ``source`` (a study's, with its images) instead of the process's data-free ones."""
+        self.zero_cost = source
 
     def _features(self, cells: Sequence[Any]) -> np.ndarray:
-        known = _CACHE.setdefault((self.space.name, self.space.max_level, self.features), {})
-        missing = [c for c in dict.fromkeys(cells) if c not in known]
-        if missing:
-            if len(known) + len(missing) > CACHE_CELLS:
-                known.clear()
-            for cell, row in zip(missing, cell_features(self.space, missing, self.features)):
-                known[cell] = row
-        return np.stack([known[c] for c in cells]).astype(np.float64) if cells else np.zeros((0, 1))
+        return cell_features(self.space, list(cells), self.features, self.zero_cost)
 
     def fit(self, cells: Sequence[Any], accuracies: Sequence[float]) -> None:
         targets = check_training_data(cells, accuracies).double().numpy()

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pnas.config import option
-from pnas.evaluation.base import CostModel, EvalResult
+from pnas.evaluation.base import CostModel, EvalResult, Probe
 from pnas.objectives import LATENCY_PREDICTIONS, LIMITS, Goal
 from pnas.registry import Registry
 from pnas.space.base import SearchSpace
@@ -58,6 +58,13 @@ class Strategy(ABC):
         self.goal = goal or Goal()
         self.costs = CellCosts(space, self.goal)
         self.artifacts: ArtifactStore | None = None
+        self.probe: Probe | None = None
+        """A batch of the study's images for data-dependent zero-cost features (the driver sets it; None:
+        the study reads no images, and such features are computed without data)."""
+
+    def use_probe(self, probe: Probe | None) -> None:
+        """The evaluator's :meth:`~pnas.evaluation.base.Evaluator.probe`, before the first ask."""
+        self.probe = probe
 
     def use_cost_model(self, model: CostModel | None) -> None:
         """The evaluator's cost model (a ValueError when the goal needs one and there is none)."""

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from pnas.checkpoints import checkpoint
 from pnas.config import option
 from pnas.evaluation.base import EvalResult
 from pnas.predictors import create_predictor
 from pnas.predictors.acquisition import ACQUISITIONS, choose, member_predictions
+from pnas.predictors.features import COSTLY_FEATURES, ZeroCostFeatures
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES, DeriveContext
 from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, positive_int
@@ -39,6 +41,9 @@ RANDOM_SHARE = 0.1
 
 POOL_ATTEMPTS = 20
 """Draws per pool slot before a pool is left smaller (the neighbourhoods are exhausted)."""
+
+ZERO_COST_ARTIFACT = "guided-zero-cost-step-{}"
+"""The zero-cost rows a step computed, kept in the study so a resumed search does not compute them again."""
 
 
 def default_initial(budget: int) -> int:
@@ -62,6 +67,8 @@ class GuidedSearch(BudgetedStrategy):
         batch: int = 1,
         initial: int | None = None,
         pool: int = 500,
+        screen: int = 50,
+        expand: float = 0.25,
         acquisition: str = "ei",
         kappa: float = 1.0,
         predictor: str = "feature-mlp",
@@ -72,6 +79,11 @@ class GuidedSearch(BudgetedStrategy):
         super().__init__(space, seed=seed, budget=budget, batch=positive_int("batch", batch), **goal)
         self.initial = default_initial(self.budget) if initial is None else positive_int("initial", initial)
         self.pool_size = positive_int("pool", pool)
+        if isinstance(screen, bool) or not isinstance(screen, int) or screen < 0:
+            raise ValueError(f"screen must be a whole number >= 0 (0: no first ranking), got {screen!r}")
+        if not 0 <= expand <= 1:
+            raise ValueError(f"expand must be a share of the pool between 0 and 1, got {expand!r}")
+        self.screen, self.expand = screen, float(expand)
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"unknown acquisition {acquisition!r}: choose one of {', '.join(ACQUISITIONS)}")
         if not kappa >= 0:
@@ -79,6 +91,7 @@ class GuidedSearch(BudgetedStrategy):
         self.acquisition, self.kappa = acquisition, float(kappa)
         self.predictor_name, self.ensemble = predictor, ensemble
         self.predictor_options = dict(predictor_options or {})
+        self._zero_cost: ZeroCostFeatures | None = None
         self._new_predictor(0)  # a bad predictor name or option fails now, not after the first cells train
         self.history: list[tuple[Any, float]] = []
         self.draws = np.random.default_rng([seed % (2**63), 0x6E1DED])
@@ -90,6 +103,8 @@ class GuidedSearch(BudgetedStrategy):
             **super().config(),
             "initial": self.initial,
             "pool": self.pool_size,
+            "screen": self.screen,
+            "expand": self.expand,
             "acquisition": self.acquisition,
             "kappa": self.kappa,
         }
@@ -103,16 +118,25 @@ class GuidedSearch(BudgetedStrategy):
             return self.random_cells(min(n, self.initial - self.told))
         if len(self.history) < 2:  # too few results to fit a predictor on
             return self.random_cells(n)
+        step = self.round + 1
+        self._recall_zero_cost(step)
         fit_start = time.perf_counter()
-        predictor = self._fitted(self.round + 1)
+        predictor = self._fitted(step)
         fitted = time.perf_counter()
         pool = self._pool()
         if not pool:
             return self.random_cells(n)
-        members = member_predictions(predictor, pool)
         best = max(accuracy for _, accuracy in self.history)
+        if self._screens(predictor, len(pool), n):
+            # a cheap first ranking without the costly features, so they are computed for few candidates
+            cheap = self._fitted(step, screen=True)
+            first = "ucb" if self.acquisition == "thompson" else self.acquisition
+            kept = choose(first, member_predictions(cheap, pool), self.screen, best=best, kappa=self.kappa)
+            pool = [pool[i] for i in kept]
+        members = member_predictions(predictor, pool)
         picks = choose(self.acquisition, members, n, best=best, kappa=self.kappa, rng=self.draws)
         self.step_seconds.append({"fit": fitted - fit_start, "rank": time.perf_counter() - fitted})
+        self._keep_zero_cost(step)
         return [pool[i] for i in picks]
 
     def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
@@ -120,20 +144,36 @@ class GuidedSearch(BudgetedStrategy):
             self.history.append((cell, result.accuracy))
 
     def _pool(self) -> list[Any]:
-        """Unseen cells within the limits: mutations (one or two changes) of the best trained cells, and
-        a share of random cells."""
+        """Unseen cells within the limits: mutations (one or two changes) of the best trained cells, in a
+        space that grows cells block by block also their progressive expansions (the parent's last block
+        replaced by any other, as the progressive search would expand its first blocks), and a share of
+        random cells."""
         ranked = sorted(self.history, key=lambda item: -item[1])
         parents = [cell for cell, _ in ranked[:PARENTS]]
+        randoms = int(round(self.pool_size * RANDOM_SHARE))
+        expanding = getattr(self.space, "children_append_one_block", False) and self.space.max_level > 1
+        expansions = int(round(self.pool_size * self.expand)) if expanding else 0
+        mutations = self.pool_size - randoms - expansions
+        siblings: dict[Any, list[Any]] = {}
+
+        def expansion(parent: Any) -> Any:
+            prefix = type(parent)(parent.blocks[:-1])
+            if prefix not in siblings:
+                siblings[prefix] = self.space.children(prefix)
+            return self.rng.choice(siblings[prefix])
+
         pool: list[Any] = []
         in_pool: set[Any] = set()
-        randoms = int(round(self.pool_size * RANDOM_SHARE))
         for slot in range(self.pool_size):
+            parent = parents[slot % len(parents)]
             cell = None
             for _ in range(POOL_ATTEMPTS):
-                if slot < self.pool_size - randoms:
-                    candidate = self.space.mutate(parents[slot % len(parents)], self.rng)
+                if slot < mutations:
+                    candidate = self.space.mutate(parent, self.rng)
                     if self.rng.random() < 0.5:
                         candidate = self.space.mutate(candidate, self.rng)
+                elif slot < mutations + expansions and self.space.level(parent) > 1:
+                    candidate = expansion(parent)
                 else:
                     candidate = self.space.random_cell(self.rng)
                 if not self.excluded(candidate, in_pool):
@@ -144,19 +184,64 @@ class GuidedSearch(BudgetedStrategy):
                 in_pool.add(cell)
         return pool
 
-    def _new_predictor(self, step: int) -> Any:
-        return create_predictor(
-            self.predictor_name,
-            self.space,
-            seed=self.seed * 1000 + step,
-            ensemble=self.ensemble,
-            **self.predictor_options,
-        )
+    def _screens(self, predictor: Any, pool: int, n: int) -> bool:
+        """Whether a step ranks its pool twice: when the predictor has costly features, a first ranking
+        is set and it leaves more than the picks."""
+        costly = getattr(predictor, "costly_features", ())
+        return bool(costly) and n < self.screen < pool
 
-    def _fitted(self, step: int) -> Any:
-        """The predictor fitted on every result so far; loaded when a first run stored it."""
-        name = f"guided-predictor-step-{step}"
-        predictor = self._new_predictor(step)
+    def use_probe(self, probe: Any) -> None:
+        super().use_probe(probe)
+        self._zero_cost = None  # rows on other images (or none) are not these rows
+
+    def _zero_cost_source(self) -> ZeroCostFeatures:
+        """The study's zero-cost rows (with its images where it has them), one object for every step."""
+        if self._zero_cost is None:
+            self._zero_cost = ZeroCostFeatures(self.space, self.probe)
+        return self._zero_cost
+
+    def _recall_zero_cost(self, step: int) -> None:
+        """Rows this step computed in an earlier run of the study, read back instead of computed."""
+        stored = self.artifacts.load_artifact(ZERO_COST_ARTIFACT.format(step)) if self.artifacts else None
+        if stored is not None:
+            tensors, meta = stored
+            cells = [self.space.parse(text) for text in meta["cells"]]
+            self._zero_cost_source().remember(cells, tensors["rows"].double().numpy())
+
+    def _keep_zero_cost(self, step: int) -> None:
+        if self._zero_cost is None or self.artifacts is None:
+            return
+        cells, rows = self._zero_cost.take_new()
+        if not cells:
+            return
+        name = ZERO_COST_ARTIFACT.format(step)
+        stored = self.artifacts.load_artifact(name)
+        if stored is not None:  # a run stopped within this step kept part of it: keep both
+            cells = [self.space.parse(text) for text in stored[1]["cells"]] + cells
+            rows = np.concatenate([stored[0]["rows"].double().numpy(), rows])
+        meta = {"cells": [self.space.format(c) for c in cells], "columns": list(self._zero_cost.columns)}
+        self.artifacts.save_artifact(name, {"rows": torch.from_numpy(np.ascontiguousarray(rows))}, meta)
+
+    def _new_predictor(self, step: int, features: str | None = None) -> Any:
+        options = dict(self.predictor_options)
+        if features is not None:
+            options["features"] = features
+        predictor = create_predictor(
+            self.predictor_name, self.space, seed=self.seed * 1000 + step, ensemble=self.ensemble, **options
+        )
+        if getattr(predictor, "costly_features", ()):
+            predictor.use_zero_cost(self._zero_cost_source())
+        return predictor
+
+    def _fitted(self, step: int, screen: bool = False) -> Any:
+        """The predictor fitted on every result so far (``screen``: the same without its costly features);
+        loaded when a first run stored it."""
+        name = f"guided-{'screen' if screen else 'predictor'}-step-{step}"
+        features = None
+        if screen:
+            cheap = [f for f in self._new_predictor(step).features if f not in COSTLY_FEATURES]
+            features = ",".join(cheap) or "paths"
+        predictor = self._new_predictor(step, features)
         stored = self.artifacts.load_artifact(name) if self.artifacts else None
         if stored is not None and hasattr(predictor, "load_state_dict"):
             predictor.load_state_dict(stored[0])
@@ -174,6 +259,21 @@ class GuidedOptions(WorkerBatchOptions):
         None, "Random cells before the predictor guides (default: a fifth of the budget, at least 5).", low=1
     )
     pool: int = option(500, "Candidates ranked by the predictor at each step.", low=1)
+    screen: int = option(
+        50,
+        "When the predictor has costly features (zero-cost): candidates kept by a first ranking without them, "
+        "so they are computed for these few (0: rank the whole pool with every feature).",
+        low=0,
+        legacy=0,
+    )
+    expand: float = option(
+        0.25,
+        "Share of the pool from progressive expansions of the best cells (their last block replaced; spaces "
+        "that grow cells block by block, such as pnas).",
+        low=0,
+        high=1,
+        legacy=0.0,
+    )
     acquisition: str = option(
         "ei",
         "How candidates are ranked: mean prediction, ucb (mean + kappa spreads), ei (expected improvement) or "
