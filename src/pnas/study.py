@@ -31,7 +31,7 @@ from pnas.registry import Registry
 from pnas.space import SPACES
 from pnas.storage.base import MACHINERY_FAILURE, StudyStorage
 from pnas.storage.sqlite import StoreError, StudyInfo, StudyStore, TrialRecord
-from pnas.strategies.base import STRATEGIES, Proposal, Strategy
+from pnas.strategies.base import PREDICTOR_SECONDS, STRATEGIES, Proposal, Strategy
 
 
 class ConfigMismatch(StoreError):
@@ -179,6 +179,10 @@ class RoundSummary:
     """Trained children whose measured values broke a limit (recorded, never a result)."""
     latency_spearman: float | None = None
     """Rank correlation of the latency predicted when the children were chosen with what was measured."""
+    fit_seconds: float | None = None
+    """Seconds the strategy's predictor took to fit before choosing this round (None: not recorded)."""
+    rank_seconds: float | None = None
+    """Seconds it took to rank the round's candidates (a guided search's pool, with its costly features)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -191,6 +195,8 @@ class RoundSummary:
             "hypervolume": self.hypervolume,
             "over_limit": self.over_limit,
             "latency_spearman": self.latency_spearman,
+            "fit_seconds": self.fit_seconds,
+            "rank_seconds": self.rank_seconds,
         }
 
 
@@ -340,6 +346,7 @@ class Study:
                     hypervolume=self._hypervolume(so_far, goal, reference),
                     over_limit=len(done) - len(results),
                     latency_spearman=self._latency_spearman(b, done) if goal.uses_latency else None,
+                    **self._predictor_seconds(b),
                 )
             )
         return out
@@ -354,6 +361,11 @@ class Study:
         normalised = [[v / s for v, s in zip(point, scale)] for point in points]
         corner = [0.0 if name == "accuracy" else 1.0 for name in goal.objectives]
         return hypervolume(normalised, goal.maximize, corner)
+
+    def _predictor_seconds(self, round_: int) -> dict[str, float | None]:
+        found = self.store.load_artifact(self.info.id, PREDICTOR_SECONDS.format(round_))
+        meta = found[1] if found else {}
+        return {key: meta.get(key) for key in ("fit_seconds", "rank_seconds")}
 
     def _latency_spearman(self, round_: int, done: list[TrialRecord]) -> float | None:
         found = self.store.load_artifact(self.info.id, LATENCY_PREDICTIONS.format(round_))

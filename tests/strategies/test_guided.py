@@ -180,3 +180,16 @@ def test_studies_from_before_screening_and_expansions_resume_as_they_ran():
         GuidedSearch(PnasSpace(blocks=2), expand=1.5)
     with pytest.raises(ValueError, match="screen"):
         GuidedSearch(PnasSpace(blocks=2), screen=-1)
+
+
+def test_each_step_records_its_fitting_and_ranking_seconds_in_the_study(tmp_path):
+    def make():
+        return GuidedSearch(Nb201Space(), seed=8, budget=9, initial=5, **FAST)
+
+    storage = str(tmp_path / "s.db")
+    with optimize(make(), TableEvaluator(), storage=storage, study_name="s") as study:
+        rounds = study.rounds()
+    assert [r.fit_seconds is None for r in rounds] == [True] * 5 + [False] * 4  # the random start fits nothing
+    assert all(r.fit_seconds > 0 and r.rank_seconds > 0 for r in rounds[5:])
+    with optimize(make(), TableEvaluator(), storage=storage, study_name="s") as again:
+        assert [r.to_json() for r in again.rounds()] == [r.to_json() for r in rounds]  # a replay keeps them

@@ -235,6 +235,10 @@ def _round_label(study: Study) -> str:
     return "b" if study.config.get("strategy", {}).get("name") == "pnas" else "batch"
 
 
+def _seconds_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _trial_line(rank: int, t: dict[str, Any], label: str) -> str:
     report = f"  report {t['report_accuracy']:.4f}" if t["report_accuracy"] is not None else ""
     return f"{rank:>3}. {t['accuracy']:.4f}{report}  [{label}={t['round']}]  {t['cell']}"
@@ -253,11 +257,15 @@ def print_summary(study: Study, top: int = 5) -> None:
         limits = ", ".join(f"{MEASURES[k]} <= {v:,}" for k, v in goal.limits.items()) or "none"
         click.echo(f"objectives: {', '.join(goal.objectives)}; limits: {limits}")
     multi, latency = goal.multi, goal.uses_latency
+    timed = any(r["fit_seconds"] is not None for r in doc["rounds"])
     header = f"{label:>5}  done  failed  pending  best_acc  predictor_spearman"
-    click.echo(header + ("  hypervolume" if multi else "") + ("  latency_spearman" if latency else ""))
+    header += ("  hypervolume" if multi else "") + ("  latency_spearman" if latency else "")
+    click.echo(header + ("  fit_s  rank_s" if timed else ""))
     for r in doc["rounds"]:
         volume = f"  {_fraction_text(r['hypervolume']):>11}" if multi else ""
         volume += f"  {_fraction_text(r['latency_spearman']):>16}" if latency else ""
+        if timed:
+            volume += f"  {_seconds_text(r['fit_seconds']):>5}  {_seconds_text(r['rank_seconds']):>6}"
         click.echo(
             f"{r['b']:>5}  {r['done']:>4}  {r['failed']:>6}  {r['pending']:>7}  {_fraction_text(r['best_accuracy']):>8}  "
             f"{_fraction_text(r['spearman']):>18}{volume}"

@@ -34,6 +34,11 @@ class Proposal:
     """The surrogate's score when the cell was chosen, if any."""
 
 
+PREDICTOR_SECONDS = "predictor-seconds-{}"
+"""The artifact in which a strategy keeps the seconds its predictor took to fit and rank in a round (read by
+the study's round summaries)."""
+
+
 class ArtifactStore(Protocol):
     """Where a strategy keeps named tensors (e.g. each round's predictor) durably."""
 
@@ -83,6 +88,15 @@ class Strategy(ABC):
             return
         meta = {"cells": {self.space.format(c): float(v) for c, v in zip(cells, predicted) if not np.isnan(v)}}
         self.artifacts.save_artifact(name, {}, meta)
+
+    def record_predictor_seconds(self, round_: int, fit: float, rank: float) -> None:
+        """Keep how long the predictor took to fit and to rank the candidates of a round; the first run's
+        figures stay (a replay loads its predictors, which takes no time worth reporting)."""
+        if self.artifacts is None:
+            return
+        name = PREDICTOR_SECONDS.format(round_)
+        if self.artifacts.load_artifact(name) is None:
+            self.artifacts.save_artifact(name, {}, {"fit_seconds": fit, "rank_seconds": rank})
 
     @abstractmethod
     def ask(self) -> list[Proposal]: ...

@@ -136,6 +136,7 @@ class GuidedSearch(BudgetedStrategy):
         members = member_predictions(predictor, pool)
         picks = choose(self.acquisition, members, n, best=best, kappa=self.kappa, rng=self.draws)
         self.step_seconds.append({"fit": fitted - fit_start, "rank": time.perf_counter() - fitted})
+        self.record_predictor_seconds(step, **self.step_seconds[-1])
         self._keep_zero_cost(step)
         return [pool[i] for i in picks]
 
