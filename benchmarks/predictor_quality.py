@@ -113,7 +113,7 @@ def run(table: list[tuple[Nb201Cell, float]], predictors: list[str], seeds: int,
                 scores = predictor.predict([cell for cell, _ in target])
                 for metric, value in evaluate(scores, true, k).items():
                     results[name][metric].append(value)
-            log(f"b={b} seed {seed}: " + ", ".join(f"{n} {results[n]['spearman'][-1]:.3f}" for n in predictors))
+            log(escape(f"b={b} seed {seed}: " + ", ".join(f"{n} {results[n]['spearman'][-1]:.3f}" for n in predictors)))
         levels.append(
             {
                 "b": b,

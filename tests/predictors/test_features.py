@@ -121,3 +121,15 @@ def test_zero_cost_rows_remembered_from_a_store_are_not_computed_again():
     assert np.array_equal(second.rows(cells), rows) and second.computed == 0
     with pytest.raises(ValueError, match="computed with other features"):
         second.remember(kept, kept_rows[:, :2])
+
+
+def test_a_full_feature_cache_starts_over_without_losing_the_rows_asked_for(monkeypatch):
+    import pnas.predictors.features as features
+
+    monkeypatch.setattr(features, "CACHE_CELLS", 5)
+    monkeypatch.setattr(features, "_CACHE", {})
+    space = Nb201Space()
+    cells = _sample(space, 8, seed=5)
+    first = features.cell_features(space, cells[:4], ["paths"])
+    both = features.cell_features(space, cells[:4] + cells[4:7], ["paths"])  # 4 known + 3 new > 5
+    assert np.array_equal(both[:4], first) and both.shape[0] == 7

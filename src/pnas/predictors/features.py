@@ -189,9 +189,10 @@ def shared_zero_cost(space: SearchSpace) -> ZeroCostFeatures:
 def _cheap_rows(space: SearchSpace, name: str, cells: Sequence[Any]) -> np.ndarray:
     known = _CACHE.setdefault((space.name, space.max_level, name), {})
     missing = [c for c in dict.fromkeys(cells) if c not in known]
+    if len(known) + len(missing) > CACHE_CELLS:
+        known.clear()
+        missing = list(dict.fromkeys(cells))
     if missing:
-        if len(known) + len(missing) > CACHE_CELLS:
-            known.clear()
         if name == "paths":
             from pnas.space.paths import path_encodings
 
