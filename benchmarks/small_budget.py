@@ -12,6 +12,12 @@ validation accuracy and its standard error, the share of seeds whose best is in 
 needs to reach the top 0.1% and 1% (mean over the seeds that do).
 
     python benchmarks/small_budget.py [--json] [--seeds 20] [--workers 2]
+    python benchmarks/small_budget.py --features paths,zero-cost --zero-cost-cache zc.npz --only guided,evolution
+
+``--features`` adds the default guided search with the feature-mlp on those feature sets
+(``guided[paths+zero-cost]``); ``--zero-cost-cache`` (an .npz of data-free zero-cost rows, such
+as ``predictor_quality.py --zero-cost-cache`` writes) spares recomputing them in every run;
+``--only`` runs a subset of the contenders.
 
 With ``--json`` one JSON object goes to stdout: ``by_budget``: strategy -> budget (``"75"``) ->
 ``mean_best_val``, ``sem_best_val``, ``top_0_1_share``, ``top_1_share``, ``mean_test_of_pick``,
@@ -38,21 +44,40 @@ PNAS_BEAMS = {25: 1, 50: 5, 75: 10}
 ACQUISITIONS = ("mean", "ucb", "ei", "thompson")
 
 
-def contenders() -> list[tuple[str, str, dict[str, Any]]]:
+def contenders(features: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
     """(key, strategy, options): keys are the names given to --strategy, variants suffixed."""
     from pnas.strategies.guided import GuidedSearch
 
     default = GuidedSearch.__init__.__kwdefaults__["acquisition"]  # type: ignore[index]
     out = [("guided", "guided", {})]
+    if features:
+        out += [(f"guided[{features.replace(',', '+')}]", "guided", {"predictor_options": {"features": features}})]
     out += [(f"guided_{a}", "guided", {"acquisition": a}) for a in ACQUISITIONS if a != default]
     out += [("pnas", "pnas", {}), (f"pnas_{default}", "pnas", {"acquisition": default})]
     out += [("evolution", "evolution", {}), ("random", "random", {}), ("reinforce", "reinforce", {})]
     return out
 
 
-def run_job(job: tuple[str, str, dict[str, Any], int, int]) -> dict[str, Any]:
+_SHARED_ZERO_COST: dict[str, Any] = {}
+"""Per worker process: the data-free zero-cost rows of the cache file, shared by its guided runs."""
+
+
+def shared_zero_cost(path: str) -> Any:
+    if path not in _SHARED_ZERO_COST:
+        from pnas.predictors.features import ZeroCostFeatures
+        from pnas.space import Nb201Space
+
+        space = Nb201Space()
+        source = ZeroCostFeatures(space)
+        with np.load(path) as saved:
+            source.remember([space.parse(str(text)) for text in saved["cells"]], saved["rows"])
+        _SHARED_ZERO_COST[path] = source
+    return _SHARED_ZERO_COST[path]
+
+
+def run_job(job: tuple[str, str, dict[str, Any], int, int, str | None]) -> dict[str, Any]:
     """One strategy, seed and budget: the validation and test accuracy of every trained cell, in order."""
-    key, strategy, options, seed, budget = job
+    key, strategy, options, seed, budget, zero_cost_cache = job
     import torch
 
     from pnas.evaluation.table import TableEvaluator
@@ -72,6 +97,8 @@ def run_job(job: tuple[str, str, dict[str, Any], int, int]) -> dict[str, Any]:
         predictor = options.pop("predictor", "mlp" if strategy == "pnas" else GuidedSearch.default_predictor)
         options["predictor"] = predictor
     searcher = STRATEGIES.create(strategy, space, seed=seed, **options)
+    if zero_cost_cache and strategy == "guided":
+        searcher.use_zero_cost(shared_zero_cost(zero_cost_cache))
     started = time.perf_counter()
     val: list[float] = []
     test: list[float] = []
@@ -122,15 +149,29 @@ def top_threshold(values: list[float], fraction: float) -> float:
     return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
-def run(seeds: int, workers: int, log: Any) -> dict[str, Any]:
+def run(
+    seeds: int,
+    workers: int,
+    log: Any,
+    features: str | None = None,
+    zero_cost_cache: str | None = None,
+    only: list[str] | None = None,
+) -> dict[str, Any]:
     from pnas.evaluation.table import TableEvaluator
 
     table = TableEvaluator()
     vals = list(table.table.fractions("cifar10-val").values())
     top01, top1 = top_threshold(vals, 0.001), top_threshold(vals, 0.01)
-    chosen = contenders()
-    jobs = [(key, strategy, options, seed, budget) for budget in BUDGETS for key, strategy, options in chosen
-            for seed in range(seeds)]  # fmt: skip
+    chosen = contenders(features)
+    if only:
+        unknown = sorted(set(only) - {key for key, _, _ in chosen})
+        if unknown:
+            raise ValueError(
+                f"unknown contender(s) {', '.join(unknown)}: choose from {', '.join(k for k, _, _ in chosen)}"
+            )
+        chosen = [c for c in chosen if c[0] in only]
+    jobs = [(key, strategy, options, seed, budget, zero_cost_cache) for budget in BUDGETS
+            for key, strategy, options in chosen for seed in range(seeds)]  # fmt: skip
     jobs.sort(key=lambda job: -(job[4] * (3 if job[1] in ("guided", "pnas", "reinforce") else 1)))
     started = time.perf_counter()
     outcomes: list[dict[str, Any]] = []
@@ -199,10 +240,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout (the table to stderr)")
     parser.add_argument("--seeds", type=int, default=20, help="seeds per strategy and budget (default 20)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--features", help="also guided with the feature-mlp on these feature sets (comma-separated)")
+    parser.add_argument("--zero-cost-cache", help="an .npz of data-free NB201 zero-cost rows (cells, rows)")
+    parser.add_argument("--only", help="comma-separated contenders to run (default: all)")
     args = parser.parse_args(argv)
     if args.seeds < 2 or args.workers < 1:
         parser.error("--seeds must be >= 2 and --workers >= 1")
-    result = run(args.seeds, args.workers, sys.stderr)
+    if args.features:
+        from pnas.predictors.features import parse_features
+
+        try:
+            args.features = ",".join(parse_features(args.features))
+        except ValueError as error:
+            parser.error(str(error))
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    try:
+        result = run(args.seeds, args.workers, sys.stderr, args.features, args.zero_cost_cache, only)
+    except ValueError as error:
+        parser.error(str(error))
     print_table(result, sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(result))

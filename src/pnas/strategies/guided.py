@@ -191,6 +191,11 @@ class GuidedSearch(BudgetedStrategy):
         costly = getattr(predictor, "costly_features", ())
         return bool(costly) and n < self.screen < pool
 
+    def use_zero_cost(self, source: ZeroCostFeatures) -> None:
+        """Zero-cost rows from elsewhere (a benchmark's cache of data-free rows shared by its runs); rows
+        this search computes are still kept in its study."""
+        self._zero_cost = source
+
     def use_probe(self, probe: Any) -> None:
         super().use_probe(probe)
         self._zero_cost = None  # rows on other images (or none) are not these rows
