@@ -174,8 +174,15 @@ def test_the_pnas_pool_holds_progressive_expansions_of_the_best_cells():
 
 
 def test_studies_from_before_screening_and_expansions_resume_as_they_ran():
+    from pnas.search import SearchConfig, build_search
+
     specs = STRATEGIES.component("guided").specs
     assert specs["screen"].absent_means == 0 and specs["expand"].absent_means == 0.0
+    new = build_search(SearchConfig(strategy="guided", seed=0, budget=30)).config
+    assert new["strategy"]["screen"] == 50 and new["strategy"]["expand"] == 0.25
+    earlier = {**new, "strategy": {k: v for k, v in new["strategy"].items() if k not in ("screen", "expand")}}
+    resumed = build_search(SearchConfig(strategy="guided", seed=0, budget=30), stored=earlier).config
+    assert resumed["strategy"]["screen"] == 0 and resumed["strategy"]["expand"] == 0.0
     with pytest.raises(ValueError, match="expand"):
         GuidedSearch(PnasSpace(blocks=2), expand=1.5)
     with pytest.raises(ValueError, match="screen"):
