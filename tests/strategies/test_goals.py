@@ -156,3 +156,22 @@ def test_single_objective_configs_keep_the_paper_rule():
     explicit = STRATEGIES.create("pnas", PnasSpace(blocks=2), objectives="accuracy", **PROGRESSIVE)
     default = STRATEGIES.create("pnas", PnasSpace(blocks=2), **PROGRESSIVE)
     assert [c for c, _ in drive(explicit, evaluator)] == [c for c, _ in drive(default, evaluator)]
+
+
+def test_pareto_guided_search_spreads_along_the_front_that_accuracy_alone_ignores():
+    """Two objectives: the guided search's hypervolume beats random search's and its own accuracy-only run's."""
+    evaluator = SyntheticEvaluator()
+    space = PnasSpace(blocks=2)
+    bound = evaluator.cost_model().bound(2)[0]
+    fast = {"predictor_options": {"epochs": 60}, "pool": 120, "budget": 30}
+    volumes: dict[str, list[float]] = {"pareto": [], "accuracy": [], "random": []}
+    for seed in range(6):
+        for key, strategy, goal in (
+            ("pareto", "guided", {"objectives": "accuracy,params", **fast}),
+            ("accuracy", "guided", fast),
+            ("random", "random", {"objectives": "accuracy,params", "budget": 30}),
+        ):
+            told = drive(STRATEGIES.create(strategy, space, seed=seed, **goal), evaluator)
+            volumes[key].append(_volume(told, bound))
+    means = {key: statistics.mean(values) for key, values in volumes.items()}
+    assert means["pareto"] > means["random"] and means["pareto"] > means["accuracy"], means

@@ -26,8 +26,10 @@ import torch
 from pnas.checkpoints import checkpoint
 from pnas.config import option
 from pnas.evaluation.base import EvalResult
+from pnas.objectives import MEASURES, measured_values
+from pnas.pareto import select
 from pnas.predictors import create_predictor
-from pnas.predictors.acquisition import ACQUISITIONS, choose, member_predictions
+from pnas.predictors.acquisition import ACQUISITIONS, choose, member_predictions, scores
 from pnas.predictors.features import COSTLY_FEATURES, ZeroCostFeatures
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES, DeriveContext
@@ -94,6 +96,8 @@ class GuidedSearch(BudgetedStrategy):
         self._zero_cost: ZeroCostFeatures | None = None
         self._new_predictor(0)  # a bad predictor name or option fails now, not after the first cells train
         self.history: list[tuple[Any, float]] = []
+        self._values: dict[Any, tuple[float, ...]] = {}
+        """With several objectives: each trained cell's measured objective values."""
         self.draws = np.random.default_rng([seed % (2**63), 0x6E1DED])
         self.step_seconds: list[dict[str, float]] = []
         """Fitting and ranking seconds of each guided step (indicative: they depend on the machine)."""
@@ -131,10 +135,9 @@ class GuidedSearch(BudgetedStrategy):
             # a cheap first ranking without the costly features, so they are computed for few candidates
             cheap = self._fitted(step, screen=True)
             first = "ucb" if self.acquisition == "thompson" else self.acquisition
-            kept = choose(first, member_predictions(cheap, pool), self.screen, best=best, kappa=self.kappa)
+            kept = self._choose(first, member_predictions(cheap, pool), pool, self.screen, best)
             pool = [pool[i] for i in kept]
-        members = member_predictions(predictor, pool)
-        picks = choose(self.acquisition, members, n, best=best, kappa=self.kappa, rng=self.draws)
+        picks = self._choose(self.acquisition, member_predictions(predictor, pool), pool, n, best)
         self.step_seconds.append({"fit": fitted - fit_start, "rank": time.perf_counter() - fitted})
         self.record_predictor_seconds(step, **self.step_seconds[-1])
         self._keep_zero_cost(step)
@@ -143,14 +146,37 @@ class GuidedSearch(BudgetedStrategy):
     def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
         if result is not None:
             self.history.append((cell, result.accuracy))
+            if self.goal.multi:
+                values = measured_values(result)
+                self._values[cell] = tuple(float(values[MEASURES[name]] or 0.0) for name in self.goal.objectives)
+
+    def _choose(self, rule: str, members: np.ndarray, pool: list[Any], k: int, best: float) -> list[int]:
+        """``k`` candidates by the acquisition; with several objectives, the ``k`` best by Pareto fronts of
+        the acquisition's score beside each cost's estimate (crowding breaking the last front's ties)."""
+        if not self.goal.multi:
+            return choose(rule, members, k, best=best, kappa=self.kappa, rng=self.draws)
+        if rule == "thompson":  # one member's prediction per candidate: a posterior sample of each
+            score = members[self.draws.integers(len(members), size=members.shape[1]), np.arange(members.shape[1])]
+        else:
+            score = scores(rule, members, best=best, kappa=self.kappa)
+        points = self.costs.objective_matrix(score, self.costs.estimate(pool))
+        return [int(i) for i in select(points, self.goal.maximize, k)]
+
+    def _parents(self) -> list[Any]:
+        """The best trained cells: by accuracy, or with several objectives by Pareto front and crowding."""
+        if not self.goal.multi:
+            ranked = sorted(self.history, key=lambda item: -item[1])
+            return [cell for cell, _ in ranked[:PARENTS]]
+        cells = [cell for cell, _ in self.history]
+        points = np.array([self._values[cell] for cell in cells])
+        return [cells[i] for i in select(points, self.goal.maximize, PARENTS)]
 
     def _pool(self) -> list[Any]:
         """Unseen cells within the limits: mutations (one or two changes) of the best trained cells, in a
         space that grows cells block by block also their progressive expansions (the parent's last block
         replaced by any other, as the progressive search would expand its first blocks), and a share of
         random cells."""
-        ranked = sorted(self.history, key=lambda item: -item[1])
-        parents = [cell for cell, _ in ranked[:PARENTS]]
+        parents = self._parents()
         randoms = int(round(self.pool_size * RANDOM_SHARE))
         expanding = getattr(self.space, "children_append_one_block", False) and self.space.max_level > 1
         expansions = int(round(self.pool_size * self.expand)) if expanding else 0
