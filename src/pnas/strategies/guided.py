@@ -10,8 +10,16 @@ keep the predictor where it has data; the acquisition's spread term sends some p
 members disagree. It is the shape of BANANAS's search (White et al., AAAI 2021) and of
 predictor-guided local search in general, in this project's spaces, predictors and store.
 
-Each step's fitted predictor is stored as an artifact, so a resumed study ranks its pools with
-exactly the predictors of the first run (pools and Thompson draws come from seeded generators).
+In a space that grows cells block by block (PNAS) the pool also holds progressive expansions of the
+best cells: the last block replaced by any other, the neighbourhood the progressive search would
+rank. Features that build a network per cell (zero-cost proxies) are computed only for the trained
+cells and for the candidates a first ranking without them keeps (``screen``). With several
+objectives, parents and picks come from Pareto fronts of the acquisition's score beside each cost's
+estimate, as in the progressive search.
+
+Each step's fitted predictors and new zero-cost rows are stored as artifacts, so a resumed study
+ranks its pools with exactly the predictors of the first run (pools and Thompson draws come from
+seeded generators) and builds no network it has scored.
 """
 
 from __future__ import annotations
