@@ -204,6 +204,7 @@ def run(
 
 def print_table(result: dict[str, Any], stream: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     t = result["thresholds"]
@@ -216,7 +217,7 @@ def print_table(result: dict[str, Any], stream: Any) -> None:
         table.add_column(f"@{budget}", justify="right")
     table.add_column("models to top 0.1% (at 75)", justify="right")
     for key, per_budget in result["by_budget"].items():
-        cells = [key]
+        cells = [escape(key)]
         for budget in result["settings"]["budgets"]:
             e = per_budget[str(budget)]
             models = f" ({e['models']:g} models)" if key.startswith("pnas") else ""
