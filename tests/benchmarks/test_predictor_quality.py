@@ -31,22 +31,22 @@ def _small_table(path: Path) -> Path:
     return path
 
 
-def test_every_feature_combination_is_scored_and_zero_cost_rows_are_cached(tmp_path, monkeypatch, capsys):
+def test_every_feature_combination_is_scored_and_zero_cost_rows_are_cached(
+    tmp_path, monkeypatch, capsys, zero_cost_rows
+):
     import pnas.predictors.features as features
 
     table, cache = _small_table(tmp_path / "t.csv"), tmp_path / "zc.npz"
     args = ["--json", "--table", str(table), "--metric", "val", "--seeds", "1", "--train-size", "8"]
     args += ["--predictors", "random", "--features", "paths,zero-cost", "--zero-cost-cache", str(cache)]
-    monkeypatch.setattr(features, "_DATA_FREE", {})
     assert bench.main(args) == 0
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert set(summary) == {"random", "feature_mlp[paths]", "feature_mlp[zero-cost]", "feature_mlp[paths+zero-cost]"}
     for scores in summary.values():
         assert -1 <= scores["spearman"] <= 1 and 0 <= scores["precision_at_k"] <= 1
-    assert cache.exists()
+    assert cache.exists() and len(set(zero_cost_rows)) == len(zero_cost_rows) == 32  # each cell of the table once
 
     monkeypatch.setattr(features, "_DATA_FREE", {})  # a new process: only the file remembers
-    computed: list = []
-    monkeypatch.setattr(features, "zero_cost_row", lambda *a, **k: computed.append(a[1]))
+    zero_cost_rows.clear()
     assert bench.main(args) == 0
-    assert computed == [] and json.loads(capsys.readouterr().out)["summary"] == summary
+    assert zero_cost_rows == [] and json.loads(capsys.readouterr().out)["summary"] == summary

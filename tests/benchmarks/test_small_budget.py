@@ -25,19 +25,14 @@ def test_features_add_a_guided_contender_and_unknown_contenders_are_refused(caps
     assert "unknown contender(s) nope" in capsys.readouterr().err
 
 
-def test_a_guided_run_reads_zero_cost_rows_from_the_cache_file(tmp_path, monkeypatch):
-    import pnas.predictors.features as features
-
+def test_a_guided_run_reads_zero_cost_rows_from_the_cache_file(tmp_path, zero_cost_rows):
     space = Nb201Space()
     cache = tmp_path / "zc.npz"
     options = {"predictor_options": {"features": "paths,zero-cost", "epochs": 20}, "pool": 40, "screen": 10}
-    computed: list = []
-    real = features.zero_cost_row
-    monkeypatch.setattr(features, "zero_cost_row", lambda *a: computed.append(a[1]) or real(*a))
     first = bench.run_job(("g", "guided", dict(options), 0, 8, None))
     known = ZeroCostFeatures(space)
-    known.rows(list(dict.fromkeys(computed)))
+    known.rows(list(dict.fromkeys(zero_cost_rows)))
     np.savez(cache, cells=np.array([space.format(c) for c in known.known]), rows=np.stack(list(known.known.values())))
-    computed.clear()
+    zero_cost_rows.clear()
     again = bench.run_job(("g", "guided", dict(options), 0, 8, str(cache)))
-    assert computed == [] and again["val"] == first["val"] and len(again["val"]) == 8
+    assert zero_cost_rows == [] and again["val"] == first["val"] and len(again["val"]) == 8

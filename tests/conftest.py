@@ -1,0 +1,29 @@
+"""Fixtures shared across the test folders."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def zero_cost_rows(monkeypatch) -> list:
+    """Zero-cost rows as cheap stand-ins from the cell's text, and the list of cells a row was computed for.
+
+    Tests of when rows are computed, kept and read back need not build a proxy network per cell;
+    the real rows are tested in tests/nets/test_zero_cost.py and tests/predictors/test_features.py.
+    """
+    import pnas.predictors.features as features
+
+    computed: list = []
+
+    def stand_in(space, cell, probe=None):
+        computed.append(cell)
+        digest = hashlib.sha256(space.format(cell).encode()).digest()
+        return np.array([digest[0], digest[1], digest[2]], dtype=np.float64)
+
+    monkeypatch.setattr(features, "zero_cost_row", stand_in)
+    monkeypatch.setattr(features, "_DATA_FREE", {})
+    return computed
