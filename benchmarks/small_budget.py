@@ -58,12 +58,12 @@ def contenders(features: str | None = None) -> list[tuple[str, str, dict[str, An
     return out
 
 
-_SHARED_ZERO_COST: dict[str, Any] = {}
+_CACHED_ZERO_COST: dict[str, Any] = {}
 """Per worker process: the data-free zero-cost rows of the cache file, shared by its guided runs."""
 
 
-def shared_zero_cost(path: str) -> Any:
-    if path not in _SHARED_ZERO_COST:
+def cached_zero_cost(path: str) -> Any:
+    if path not in _CACHED_ZERO_COST:
         from pnas.predictors.features import ZeroCostFeatures
         from pnas.space import Nb201Space
 
@@ -71,8 +71,8 @@ def shared_zero_cost(path: str) -> Any:
         source = ZeroCostFeatures(space)
         with np.load(path) as saved:
             source.remember([space.parse(str(text)) for text in saved["cells"]], saved["rows"])
-        _SHARED_ZERO_COST[path] = source
-    return _SHARED_ZERO_COST[path]
+        _CACHED_ZERO_COST[path] = source
+    return _CACHED_ZERO_COST[path]
 
 
 def run_job(job: tuple[str, str, dict[str, Any], int, int, str | None]) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def run_job(job: tuple[str, str, dict[str, Any], int, int, str | None]) -> dict[
         options["predictor"] = predictor
     searcher = STRATEGIES.create(strategy, space, seed=seed, **options)
     if zero_cost_cache and strategy == "guided":
-        searcher.use_zero_cost(shared_zero_cost(zero_cost_cache))
+        searcher.use_zero_cost(cached_zero_cost(zero_cost_cache))
     started = time.perf_counter()
     val: list[float] = []
     test: list[float] = []

@@ -23,6 +23,15 @@ SPREAD_FLOOR = 1e-6
 """A spread below this is taken as this: members that agree exactly still leave some doubt."""
 
 
+def check_acquisition(name: str, kappa: float) -> tuple[str, float]:
+    """The acquisition's name and ``kappa``, or a ValueError naming what is wrong."""
+    if name not in ACQUISITIONS:
+        raise ValueError(f"unknown acquisition {name!r}: choose one of {', '.join(ACQUISITIONS)}")
+    if not kappa >= 0:
+        raise ValueError(f"kappa must be >= 0, got {kappa!r}")
+    return name, float(kappa)
+
+
 def member_predictions(predictor: Any, cells: Sequence[Any]) -> np.ndarray:
     """[members, len(cells)]: each ensemble member's predictions (one row for a single model)."""
     together = getattr(predictor, "predict_members", None)

@@ -37,7 +37,7 @@ from pnas.evaluation.base import EvalResult
 from pnas.objectives import MEASURES, measured_values
 from pnas.pareto import select
 from pnas.predictors import create_predictor
-from pnas.predictors.acquisition import ACQUISITIONS, choose, member_predictions, scores
+from pnas.predictors.acquisition import ACQUISITIONS, check_acquisition, choose, member_predictions, scores
 from pnas.predictors.features import COSTLY_FEATURES, ZeroCostFeatures
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES, DeriveContext
@@ -94,11 +94,7 @@ class GuidedSearch(BudgetedStrategy):
         if not 0 <= expand <= 1:
             raise ValueError(f"expand must be a share of the pool between 0 and 1, got {expand!r}")
         self.screen, self.expand = screen, float(expand)
-        if acquisition not in ACQUISITIONS:
-            raise ValueError(f"unknown acquisition {acquisition!r}: choose one of {', '.join(ACQUISITIONS)}")
-        if not kappa >= 0:
-            raise ValueError(f"kappa must be >= 0, got {kappa!r}")
-        self.acquisition, self.kappa = acquisition, float(kappa)
+        self.acquisition, self.kappa = check_acquisition(acquisition, kappa)
         self.predictor_name, self.ensemble = predictor, ensemble
         self.predictor_options = dict(predictor_options or {})
         self._zero_cost: ZeroCostFeatures | None = None
@@ -141,7 +137,8 @@ class GuidedSearch(BudgetedStrategy):
         best = max(accuracy for _, accuracy in self.history)
         if self._screens(predictor, len(pool), n):
             # a cheap first ranking without the costly features, so they are computed for few candidates
-            cheap = self._fitted(step, screen=True)
+            cheap_features = [f for f in predictor.features if f not in COSTLY_FEATURES]
+            cheap = self._fitted(step, features=",".join(cheap_features) or "paths")
             first = "ucb" if self.acquisition == "thompson" else self.acquisition
             kept = self._choose(first, member_predictions(cheap, pool), pool, self.screen, best)
             pool = [pool[i] for i in kept]
@@ -232,7 +229,8 @@ class GuidedSearch(BudgetedStrategy):
 
     def use_probe(self, probe: Any) -> None:
         super().use_probe(probe)
-        self._zero_cost = None  # rows on other images (or none) are not these rows
+        if self._zero_cost is not None and self._zero_cost.probe is not probe:
+            self._zero_cost = None  # rows on other images (or none) are not these rows
 
     def _zero_cost_source(self) -> ZeroCostFeatures:
         """The study's zero-cost rows (with its images where it has them), one object for every step."""
@@ -273,14 +271,10 @@ class GuidedSearch(BudgetedStrategy):
             predictor.use_zero_cost(self._zero_cost_source())
         return predictor
 
-    def _fitted(self, step: int, screen: bool = False) -> Any:
-        """The predictor fitted on every result so far (``screen``: the same without its costly features);
+    def _fitted(self, step: int, features: str | None = None) -> Any:
+        """The predictor fitted on every result so far (``features``: the screening one, on these features);
         loaded when a first run stored it."""
-        name = f"guided-{'screen' if screen else 'predictor'}-step-{step}"
-        features = None
-        if screen:
-            cheap = [f for f in self._new_predictor(step).features if f not in COSTLY_FEATURES]
-            features = ",".join(cheap) or "paths"
+        name = f"guided-{'predictor' if features is None else 'screen'}-step-{step}"
         predictor = self._new_predictor(step, features)
         stored = self.artifacts.load_artifact(name) if self.artifacts else None
         if stored is not None and hasattr(predictor, "load_state_dict"):

@@ -28,7 +28,7 @@ from pnas.config import GROWS, option
 from pnas.evaluation.base import EvalResult
 from pnas.pareto import select
 from pnas.predictors import PREDICTORS, create_predictor
-from pnas.predictors.acquisition import ACQUISITIONS, choose
+from pnas.predictors.acquisition import ACQUISITIONS, check_acquisition, choose
 from pnas.predictors.acquisition import scores as acquisition_scores
 from pnas.predictors.ranking import member_scores_expansion, score_expansion
 from pnas.space.base import SearchSpace
@@ -96,11 +96,7 @@ class ProgressiveSearch(Strategy):
         **goal: Any,
     ) -> None:
         super().__init__(space, seed=seed, goal=goal_from_options(goal))
-        if acquisition not in ACQUISITIONS:
-            raise ValueError(f"unknown acquisition {acquisition!r}: choose one of {', '.join(ACQUISITIONS)}")
-        if not kappa >= 0:
-            raise ValueError(f"kappa must be >= 0, got {kappa!r}")
-        self.acquisition, self.kappa = acquisition, float(kappa)
+        self.acquisition, self.kappa = check_acquisition(acquisition, kappa)
         self.draws = np.random.default_rng([seed % (2**63), 0xAC0])
         if beam < 1:
             raise ValueError(f"beam (K) must be >= 1, got {beam}")
