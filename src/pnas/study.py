@@ -6,8 +6,8 @@ every proposal whose result is already in the store is told from there
 instead of being trained, so the strategy walks the same path and training
 picks up exactly where it stopped. This needs strategies that are
 deterministic given their seed and the outcomes they are told (the
-progressive search also stores each round's fitted predictor, so replay does
-not even depend on refitting being bit-exact).
+strategies that fit a predictor take a replayed round's picks from its stored
+trials, so replay does not even depend on refitting being bit-exact).
 
 :class:`Study` is a thin read handle (a store and a study id) used by the
 CLI, reports and notebooks.
@@ -67,7 +67,7 @@ class FailureStreak:
 
 
 class StudyArtifacts:
-    """Named tensors of one study, stored as safetensors bytes (never pickled)."""
+    """Named tensors of one study, stored as safetensors bytes (never pickled), and the choices it holds."""
 
     def __init__(self, store: StudyStore, study_id: int) -> None:
         self.store, self.study_id = store, study_id
@@ -86,6 +86,11 @@ class StudyArtifacts:
             return None
         data, meta = found
         return load(data), meta
+
+    def proposals(self, round_: int) -> list[tuple[str, float | None]]:
+        """The cells (as text) and predicted scores the study holds for ``round_``, in the order they were
+        proposed: a resumed strategy takes its earlier choices from them instead of choosing again."""
+        return [(t.cell, t.predicted) for t in self.store.trials(self.study_id) if t.round == round_]
 
 
 REGISTRIES: dict[str, Registry[Any]] = {
