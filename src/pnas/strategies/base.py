@@ -9,6 +9,7 @@ resumable by replay (see :mod:`pnas.study`).
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,12 +40,27 @@ PREDICTOR_SECONDS = "predictor-seconds-{}"
 the study's round summaries)."""
 
 
+DECISION = "decision-{}"
+"""The artifact of a round a strategy chose with a fitted predictor (meta only, no tensors): a digest of the
+predictions it chose from, how many results it was fitted on and, where the choice drew random numbers, the
+generator's state after it. The picks themselves are the round's trials."""
+
+
 class ArtifactStore(Protocol):
-    """Where a strategy keeps named tensors (e.g. each round's predictor) durably."""
+    """Where a strategy keeps small named records durably, and reads back the choices its study holds."""
 
     def save_artifact(self, name: str, tensors: dict[str, Any], meta: dict[str, Any]) -> None: ...
 
     def load_artifact(self, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None: ...
+
+    def proposals(self, round_: int) -> list[tuple[str, float | None]]:
+        """The cells (as text) and predicted scores the study holds for ``round_``, in proposal order."""
+        ...
+
+
+def predictions_digest(values: np.ndarray) -> str:
+    """A sha256 of predictions (as float64): a refit that ranks differently shows as another digest."""
+    return hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).hexdigest()
 
 
 class Strategy(ABC):
@@ -91,12 +107,30 @@ class Strategy(ABC):
 
     def record_predictor_seconds(self, round_: int, fit: float, rank: float) -> None:
         """Keep how long the predictor took to fit and to rank the candidates of a round; the first run's
-        figures stay (a replay loads its predictors, which takes no time worth reporting)."""
+        figures stay (a replayed round takes its picks from the study and fits nothing)."""
         if self.artifacts is None:
             return
         name = PREDICTOR_SECONDS.format(round_)
         if self.artifacts.load_artifact(name) is None:
             self.artifacts.save_artifact(name, {}, {"fit_seconds": fit, "rank_seconds": rank})
+
+    def stored_picks(self, round_: int) -> list[tuple[Any, float | None]]:
+        """The cells and predicted scores the study already holds for ``round_`` (none in a new round, or
+        without a study): a replayed round takes them instead of fitting and ranking again."""
+        if self.artifacts is None:
+            return []
+        return [(self.space.parse(text), predicted) for text, predicted in self.artifacts.proposals(round_)]
+
+    def stored_decision(self, round_: int) -> dict[str, Any] | None:
+        """The :data:`DECISION` record of ``round_``, if the study holds one."""
+        found = self.artifacts.load_artifact(DECISION.format(round_)) if self.artifacts else None
+        return found[1] if found else None
+
+    def record_decision(self, round_: int, predictions: np.ndarray, trained_on: int, **state: Any) -> None:
+        """Keep the :data:`DECISION` record of a round just chosen (replacing one a stopped run left)."""
+        if self.artifacts is not None:
+            meta = {"predictions": predictions_digest(predictions), "trained_on": trained_on, **state}
+            self.artifacts.save_artifact(DECISION.format(round_), {}, meta)
 
     @abstractmethod
     def ask(self) -> list[Proposal]: ...

@@ -17,9 +17,12 @@ cells and for the candidates a first ranking without them keeps (``screen``). Wi
 objectives, parents and picks come from Pareto fronts of the acquisition's score beside each cost's
 estimate, as in the progressive search.
 
-Each step's fitted predictors and new zero-cost rows are stored as artifacts, so a resumed study
-ranks its pools with exactly the predictors of the first run (pools and Thompson draws come from
-seeded generators) and builds no network it has scored.
+A resumed study replays its steps from the store: a step whose picks are already there takes them,
+without fitting (its pool is still drawn, so later pools come from the same random stream; a small
+record per step keeps a digest of the predictions it chose from and, for Thompson sampling, the
+draws' state). Each step's new zero-cost rows are kept too, so a resumed study builds no network it
+has scored. Studies stored by releases that kept every step's fitted predictor resume the same way;
+those weights are no longer read.
 """
 
 from __future__ import annotations
@@ -128,12 +131,32 @@ class GuidedSearch(BudgetedStrategy):
             return self.random_cells(n)
         step = self.round + 1
         self._recall_zero_cost(step)
+        pool = self._pool()  # drawn on replay too: later pools continue the same random stream
+        if not pool:
+            return self.random_cells(n)
+        replayed = self._replayed(step)
+        return self._ranked(step, pool, n) if replayed is None else replayed
+
+    def _replayed(self, step: int) -> list[Any] | None:
+        """The step's picks as the study holds them (None in a step not proposed yet), so a resumed study
+        walks its earlier steps without fitting. Thompson sampling also needs the draws' state after the
+        step, which a study stored before decisions were recorded lacks: such a step is ranked again."""
+        picks = self.stored_picks(step)
+        if not picks:
+            return None
+        if self.acquisition == "thompson":
+            decision = self.stored_decision(step)
+            if decision is None or "draws" not in decision:
+                return None
+            self.draws.bit_generator.state = decision["draws"]
+        self.predicted = dict(picks)
+        return [cell for cell, _ in picks]
+
+    def _ranked(self, step: int, pool: list[Any], n: int) -> list[Any]:
+        """Fit the predictor on every result so far and take the pool's ``n`` best by the acquisition."""
         fit_start = time.perf_counter()
         predictor = self._fitted(step)
         fitted = time.perf_counter()
-        pool = self._pool()
-        if not pool:
-            return self.random_cells(n)
         best = max(accuracy for _, accuracy in self.history)
         if self._screens(predictor, len(pool), n):
             # a cheap first ranking without the costly features, so they are computed for few candidates
@@ -142,10 +165,15 @@ class GuidedSearch(BudgetedStrategy):
             first = "ucb" if self.acquisition == "thompson" else self.acquisition
             kept = self._choose(first, member_predictions(cheap, pool), pool, self.screen, best)
             pool = [pool[i] for i in kept]
-        picks = self._choose(self.acquisition, member_predictions(predictor, pool), pool, n, best)
+        members = member_predictions(predictor, pool)
+        picks = self._choose(self.acquisition, members, pool, n, best)
         self.step_seconds.append({"fit": fitted - fit_start, "rank": time.perf_counter() - fitted})
         self.record_predictor_seconds(step, **self.step_seconds[-1])
+        draws = {"draws": self.draws.bit_generator.state} if self.acquisition == "thompson" else {}
+        self.record_decision(step, members, len(self.history), **draws)
         self._keep_zero_cost(step)
+        mean = members.mean(axis=0)
+        self.predicted = {pool[i]: float(mean[i]) for i in picks}
         return [pool[i] for i in picks]
 
     def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
@@ -272,18 +300,10 @@ class GuidedSearch(BudgetedStrategy):
         return predictor
 
     def _fitted(self, step: int, features: str | None = None) -> Any:
-        """The predictor fitted on every result so far (``features``: the screening one, on these features);
-        loaded when a first run stored it."""
-        name = f"guided-{'predictor' if features is None else 'screen'}-step-{step}"
+        """The predictor fitted on every result so far (``features``: the screening one, on these features)."""
         predictor = self._new_predictor(step, features)
-        stored = self.artifacts.load_artifact(name) if self.artifacts else None
-        if stored is not None and hasattr(predictor, "load_state_dict"):
-            predictor.load_state_dict(stored[0])
-            return predictor
         predictor.fit([c for c, _ in self.history], [a for _, a in self.history])
         checkpoint("predictor_fit")
-        if self.artifacts and hasattr(predictor, "state_dict"):
-            self.artifacts.save_artifact(name, predictor.state_dict(), {"step": step, "trained_on": len(self.history)})
         return predictor
 
 

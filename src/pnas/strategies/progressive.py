@@ -6,8 +6,11 @@ scores all children with the surrogate (no training) and proposes the top
 ``beam``. The cells of a round that trained successfully are the ones the
 next round expands.
 
-Each round's fitted predictor is stored as an artifact (plain tensors), so a
-resumed study ranks with exactly the predictor the first run used.
+A resumed study replays its rounds from the store: a round whose children are
+already there takes them as its picks, without fitting (a small record per
+round keeps a digest of the predictions it chose from). Studies stored by
+releases that kept each round's fitted predictor resume the same way; those
+weights are no longer read.
 
 With limits (``max_params``, ...) only children within them are ranked, and
 level 1 holds only the cells within them; with several objectives the K
@@ -133,30 +136,52 @@ class ProgressiveSearch(Strategy):
         elif self.level >= self.max_level or not self.kept:
             return []
         else:
-            self.predictor, space = self._fitted_predictor(self.level)
-            if self.acquisition == "mean":
-                children, scores = score_expansion(self.predictor, space, self.kept)
-            else:
-                children, scores = self._acquired(space)
-            proposals = [Proposal(c, self.level + 1, s) for c, s in self._choose(children, scores)]
+            proposals = self._replayed(self.level + 1) or self._ranked()
             self.record_latency_predictions(self.level + 1, [p.cell for p in proposals])
         self.level += 1
         self.kept = []
         self._told, self._batch_size = 0, len(proposals)
         return proposals
 
-    def _acquired(self, space: SearchSpace) -> tuple[list[Any], np.ndarray]:
-        """Every child and its acquisition score: the members' scores combined by ``acquisition`` (for
-        Thompson sampling, K draws give the K picks a descending score; the rest score below them)."""
-        children, members = member_scores_expansion(self.predictor, space, self.kept)
+    def _replayed(self, round_: int) -> list[Proposal]:
+        """The round's picks as the study holds them (none in a round not proposed yet): a resumed study
+        walks its earlier rounds without fitting. Thompson sampling also needs the draws' state after the
+        round, which a study stored before decisions were recorded lacks: such a round is ranked again."""
+        picks = self.stored_picks(round_)
+        if not picks:
+            return []
+        if self.acquisition == "thompson":
+            decision = self.stored_decision(round_)
+            if decision is None or "draws" not in decision:
+                return []
+            self.draws.bit_generator.state = decision["draws"]
+        return [Proposal(cell, round_, predicted) for cell, predicted in picks]
+
+    def _ranked(self) -> list[Proposal]:
+        """Fit the predictor on every result so far, rank every child of the kept cells, take the K best."""
+        self.predictor = self._fitted_predictor(self.level)
+        if self.acquisition == "mean":
+            children, scores = score_expansion(self.predictor, self.space, self.kept)
+            predictions = scores
+        else:
+            children, scores, predictions = self._acquired()
+        proposals = [Proposal(c, self.level + 1, s) for c, s in self._choose(children, scores)]
+        draws = {"draws": self.draws.bit_generator.state} if self.acquisition == "thompson" else {}
+        self.record_decision(self.level + 1, predictions, len(self.history), **draws)
+        return proposals
+
+    def _acquired(self) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        """Every child, its acquisition score and the members' scores they combine (for Thompson sampling,
+        K draws give the K picks a descending score; the rest score below them)."""
+        children, members = member_scores_expansion(self.predictor, self.space, self.kept)
         best = max(accuracy for _, accuracy in self.history)
         if self.acquisition != "thompson":
-            return children, acquisition_scores(self.acquisition, members, best=best, kappa=self.kappa)
+            return children, acquisition_scores(self.acquisition, members, best=best, kappa=self.kappa), members
         index = first_occurrences(children)
         picks = choose("thompson", members[:, index], self.beam, best=best, rng=self.draws)
         ranked = np.zeros(len(children))
         ranked[index[picks]] = np.arange(len(picks), 0, -1, dtype=float)
-        return children, ranked
+        return children, ranked, members
 
     def _first_cells(self) -> list[Any]:
         """Every level-1 cell within the limits (all of them without limits)."""
@@ -199,58 +224,21 @@ class ProgressiveSearch(Strategy):
                 self.kept.append(proposal.cell)
             self.history.append((proposal.cell, result.accuracy))
 
-    def _new_predictor(self, level: int, space: SearchSpace | None = None) -> Any:
+    def _new_predictor(self, level: int) -> Any:
         return create_predictor(
             self.predictor_name,
-            space or self.space,
+            self.space,
             seed=self.seed * 1000 + level,
             ensemble=self.ensemble,
             **self.predictor_options,
         )
 
-    def _fitted_predictor(self, level: int) -> tuple[Any, SearchSpace]:
-        """The surrogate fitted on every result so far, and the space it was built for.
-
-        A stored predictor is loaded (so a resumed study ranks exactly as it did); a
-        study grown to more blocks since it was stored built it for a smaller space,
-        whose tokens are all it ever scores, so it is rebuilt in that space.
-        """
-        name = f"predictor-level-{level}"
-        stored = self.artifacts.load_artifact(name) if self.artifacts else None
-        if stored is not None:
-            loaded = self._load_predictor(level, *stored)
-            if loaded is not None:
-                return loaded
+    def _fitted_predictor(self, level: int) -> Any:
+        """The surrogate fitted on every result so far."""
         predictor = self._new_predictor(level)
-        cells = [c for c, _ in self.history]
-        predictor.fit(cells, [a for _, a in self.history])
+        predictor.fit([c for c, _ in self.history], [a for _, a in self.history])
         checkpoint("predictor_fit")
-        if self.artifacts and hasattr(predictor, "state_dict"):
-            meta = {"level": level, "trained_on": len(cells), "max_level": self.space.max_level}
-            self.artifacts.save_artifact(name, predictor.state_dict(), meta)
-        return predictor, self.space
-
-    def _load_predictor(
-        self, level: int, state: dict[str, Any], meta: dict[str, Any]
-    ) -> tuple[Any, SearchSpace] | None:
-        """The stored predictor of ``level`` rebuilt in the space it was saved for; None if it cannot hold state."""
-        if "max_level" in meta:
-            sizes = [int(meta["max_level"])]
-        else:  # stored before sizes were recorded: the space it fits, from this study's size down
-            sizes = list(range(self.space.max_level, level, -1))
-        error: ValueError | None = None
-        for size in sizes:
-            space = self.space.with_max_level(size)
-            predictor = self._new_predictor(level, space)
-            if not hasattr(predictor, "load_state_dict"):
-                return None
-            try:
-                predictor.load_state_dict(state)
-            except ValueError as exc:
-                error = exc
-                continue
-            return predictor, space
-        raise ValueError(f"the stored predictor of round {level} does not fit this study's predictor: {error}")
+        return predictor
 
 
 STRATEGIES.register(

@@ -79,6 +79,9 @@ class BudgetedStrategy(Strategy):
         self.round = 0
         self._pending: list[Any] = []
         self._finished = False
+        self.predicted: dict[Any, float | None] = {}
+        """Scores a predictor gave the cells :meth:`propose` just returned, where one chose them (kept as
+        each proposal's ``predicted``)."""
 
     @property
     def remaining(self) -> int:
@@ -100,6 +103,7 @@ class BudgetedStrategy(Strategy):
             n = min(self.batch, self.remaining)
         else:
             n = min(LAZY_CHUNK, self.remaining) if lazy else self.remaining
+        self.predicted = {}
         cells = self.propose(n)
         if not cells:  # the space holds no cell this study has not proposed yet
             self._finished = True
@@ -109,7 +113,7 @@ class BudgetedStrategy(Strategy):
         self.seen.update(cells)
         self.record_latency_predictions(self.round, cells)
         self._pending = list(cells)
-        return [Proposal(cell=cell, round=self.round) for cell in cells]
+        return [Proposal(cell=cell, round=self.round, predicted=self.predicted.get(cell)) for cell in cells]
 
     def tell(self, proposal: Proposal, result: EvalResult | None) -> None:
         if not self._pending:
