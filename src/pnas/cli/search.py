@@ -34,8 +34,9 @@ from pnas.search import (
     run_search,
     stored_config,
 )
-from pnas.storage.sqlite import StoreError, StudyStore
+from pnas.storage.base import StoreError
 from pnas.study import ChildrenFailing, Reporter, Study
+from pnas.study.api import list_studies, load_study
 from pnas.study.reading import trial_json
 
 
@@ -155,30 +156,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _open_store(storage: str, create: bool = True) -> StudyStore:
+def _read_study(storage: str, study: str | None) -> Study:
+    """The named study, or the storage's only study, or the default search's study, opened for reading."""
     try:
-        return StudyStore(storage, create=create)
+        if study is None:
+            names = list_studies(storage)
+            study = names[0] if len(names) == 1 else default_study_name({})
+        return load_study(study, storage)
     except StoreError as exc:
-        fail(str(exc))
+        fail(f"{exc}; pass --study NAME" if "no study named" in str(exc) else str(exc))
         raise  # unreachable
-
-
-def _resolve_study(store: StudyStore, study: str | None) -> Study:
-    """The named study, or the storage's only study, or the default search's study."""
-    try:
-        studies = store.list_studies()
-    except StoreError as exc:
-        fail(str(exc))
-        raise
-    if study is None:
-        if len(studies) == 1:
-            return Study(store, studies[0])
-        study = default_study_name({})
-    try:
-        return Study.load(store, study)
-    except StoreError as exc:
-        fail(f"{exc}; pass --study NAME")
-        raise
 
 
 def _fraction_text(value: float | None) -> str:
@@ -315,7 +302,7 @@ def _config_layers(config_file: str | None, sets: tuple[str, ...]) -> list[dict[
 
 
 def _print_stored_config(storage: str, study: str) -> None:
-    handle = _resolve_study(_open_store(storage, create=False), study)
+    handle = _read_study(storage, study)
     click.echo(to_toml(handle.config), nl=False)
 
 
@@ -390,7 +377,7 @@ def search(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(study: str | None, storage: str, as_json: bool) -> None:
     """Per round: children done, failed, pending; best accuracy; the predictor's Spearman."""
-    handle = _resolve_study(_open_store(storage, create=False), study)
+    handle = _read_study(storage, study)
     try:
         if as_json:
             emit_json(summary_json(handle))
@@ -421,7 +408,7 @@ def best(study: str | None, storage: str, top: int, as_json: bool, pareto: bool,
     Cells over one of the study's limits are never listed."""
     if objectives is not None and not pareto:
         fail("--objectives goes with --pareto")
-    handle = _resolve_study(_open_store(storage, create=False), study)
+    handle = _read_study(storage, study)
     try:
         if pareto:
             chosen = parse_objectives(objectives) if objectives else None

@@ -80,18 +80,8 @@ def study_data(study: Study, label: str | None = None) -> StudyData:
 
 def open_study(storage: str | Path, name: str | None) -> StudyData:
     """Read study ``name`` (or the file's only study) from ``storage``, read-only; StoreError if absent."""
-    with load_study(name, storage) if name is not None else _only_study(storage) as study:
+    with load_study(name, storage) as study:
         return study_data(study)
-
-
-def _only_study(storage: str | Path) -> Study:
-    from pnas.storage.base import StoreError
-    from pnas.study.api import list_studies
-
-    names = list_studies(storage)
-    if len(names) != 1:
-        raise StoreError(f"{storage} holds {len(names)} studies ({', '.join(names) or 'none'}): pass --study NAME")
-    return load_study(names[0], storage)
 
 
 def best_so_far(study: StudyData) -> tuple[list[int], list[float], list[float]]:

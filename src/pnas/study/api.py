@@ -340,10 +340,19 @@ def open_configured(
     return Study(store, opening.info, owns_store=owns, components=components, opening=opening)
 
 
-def load_study(name: str, storage: StudyStorage | str | Path) -> Study:
-    """The stored study ``name``, opened for reading (a file is never changed through it)."""
+def load_study(name: str | None, storage: StudyStorage | str | Path) -> Study:
+    """The stored study ``name`` (None: the file's only study), opened for reading: a file is never
+    changed through it, and a running search is neither blocked nor slowed."""
     store, owns = open_storage(storage, read_only=True)
     try:
+        if name is None:
+            studies = store.list_studies()
+            if len(studies) != 1:
+                names = ", ".join(s.name for s in studies) or "none"
+                raise StoreError(
+                    f"{storage} holds {len(studies)} studies ({names}): name the one to read (--study NAME)"
+                )
+            return Study(store, studies[0], owns_store=owns)
         return Study(store, _info(store, name), owns_store=owns)
     except BaseException:
         if owns:
