@@ -29,7 +29,8 @@ from pnas.space.base import SearchSpace
 from pnas.storage.base import StudyStorage
 from pnas.storage.sqlite import StudyClaim, StudyStore
 from pnas.strategies.base import DeriveContext, Strategy
-from pnas.study import REGISTRIES, Reporter, Study, optimize, study_config, upgrade_layout
+from pnas.study.api import Components, Reporter, Study, open_configured
+from pnas.study.layout import REGISTRIES, study_config, upgrade_layout
 
 DEFAULT_STORAGE = "pnas-studies.db"
 """The study file ``pnas search``, ``status`` and ``best`` use when no --storage is given."""
@@ -372,36 +373,31 @@ def run_search(
     layers: list[Mapping[str, Mapping[str, Any]]] | None = None,
     origin: Mapping[tuple[str, str], str] | None = None,
 ) -> Study:
-    """Create or resume the study and run it to the end. ``storage=None`` keeps it in memory.
+    """Create or resume the study and run it to the end with its registered evaluator and executor:
+    what ``pnas search`` runs, on the Study API. ``storage=None`` keeps it in memory.
 
-    ``layers`` (nested configurations, later ones winning) replace ``config``
-    when given. Given a path, the returned study owns the file's connection:
-    use it in a ``with`` block (or call ``close()``) in a script that runs many studies.
+    ``layers`` (nested configurations, later ones winning) replace ``config`` when given. Given a
+    path, the returned study owns the file's connection: use it in a ``with`` block (or call
+    ``close()``) in a script that runs many studies.
     """
     if layers is None:
         layers, origin = search_layers(config or SearchConfig())
     name = study or default_study_name(merge(*layers))
     # a second driver of the same study is refused before anything slow starts
     with StudyClaim(storage.path if isinstance(storage, StudyStorage) else storage, name):
-        # settled before the store is opened for writing, so a wrong option never creates a file
-        resolved = resolve(layers, stored=stored_config(storage, name), name=name, origin=origin)
-        store = storage if isinstance(storage, StudyStorage) else StudyStore(storage)
-        owns_store = store is not storage
-        executor_options = {k: v for k, v in resolved.executor.items() if k != "name"}
+
+        def prepare(components: Components) -> None:
+            assert components.evaluator is not None
+            components.evaluator.prepare()  # data that cannot be read never leaves a study behind
+
+        handle = open_configured(name, storage, layers, origin=origin, keep_evaluator=True, before_create=prepare)
+        evaluator = handle.components.evaluator
+        assert evaluator is not None
         try:
-            with EXECUTORS.create(resolved.executor["name"], resolved.evaluator, **executor_options) as executor:
-                result = optimize(
-                    resolved.strategy,
-                    resolved.evaluator,
-                    storage=store,
-                    study_name=name,
-                    executor=executor,
-                    reporter=reporter,
-                    config=resolved.config,
-                )
+            options = {k: v for k, v in handle.components.executor.items() if k != "name"}
+            with EXECUTORS.create(handle.components.executor["name"], evaluator, **options) as executor:
+                handle.run(evaluator, executor=executor, reporter=reporter)
         except BaseException:
-            if owns_store:
-                store.close()
+            handle.close()
             raise
-    result.owns_store = owns_store
-    return result
+    return handle

@@ -36,6 +36,7 @@ from pnas.search import (
 )
 from pnas.storage.sqlite import StoreError, StudyStore
 from pnas.study import ChildrenFailing, Reporter, Study
+from pnas.study.reading import trial_json
 
 
 class ProgressReporter(Reporter):
@@ -133,8 +134,7 @@ class ProgressReporter(Reporter):
     """Batches of strategies without rounds can be small: their report is rewritten at most this often."""
 
     def batch_finished(self, study: Study, round_: int) -> None:
-        progressive = study.config.get("strategy", {}).get("name") == "pnas"
-        if self.report and (progressive or time.time() - self.reported >= self.REPORT_EVERY_SECONDS):
+        if self.report and (study.rounds_are_levels or time.time() - self.reported >= self.REPORT_EVERY_SECONDS):
             self.write_report(study)
 
     def write_report(self, study: Study) -> None:
@@ -186,53 +186,13 @@ def _fraction_text(value: float | None) -> str:
 
 
 def summary_json(study: Study, top: int = 5) -> dict[str, Any]:
-    best = study.best(1)
-    goal = study.goal
-    return {
-        "study": study.name,
-        "storage": str(study.store.path) if study.store.path else None,
-        "state": study.state,
-        "config": study.config,
-        "objectives": list(goal.objectives),
-        "limits": {MEASURES[name]: cap for name, cap in goal.limits.items()},
-        "hypervolume_reference": study.hypervolume_reference(),
-        "rounds": [r.to_json() for r in study.rounds()],
-        "best": _trial_json(best[0]) if best else None,
-        "top": [_trial_json(t) for t in study.best(top)],
-        "totals": study.totals(),
-        "running": _running_json(study),
-    }
-
-
-def _running_json(study: Study) -> list[dict[str, Any]]:
-    """Children being trained now, with the worker (host:pid) training each: only while a driver runs."""
-    if study.state != "running":
-        return []
-    return [
-        {"cell": t.cell, "round": t.round, "worker": t.worker, "started": t.started} for t in study.trials("running")
-    ]
-
-
-def _trial_json(trial: Any) -> dict[str, Any]:
-    extra = trial.extra or {}
-    return {
-        "cell": trial.cell,
-        "accuracy": trial.accuracy,
-        "report_accuracy": trial.report_accuracy,
-        "round": trial.round,
-        "predicted": trial.predicted,
-        "params": trial.params,
-        "mult_adds": trial.mult_adds,
-        "latency_ms": extra.get("latency_ms"),
-        "latency_batch_ms": extra.get("latency_batch_ms"),
-        "examples": trial.examples,
-        "seconds": trial.seconds,
-    }
+    """The study's one JSON summary (:meth:`pnas.Study.summary`)."""
+    return study.summary(top)
 
 
 def _round_label(study: Study) -> str:
     """Progressive rounds are block counts; other strategies' rounds are batches."""
-    return "b" if study.config.get("strategy", {}).get("name") == "pnas" else "batch"
+    return "b" if study.rounds_are_levels else "batch"
 
 
 def _seconds_text(value: float | None) -> str:
@@ -465,9 +425,9 @@ def best(study: str | None, storage: str, top: int, as_json: bool, pareto: bool,
     try:
         if pareto:
             chosen = parse_objectives(objectives) if objectives else None
-            rows = [_trial_json(t) for t in handle.pareto(chosen)]
+            rows = [trial_json(t) for t in handle.pareto(chosen)]
         else:
-            rows = [_trial_json(t) for t in handle.best(top)]
+            rows = [trial_json(t) for t in handle.best(top)]
         label = _round_label(handle)
     except (StoreError, ValueError) as exc:
         fail(str(exc))

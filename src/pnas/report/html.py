@@ -200,6 +200,7 @@ def _summary(studies: Sequence[StudyData], top: int, report: Report) -> dict[str
                 "strategy": s.strategy,
                 "config": s.config,
                 "totals": s.totals(),
+                "summary": s.summary,
                 "versions": s.versions(),
                 "predictor": [
                     {"round": q.round, "children": len(q.actual), "spearman": q.spearman, "kendall": q.kendall}

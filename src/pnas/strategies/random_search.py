@@ -79,6 +79,8 @@ class BudgetedStrategy(Strategy):
         self.round = 0
         self._pending: list[Any] = []
         self._finished = False
+        self.queue: list[Any] = []
+        """Cells enqueued by the user, asked before the strategy's own (see :meth:`enqueue`)."""
 
     @property
     def remaining(self) -> int:
@@ -100,7 +102,8 @@ class BudgetedStrategy(Strategy):
             n = min(self.batch, self.remaining)
         else:
             n = min(LAZY_CHUNK, self.remaining) if lazy else self.remaining
-        cells = self.propose(n)
+        cells = self._dequeue(n)
+        cells += self.propose(n - len(cells)) if n > len(cells) else []
         if not cells:  # the space holds no cell this study has not proposed yet
             self._finished = True
             return []
@@ -124,6 +127,31 @@ class BudgetedStrategy(Strategy):
         if result is not None and not self.costs.meets_limits(result):
             result = None  # over a measured limit: learnt from as a failure, never as a result
         self.observe(proposal.cell, result, batch_done=not self._pending)
+
+    accepts_enqueued = True
+
+    def enqueue(self, cells: list[Any]) -> None:
+        self.queue.extend(cells)
+        self._finished = False
+
+    def _dequeue(self, n: int) -> list[Any]:
+        """Up to ``n`` enqueued cells not proposed yet (nor over a limit), in the order they were enqueued."""
+        taken: list[Any] = []
+        while self.queue and len(taken) < n:
+            cell = self.queue.pop(0)
+            if not self.excluded(cell, set(taken)):
+                taken.append(cell)
+        if taken:
+            self.seen.update(taken)
+        return taken
+
+    def warm_start(self, cell: Any, result: EvalResult | None) -> None:
+        """Learnt from like a told outcome, and never proposed; it does not count against the budget."""
+        self.seen.add(cell)
+        self.costs.observe(cell, result)
+        if result is not None and not self.costs.meets_limits(result):
+            result = None
+        self.observe(cell, result, batch_done=True)
 
     def propose(self, n: int) -> list[Any]:
         """Up to ``n`` distinct cells not in ``self.seen``; fewer (or none) if the space runs out."""

@@ -168,6 +168,12 @@ class Reinforce(BudgetedStrategy):
             self._decisions[cell] = None
         return cells
 
+    accepts_enqueued = False  # the policy learns from the cells it sampled itself
+
+    def warm_start(self, cell: Any, result: EvalResult | None) -> None:
+        """Never proposed; the policy gradient learns only from cells it sampled, so nothing else is learnt."""
+        self.seen.add(cell)
+
     def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
         row = self._decisions.pop(cell)
         if result is not None and row is not None:
