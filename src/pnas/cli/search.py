@@ -281,7 +281,7 @@ def _search_options(command: Any) -> Any:
         text = "Seed of every chosen component that has one." if name == "seed" else spec.help
         help_text = f"{text}{extra}{default} ({section}: {where})"
         # a true/false option alone means true (--measure-latency); it still takes a value (--compile false)
-        flag: dict[str, Any] = {"is_flag": False, "flag_value": True} if base_type(spec.type) is bool else {}
+        flag = {"is_flag": False, "flag_value": True} if base_type(spec.type) is bool else {}
         command = click.option(*names, name, type=kind, default=None, help=help_text, **flag)(command)
     for section in reversed(SECTIONS):
         registry = REGISTRIES[section]
