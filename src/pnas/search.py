@@ -16,7 +16,7 @@ and what the components derive from each other, and builds the components.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,7 +203,7 @@ def _spec(section: str, name: str, key: str) -> OptionSpec:
 
 
 def resolve(
-    layers: list[Mapping[str, Mapping[str, Any]]],
+    layers: Sequence[Mapping[str, Mapping[str, Any]]],
     *,
     stored: Mapping[str, Any] | None = None,
     name: str = "",

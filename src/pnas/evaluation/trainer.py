@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -503,7 +504,7 @@ class TrainingEvaluator(Evaluator):
         order = torch.Generator().manual_seed(seed)
         padding = max(1, default_padding(x.shape[-1]))
         choices = torch.Generator().manual_seed(seed + 1)  # the augmentation's own: data order stays the same
-        forward = model
+        forward: Callable[..., Any] = model  # the network, or its compiled form
         if s.compile:
             # each child is a new network: without a reset, torch stops compiling after a few children
             # (its recompilation limit) and silently runs them eagerly

@@ -80,8 +80,8 @@ def write_report(studies: Sequence[StudyData], out: str | Path, *, top: int = DE
         return f'<figure><img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}"><figcaption>{html.escape(alt)}</figcaption></figure>'
 
     overlay = []
-    for stem, make in figures.OVERLAID.items():
-        figure = make(studies)
+    for stem, overlaid in figures.OVERLAID.items():
+        figure = overlaid(studies)
         if figure is not None:
             what = "best accuracy so far against " + (
                 "models trained" if stem.endswith("models") else "training compute"

@@ -160,7 +160,7 @@ class BudgetedStrategy(Strategy):
     def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
         """One outcome, in batch order; ``batch_done`` on the batch's last one."""
 
-    def random_unseen(self, extra_seen: set | None = None) -> Any | None:
+    def random_unseen(self, extra_seen: set[Any] | None = None) -> Any | None:
         """A uniform random cell within the limits and not proposed yet (nor in ``extra_seen``), or None."""
         extra = extra_seen or set()
         return draw_unseen(lambda: self.space.random_cell(self.rng), lambda c: self.excluded(c, extra))
@@ -168,7 +168,7 @@ class BudgetedStrategy(Strategy):
     def random_cells(self, n: int) -> list[Any]:
         """Up to ``n`` distinct uniform random cells, none proposed yet and all within the limits."""
         cells: list[Any] = []
-        batch_seen: set = set()
+        batch_seen: set[Any] = set()
         for _ in range(n):
             cell = self.random_unseen(batch_seen)
             if cell is None:
@@ -177,7 +177,7 @@ class BudgetedStrategy(Strategy):
             batch_seen.add(cell)
         return cells
 
-    def excluded(self, cell: Any, extra_seen: set) -> bool:
+    def excluded(self, cell: Any, extra_seen: set[Any]) -> bool:
         """Proposed already (in the study or ``extra_seen``), or over a limit: not to be proposed."""
         if cell in self.seen or cell in extra_seen:
             return True
