@@ -16,6 +16,7 @@ and what the components derive from each other, and builds the components.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,8 +27,8 @@ from pnas.evaluation.base import Evaluator
 from pnas.execution.base import EXECUTORS
 from pnas.registry import load_plugins
 from pnas.space.base import SearchSpace
+from pnas.storage import StudyClaim, open_storage
 from pnas.storage.base import StudyStorage
-from pnas.storage.sqlite import StudyClaim, StudyStore
 from pnas.strategies.base import DeriveContext, Strategy
 from pnas.study.api import Components, Reporter, Study, open_configured
 from pnas.study.layout import REGISTRIES, study_config, upgrade_layout
@@ -349,14 +350,14 @@ def search_layers(config: SearchConfig) -> tuple[list[dict[str, dict[str, Any]]]
     return [config.overrides, layer], origin
 
 
-def stored_config(storage: StudyStorage | str | None, name: str) -> dict[str, Any] | None:
+def stored_config(storage: StudyStorage | str | os.PathLike[str] | None, name: str) -> dict[str, Any] | None:
     """The stored configuration of study ``name``, if the storage and the study exist (read only)."""
     if isinstance(storage, StudyStorage):
         info = storage.get_study(name)
         return info.config if info else None
     if storage is None or not Path(storage).exists():
         return None
-    store = StudyStore(storage, create=False)
+    store = open_storage(storage, read_only=True)
     try:
         info = store.get_study(name)
         return info.config if info else None
@@ -370,7 +371,7 @@ def run_search(
     storage: StudyStorage | str | None = DEFAULT_STORAGE,
     study: str | None = None,
     reporter: Reporter | None = None,
-    layers: list[Mapping[str, Mapping[str, Any]]] | None = None,
+    layers: Sequence[Mapping[str, Mapping[str, Any]]] | None = None,
     origin: Mapping[tuple[str, str], str] | None = None,
 ) -> Study:
     """Create or resume the study and run it to the end with its registered evaluator and executor:

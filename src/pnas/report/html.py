@@ -23,7 +23,8 @@ from typing import Any
 
 from pnas import __version__
 from pnas.report import figures
-from pnas.report.data import StudyData, predictor_quality, training_compute
+from pnas.report.data import StudyData, predictor_quality
+from pnas.study.reading import training_compute
 
 DEFAULT_TOP = 5
 """Top cells drawn and listed per study."""

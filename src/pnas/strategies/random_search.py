@@ -74,7 +74,7 @@ class BudgetedStrategy(Strategy):
         self.budget = positive_int("budget", budget)
         self.batch = None if batch is None else positive_int("batch", batch)
         self.rng = random.Random(seed)
-        self.seen: set = set()
+        self.seen: set[Any] = set()
         self.told = 0
         self.round = 0
         self._pending: list[Any] = []

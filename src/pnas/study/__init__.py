@@ -17,7 +17,6 @@ from pnas.study.api import (
     list_studies,
     load_study,
     open_configured,
-    open_storage,
     optimize,
 )
 from pnas.study.artifacts import StudyArtifacts
@@ -51,7 +50,6 @@ __all__ = [
     "load_study",
     "objectives_record",
     "open_configured",
-    "open_storage",
     "optimize",
     "spearman",
     "study_config",

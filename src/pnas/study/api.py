@@ -12,7 +12,7 @@ process (after a crash, or on purpose) continues where it stopped (see :mod:`pna
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pnas.config import ConfigError
 from pnas.evaluation.base import EvalResult, Evaluator
 from pnas.execution.base import EXECUTORS, Executor
-from pnas.storage.base import StoreError, StudyInfo, StudyStorage
+from pnas.storage import StoreError, StudyInfo, StudyStorage, open_storage
 from pnas.strategies.base import Strategy
 from pnas.study.driver import StudyDriver
 from pnas.study.opening import Opening, open_study
@@ -263,13 +263,11 @@ def config_layer(config: Mapping[str, Any] | str | Path | None) -> dict[str, Any
     return {key: dict(value) if isinstance(value, Mapping) else value for key, value in config.items()}
 
 
-def open_storage(storage: StudyStorage | str | Path | None, *, read_only: bool = False) -> tuple[StudyStorage, bool]:
+def _store_of(storage: StudyStorage | str | Path | None, *, read_only: bool = False) -> tuple[StudyStorage, bool]:
     """(the store, whether it was opened here): a path opens the SQLite file, None keeps it in memory."""
     if isinstance(storage, StudyStorage):
         return storage, False
-    from pnas.storage.sqlite import StudyStore
-
-    return StudyStore(storage, create=not read_only), True
+    return open_storage(storage, read_only=read_only), True
 
 
 def create_study(
@@ -293,7 +291,7 @@ def create_study(
 def open_configured(
     name: str,
     storage: StudyStorage | str | Path | None,
-    layers: list[Mapping[str, Mapping[str, Any]]],
+    layers: Sequence[Mapping[str, Mapping[str, Any]]],
     *,
     load_if_exists: bool = True,
     origin: Mapping[tuple[str, str], str] | None = None,
@@ -330,7 +328,7 @@ def open_configured(
     )
     if before_create is not None:
         before_create(components)
-    store, owns = open_storage(storage)
+    store, owns = _store_of(storage)
     try:
         opening = open_study(store, name, components.config)
     except BaseException:
@@ -343,7 +341,7 @@ def open_configured(
 def load_study(name: str | None, storage: StudyStorage | str | Path) -> Study:
     """The stored study ``name`` (None: the file's only study), opened for reading: a file is never
     changed through it, and a running search is neither blocked nor slowed."""
-    store, owns = open_storage(storage, read_only=True)
+    store, owns = _store_of(storage, read_only=True)
     try:
         if name is None:
             studies = store.list_studies()
@@ -362,7 +360,7 @@ def load_study(name: str | None, storage: StudyStorage | str | Path) -> Study:
 
 def list_studies(storage: StudyStorage | str | Path) -> list[str]:
     """The names of the studies in a store, in creation order."""
-    store, owns = open_storage(storage, read_only=True)
+    store, owns = _store_of(storage, read_only=True)
     try:
         return [info.name for info in store.list_studies()]
     finally:
@@ -396,7 +394,7 @@ def optimize(
     from pnas.study.layout import study_config
 
     evaluator.prepare()
-    store, owns = open_storage(storage)
+    store, owns = _store_of(storage)
     try:
         existing = store.get_study(study_name)
         if existing is not None:  # "someone else is running it" is the first thing to know

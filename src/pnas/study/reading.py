@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Self
 
 from pnas.objectives import LATENCY_PREDICTIONS, MEASURES, Goal, measured_values
 from pnas.pareto import hypervolume, non_dominated
@@ -32,7 +32,7 @@ def rounds_are_levels(config: dict[str, Any]) -> bool:
     from pnas.strategies.base import STRATEGIES, Strategy
 
     name = (config.get("strategy") or {}).get("name")
-    if name not in STRATEGIES:
+    if not isinstance(name, str) or name not in STRATEGIES:
         return False
     factory = STRATEGIES.component(name).factory
     return isinstance(factory, type) and issubclass(factory, Strategy) and factory.rounds_are_levels
@@ -138,7 +138,7 @@ class StudyReader:
             self.store.close()
             self.owns_store = False
 
-    def __enter__(self) -> StudyReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -116,7 +116,7 @@ def network_for(target: Cell | str, data: DataInfo, choices: NetworkChoices, aux
     try:
         if isinstance(target, str):
             return network_config(target, **sized, **given)
-        defaults = dict(
+        defaults: dict[str, Any] = dict(
             cells_per_stack=DEFAULT_CELLS_PER_STACK,
             filters=DEFAULT_FILTERS,
             drop_path=DEFAULT_DROP_PATH,
