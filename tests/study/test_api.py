@@ -270,3 +270,22 @@ def test_a_trials_network_is_the_one_the_train_evaluator_builds():
 def test_import_pnas_leaves_torch_out():
     code = "import sys, pnas; assert 'torch' not in sys.modules, 'import pnas imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_command_line_runs_a_users_objective(tmp_path):
+    config = SearchConfig(
+        space="nb201",
+        evaluator="objective",
+        strategy="random",
+        budget=6,
+        trainer={"objective_function": "study_objectives:table_accuracy"},
+    )
+    with run_search(config, storage=tmp_path / "s.db", study="s") as study:
+        assert [t.accuracy for t in study.trials()] == [table()[t.cell] for t in study.trials()]
+        assert study.config["evaluator"] == {
+            "name": "objective",
+            "objective_function": "study_objectives:table_accuracy",
+        }
+    with pytest.raises(ValueError, match="cannot be imported by worker processes"):
+        with pnas.create_study("t", None, nb201({"name": "random", "budget": 4})) as other:
+            other.optimize(lambda trial: 0.5, workers=2)
