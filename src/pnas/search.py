@@ -16,7 +16,8 @@ and what the components derive from each other, and builds the components.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from pnas.evaluation.base import Evaluator
 from pnas.execution.base import EXECUTORS
 from pnas.registry import load_plugins
 from pnas.space.base import SearchSpace
+from pnas.storage import StudyClaim, open_storage
 from pnas.storage.base import StudyStorage
-from pnas.storage.sqlite import StudyClaim, StudyStore
 from pnas.strategies.base import DeriveContext, Strategy
-from pnas.study import REGISTRIES, Reporter, Study, optimize, study_config, upgrade_layout
+from pnas.study.api import Components, Reporter, Study, open_configured
+from pnas.study.layout import REGISTRIES, study_config, upgrade_layout
 
 DEFAULT_STORAGE = "pnas-studies.db"
 """The study file ``pnas search``, ``status`` and ``best`` use when no --storage is given."""
@@ -202,7 +204,7 @@ def _spec(section: str, name: str, key: str) -> OptionSpec:
 
 
 def resolve(
-    layers: list[Mapping[str, Mapping[str, Any]]],
+    layers: Sequence[Mapping[str, Mapping[str, Any]]],
     *,
     stored: Mapping[str, Any] | None = None,
     name: str = "",
@@ -348,14 +350,14 @@ def search_layers(config: SearchConfig) -> tuple[list[dict[str, dict[str, Any]]]
     return [config.overrides, layer], origin
 
 
-def stored_config(storage: StudyStorage | str | None, name: str) -> dict[str, Any] | None:
+def stored_config(storage: StudyStorage | str | os.PathLike[str] | None, name: str) -> dict[str, Any] | None:
     """The stored configuration of study ``name``, if the storage and the study exist (read only)."""
     if isinstance(storage, StudyStorage):
         info = storage.get_study(name)
         return info.config if info else None
     if storage is None or not Path(storage).exists():
         return None
-    store = StudyStore(storage, create=False)
+    store = open_storage(storage, read_only=True)
     try:
         info = store.get_study(name)
         return info.config if info else None
@@ -369,39 +371,34 @@ def run_search(
     storage: StudyStorage | str | None = DEFAULT_STORAGE,
     study: str | None = None,
     reporter: Reporter | None = None,
-    layers: list[Mapping[str, Mapping[str, Any]]] | None = None,
+    layers: Sequence[Mapping[str, Mapping[str, Any]]] | None = None,
     origin: Mapping[tuple[str, str], str] | None = None,
 ) -> Study:
-    """Create or resume the study and run it to the end. ``storage=None`` keeps it in memory.
+    """Create or resume the study and run it to the end with its registered evaluator and executor:
+    what ``pnas search`` runs, on the Study API. ``storage=None`` keeps it in memory.
 
-    ``layers`` (nested configurations, later ones winning) replace ``config``
-    when given. Given a path, the returned study owns the file's connection:
-    use it in a ``with`` block (or call ``close()``) in a script that runs many studies.
+    ``layers`` (nested configurations, later ones winning) replace ``config`` when given. Given a
+    path, the returned study owns the file's connection: use it in a ``with`` block (or call
+    ``close()``) in a script that runs many studies.
     """
     if layers is None:
         layers, origin = search_layers(config or SearchConfig())
     name = study or default_study_name(merge(*layers))
     # a second driver of the same study is refused before anything slow starts
     with StudyClaim(storage.path if isinstance(storage, StudyStorage) else storage, name):
-        # settled before the store is opened for writing, so a wrong option never creates a file
-        resolved = resolve(layers, stored=stored_config(storage, name), name=name, origin=origin)
-        store = storage if isinstance(storage, StudyStorage) else StudyStore(storage)
-        owns_store = store is not storage
-        executor_options = {k: v for k, v in resolved.executor.items() if k != "name"}
+
+        def prepare(components: Components) -> None:
+            assert components.evaluator is not None
+            components.evaluator.prepare()  # data that cannot be read never leaves a study behind
+
+        handle = open_configured(name, storage, layers, origin=origin, keep_evaluator=True, before_create=prepare)
+        evaluator = handle.components.evaluator
+        assert evaluator is not None
         try:
-            with EXECUTORS.create(resolved.executor["name"], resolved.evaluator, **executor_options) as executor:
-                result = optimize(
-                    resolved.strategy,
-                    resolved.evaluator,
-                    storage=store,
-                    study_name=name,
-                    executor=executor,
-                    reporter=reporter,
-                    config=resolved.config,
-                )
+            options = {k: v for k, v in handle.components.executor.items() if k != "name"}
+            with EXECUTORS.create(handle.components.executor["name"], evaluator, **options) as executor:
+                handle.run(evaluator, executor=executor, reporter=reporter)
         except BaseException:
-            if owns_store:
-                store.close()
+            handle.close()
             raise
-    result.owns_store = owns_store
-    return result
+    return handle

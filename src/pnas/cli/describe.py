@@ -117,7 +117,7 @@ def describe(
         fail(str(exc))
 
     blocks = concat_blocks(config.cell, config.concat)
-    doc = {
+    doc: dict[str, Any] = {
         "target": target,
         "name": name,
         "cell": str(config.cell),
@@ -130,8 +130,8 @@ def describe(
         "published": None,
     }
     if name is not None and not overrides:
-        published = NAMED_NETWORKS[name].published
-        doc["published"] = {k: v for k, v in vars(published).items() if v is not None}
+        numbers = NAMED_NETWORKS[name].published
+        doc["published"] = {k: v for k, v in vars(numbers).items() if v is not None}
     if as_json:
         emit_json(doc)
         return

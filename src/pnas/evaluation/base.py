@@ -95,6 +95,10 @@ class Evaluator(ABC):
         after :meth:`prepare`; the same settings give the same batch, so scores computed on it can be kept."""
         return None
 
+    takes_trials: bool = False
+    """Whether :meth:`evaluate` is given the whole :class:`pnas.Trial` (number, round, cell, the study's
+    configuration) instead of the cell alone (a user's objective is)."""
+
     measures_latency: bool = False
     """Whether results carry ``extra["latency_ms"]`` (and ``latency_batch_ms``), measured on the study's device."""
 

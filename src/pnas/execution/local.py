@@ -137,6 +137,7 @@ def _worker_main(conn: Connection, parent: int, spec: EvaluatorSpec, threads: in
     if gpu is not None:  # before torch is imported, so the worker sees only its GPU
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     name = f"{socket.gethostname()}:{os.getpid()}"
+    setup_error: str | None = None
     try:
         import torch
 
@@ -145,8 +146,6 @@ def _worker_main(conn: Connection, parent: int, spec: EvaluatorSpec, threads: in
         evaluator.prepare()  # the data is loaded once, here, not inside the first child's time
     except Exception as exc:  # the evaluator cannot be built here: every job it is sent fails with why
         evaluator, setup_error = None, f"worker could not build the evaluator: {describe_error(exc)}"
-    else:
-        setup_error = None
     while True:
         try:
             message = conn.recv()
@@ -316,8 +315,8 @@ class ProcessPoolExecutor(Executor):
                         running -= 1
                         yield outcome
                     elif dead or worker.process.sentinel in ready:
+                        assert worker.job is not None
                         job = worker.job
-                        assert job is not None
                         worker.job = None
                         running -= 1
                         worker.process.join(timeout=2)  # its pipe may close just before it is reaped
@@ -343,8 +342,8 @@ class ProcessPoolExecutor(Executor):
                                 machinery=True,
                             )
                 for worker in self._overdue():
+                    assert worker.job is not None and self.child_timeout is not None
                     job = worker.job
-                    assert job is not None and self.child_timeout is not None
                     name, started = f"{socket.gethostname()}:{worker.process.pid}", worker.started
                     worker.job = None
                     running -= 1

@@ -23,7 +23,8 @@ from typing import Any
 
 from pnas import __version__
 from pnas.report import figures
-from pnas.report.data import StudyData, predictor_quality, training_compute
+from pnas.report.data import StudyData, predictor_quality
+from pnas.study.reading import training_compute
 
 DEFAULT_TOP = 5
 """Top cells drawn and listed per study."""
@@ -80,8 +81,8 @@ def write_report(studies: Sequence[StudyData], out: str | Path, *, top: int = DE
         return f'<figure><img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}"><figcaption>{html.escape(alt)}</figcaption></figure>'
 
     overlay = []
-    for stem, make in figures.OVERLAID.items():
-        figure = make(studies)
+    for stem, overlaid in figures.OVERLAID.items():
+        figure = overlaid(studies)
         if figure is not None:
             what = "best accuracy so far against " + (
                 "models trained" if stem.endswith("models") else "training compute"
@@ -200,6 +201,7 @@ def _summary(studies: Sequence[StudyData], top: int, report: Report) -> dict[str
                 "strategy": s.strategy,
                 "config": s.config,
                 "totals": s.totals(),
+                "summary": s.summary,
                 "versions": s.versions(),
                 "predictor": [
                     {"round": q.round, "children": len(q.actual), "spearman": q.spearman, "kendall": q.kendall}

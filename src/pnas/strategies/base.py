@@ -73,6 +73,9 @@ class Strategy(ABC):
 
     name: str = "strategy"
 
+    rounds_are_levels: bool = False
+    """Whether the rounds of its proposals are cell sizes b (the progressive search) rather than batches."""
+
     def __init__(self, space: SearchSpace, *, seed: int = 0, goal: Goal | None = None) -> None:
         self.space = space
         self.seed = seed
@@ -138,6 +141,28 @@ class Strategy(ABC):
     @abstractmethod
     def tell(self, proposal: Proposal, result: EvalResult | None) -> None:
         """``result`` is None when the child failed."""
+
+    def warm_start(self, cell: Any, result: EvalResult | None) -> None:
+        """A result obtained elsewhere (``study.add_trial``), told before the next ask. The default learns
+        nothing from it: a cell the strategy proposes later is still never evaluated again, because its
+        result is read from the study."""
+
+    accepts_enqueued: bool = False
+    """Whether cells may be queued for the strategy to ask first (``study.enqueue``): only strategies that
+    choose their cells freely can take them."""
+
+    def check_enqueue(self, cells: list[Any]) -> None:
+        """A ValueError, saying why, when this strategy cannot take enqueued cells."""
+        if not self.accepts_enqueued:
+            raise ValueError(
+                f"the {self.name} strategy chooses every cell it asks by its own rule and cannot take enqueued "
+                "cells: give a known result with study.add_trial instead, or use a strategy that chooses freely "
+                "(random, evolution, guided)"
+            )
+
+    def enqueue(self, cells: list[Any]) -> None:
+        """Cells to ask first, from the next ask on (see :attr:`accepts_enqueued`)."""
+        self.check_enqueue(cells)
 
     def config(self) -> dict[str, Any]:
         """JSON-able options that determine the strategy's choices (stored with the study)."""

@@ -141,7 +141,8 @@ class GuidedSearch(BudgetedStrategy):
         """The step's picks as the study holds them (None in a step not proposed yet), so a resumed study
         walks its earlier steps without fitting. Thompson sampling also needs the draws' state after the
         step, which a study stored before decisions were recorded lacks: such a step is ranked again."""
-        picks = self.stored_picks(step)
+        # the round's trials begin with any cells enqueued for it, already taken (and seen) by this ask
+        picks = [(cell, predicted) for cell, predicted in self.stored_picks(step) if cell not in self.seen]
         if not picks:
             return None
         if self.acquisition == "thompson":

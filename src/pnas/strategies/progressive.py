@@ -83,6 +83,7 @@ class ProgressiveOptions(GoalOptions):
 
 class ProgressiveSearch(Strategy):
     name = "pnas"
+    rounds_are_levels = True
 
     def __init__(
         self,

@@ -60,17 +60,23 @@ def parse_cell(text: str) -> Cell:
 
 def cell_from_study(storage: str | Path, study: str | None, rank: int) -> tuple[Cell, dict[str, Any]]:
     """The ``rank``-th best trained cell of a study (1 = best), and the study's configuration."""
-    from pnas.report.data import open_study
-    from pnas.storage.sqlite import StoreError
+    from pnas.storage.base import StoreError
+    from pnas.study.api import list_studies, load_study
 
     if not Path(storage).expanduser().exists():
         raise RunError(f"--storage {storage}: no such study file")
     try:
-        handle = open_study(storage, study)
+        if study is None:
+            names = list_studies(storage)
+            if len(names) != 1:
+                raise StoreError(
+                    f"{storage} holds {len(names)} studies ({', '.join(names) or 'none'}): pass --study NAME"
+                )
+            study = names[0]
+        with load_study(study, storage) as handle:
+            best, config, name = handle.best(rank), handle.config, handle.name
     except StoreError as exc:
         raise RunError(str(exc)) from None
-    best, config = handle.best(rank), handle.config
-    name = handle.name
     space = (config.get("space") or {}).get("name", "pnas")
     if space != "pnas":
         raise RunError(f"study {name!r} searched the {space} space; pnas train builds networks from PNAS cells only")
@@ -110,7 +116,7 @@ def network_for(target: Cell | str, data: DataInfo, choices: NetworkChoices, aux
     try:
         if isinstance(target, str):
             return network_config(target, **sized, **given)
-        defaults = dict(
+        defaults: dict[str, Any] = dict(
             cells_per_stack=DEFAULT_CELLS_PER_STACK,
             filters=DEFAULT_FILTERS,
             drop_path=DEFAULT_DROP_PATH,
