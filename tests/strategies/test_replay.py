@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from strategy_support import Interrupted
 
+import pnas
 from pnas.checkpoints import add_checkpoint_listener, remove_checkpoint_listener
 from pnas.cli.main import main
 from pnas.evaluation.synthetic import SyntheticEvaluator
@@ -164,3 +165,31 @@ def test_a_guided_study_of_40_models_stays_well_within_the_bound_per_model(tmp_p
 @pytest.mark.slow
 def test_a_guided_study_of_152_models_with_the_defaults_is_at_most_2_mb(tmp_path):
     assert bytes_per_model(tmp_path, 152) <= BOUND
+
+
+def test_a_guided_round_that_began_with_an_enqueued_cell_replays_without_it(tmp_path):
+    config = {
+        "space": {"name": "nb201"},
+        "strategy": {"name": "guided", "budget": 12, "batch": 2, "initial": 4, "pool": 60},
+        "predictor": {"name": "feature-mlp", "epochs": 20},
+    }
+    table = TableEvaluator()
+    wanted = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+    def run(path, stop_after=None):
+        with pnas.create_study("s", path, config, load_if_exists=True) as study:
+            told = 0
+            while trials := study.ask():
+                for trial in trials:
+                    study.tell(trial, table.evaluate(trial.cell))
+                    told += 1
+                if told == 6:  # after a ranked round: the next one asks the enqueued cell beside one pick
+                    study.enqueue(wanted)
+                if stop_after is not None and told >= stop_after:
+                    return None
+            return [(t.number, t.round, t.cell, str(t.status), t.accuracy) for t in study.trials()]
+
+    whole = run(tmp_path / "a.db")
+    assert [(rnd, cell) for _, rnd, cell, *_ in whole if cell == wanted] == [(4, wanted)]
+    assert run(tmp_path / "b.db", stop_after=10) is None
+    assert run(tmp_path / "b.db") == whole
