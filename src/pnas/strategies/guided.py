@@ -55,6 +55,9 @@ RANDOM_SHARE = 0.1
 POOL_ATTEMPTS = 20
 """Draws per pool slot before a pool is left smaller (the neighbourhoods are exhausted)."""
 
+SIBLINGS_KEPT = 64
+"""Prefixes whose children are kept from one pool to the next (about 20 MB at most in the 5-block space)."""
+
 ZERO_COST_ARTIFACT = "guided-zero-cost-step-{}"
 """The zero-cost rows a step computed, kept in the study so a resumed search does not compute them again."""
 
@@ -107,6 +110,8 @@ class GuidedSearch(BudgetedStrategy):
         """With several objectives: each trained cell's measured objective values."""
         self.draws = np.random.default_rng([seed % (2**63), 0x6E1DED])
         self.step_seconds: list[dict[str, float]] = []
+        self._siblings: dict[Any, list[Any]] = {}
+        """Every child of the prefixes whose expansions pools drew (parents stay parents for many steps)."""
         """Fitting and ranking seconds of each guided step (indicative: they depend on the machine)."""
 
     def config(self) -> dict[str, Any]:
@@ -215,7 +220,9 @@ class GuidedSearch(BudgetedStrategy):
         expanding = getattr(self.space, "children_append_one_block", False) and self.space.max_level > 1
         expansions = int(round(self.pool_size * self.expand)) if expanding else 0
         mutations = self.pool_size - randoms - expansions
-        siblings: dict[Any, list[Any]] = {}
+        siblings = self._siblings
+        if len(siblings) > SIBLINGS_KEPT:
+            siblings.clear()
 
         def expansion(parent: Any) -> Any:
             prefix = type(parent)(parent.blocks[:-1])
