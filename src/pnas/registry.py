@@ -81,6 +81,10 @@ class Registry(Generic[T]):
 
         return add(factory) if factory is not None else add
 
+    def unregister(self, name: str) -> None:
+        """Remove a component (a test's own, registered for the test's time)."""
+        self._entries.pop(name, None)
+
     def component(self, name: str) -> Component:
         try:
             return self._entries[name]

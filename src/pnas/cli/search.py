@@ -339,7 +339,9 @@ def _flag_help(name: str, owners: list[tuple[str, Any]]) -> str:
         sections.setdefault(section, []).append(component.name)
     where = "; ".join(f"{section}: {', '.join(names)}" for section, names in sections.items())
     if name in TRAINING_FLAGS and len(sections) > 1:
-        where += f"; the evaluator's where it has one, never a predictor's: others' with --set SECTION.{key}=VALUE"
+        where += "; the evaluator's where it has one" + (
+            f", a predictor's only with --set predictor.{key}=VALUE" if "predictor" in sections else ""
+        )
     return f"{text}{extra}{default} ({where})"
 
 
