@@ -21,25 +21,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pnas.config import SECTIONS, ConfigError, OptionSpec, check_sections, check_value, merge, nearest
+from pnas.config import (
+    SECTIONS,
+    ConfigError,
+    OptionError,
+    Options,
+    OptionSpec,
+    check_sections,
+    check_value,
+    merge,
+    nearest,
+)
 from pnas.evaluation.base import Evaluator
 from pnas.execution.base import EXECUTORS
 from pnas.registry import Component, load_plugins
 from pnas.space.base import SearchSpace
 from pnas.storage.base import StudyStorage
 from pnas.storage.sqlite import StudyClaim, StudyStore
-from pnas.strategies.base import DeriveContext, Strategy
+from pnas.strategies.base import DEFAULT_BEAM, DEFAULT_PREDICTOR, DeriveContext, Strategy
 from pnas.study import REGISTRIES, Reporter, Study, optimize, study_config, upgrade_layout
 
 DEFAULT_STORAGE = "pnas-studies.db"
 """The study file ``pnas search``, ``status`` and ``best`` use when no --storage is given."""
 
-DEFAULT_NAMES = {"space": "pnas", "strategy": "pnas", "predictor": "mlp", "executor": "local"}
+DEFAULT_NAMES = {"space": "pnas", "strategy": "pnas", "predictor": DEFAULT_PREDICTOR, "executor": "local"}
 """The components a search uses when none is named; the evaluator follows the space (``table`` for
 NAS-Bench-201, real training otherwise)."""
-
-DEFAULT_BEAM = 8
-"""K when none is given: also what a baseline's default budget is counted with."""
 
 FLAT_ALIASES = {"blocks": ("space", "max_level")}
 """Flat options whose name differs from the option they set."""
@@ -366,7 +373,7 @@ def resolve(
             chosen.update({k: v for k, v in stored_section.items() if k in specs and specs[k].kind(old) != "runtime"})
         chosen.update({k: v for k, v in section_given.items() if k in specs})
         values[section] = chosen
-    space = REGISTRIES["space"].create(names["space"], **_checked("space", names, values, origin))
+    space = _create("space", names, origin, **_checked("space", names, values, origin))
     if "space" in REGISTRIES["evaluator"].component(names["evaluator"]).specs:
         values["evaluator"]["space"] = names["space"]
     workers = values["executor"].get("workers")
@@ -382,8 +389,8 @@ def resolve(
         strategy_options["predictor"] = names["predictor"]
         strategy_options["ensemble"] = predictor_options.pop("ensemble", 1)  # one model if it declares none
         strategy_options["predictor_options"] = predictor_options
-    strategy = REGISTRIES["strategy"].create(names["strategy"], space, **strategy_options)
-    evaluator = REGISTRIES["evaluator"].create(names["evaluator"], **_checked("evaluator", names, values, origin))
+    strategy = _create("strategy", names, origin, space, **strategy_options)
+    evaluator = _create("evaluator", names, origin, **_checked("evaluator", names, values, origin))
     _check_goal(strategy, evaluator, names)
     executor = {"name": names["executor"], **_checked("executor", names, values, origin)}
     config = study_config(strategy, evaluator, executor)
@@ -459,12 +466,27 @@ def _checked(
     origin: Mapping[tuple[str, str], str],
 ) -> dict[str, Any]:
     """A section's values converted to their options' types and checked against their ranges; a
-    wrong one names the flag that gave it, else its ``section.key``."""
-    specs = REGISTRIES[section].component(names[section]).specs
+    wrong one names the flag that gave it, else its ``section.key``. An options class derived from
+    :class:`~pnas.config.Options` checks its values itself when the component builds it: they are
+    passed as given (see :func:`_create`)."""
+    component = REGISTRIES[section].component(names[section])
+    if isinstance(component.options, type) and issubclass(component.options, Options):
+        return dict(values[section])
+    specs = component.specs
     return {
         key: check_value(specs[key], value, origin.get((section, key), f"{section}.{key}"))
         for key, value in values[section].items()
     }
+
+
+def _create(
+    section: str, names: Mapping[str, str], origin: Mapping[tuple[str, str], str], *args: Any, **options: Any
+) -> Any:
+    """The chosen component of a section, built; a value its options refuse is named as the user gave it."""
+    try:
+        return REGISTRIES[section].create(names[section], *args, **options)
+    except OptionError as exc:
+        raise exc.at(origin.get((section, exc.where), f"{section}.{exc.where}")) from None
 
 
 def _default_workers(evaluator: str) -> int:

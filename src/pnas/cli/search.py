@@ -300,11 +300,14 @@ def click_type(spec: OptionSpec) -> Any:
         return click.Choice(list(spec.choices))
     if base is bool:
         return click.BOOL
-    low = spec.low
+    low, high = (spec.low, spec.high) if spec.above is None and spec.below is None else (spec.above, spec.below)
     if base is int:
-        return click.IntRange(None if low is None else int(low), None if spec.high is None else int(spec.high))
+        return click.IntRange(
+            None if low is None else int(low), None if high is None else int(high),
+            min_open=spec.above is not None, max_open=spec.below is not None,
+        )  # fmt: skip
     if base is float:
-        return click.FloatRange(low, spec.high)
+        return click.FloatRange(low, high, min_open=spec.above is not None, max_open=spec.below is not None)
     return str
 
 
@@ -314,10 +317,14 @@ def _flag_type(name: str, specs: list[OptionSpec]) -> Any:
     if name == "dataset":
         return click.Choice(DATASETS.names())
     first = specs[0]
-    if all((s.type, s.low, s.high, s.choices) == (first.type, first.low, first.high, first.choices) for s in specs):
+    if all(_bounds(s) == _bounds(first) for s in specs):
         return click_type(first)
     types = {base_type(s.type) for s in specs}
     return types.pop() if len(types) == 1 and next(iter(types)) in (int, float, str) else str
+
+
+def _bounds(spec: OptionSpec) -> tuple[Any, ...]:
+    return spec.type, spec.low, spec.high, spec.above, spec.below, spec.choices
 
 
 HELP_FROM = ("evaluator", "space", "strategy", "executor", "predictor")
