@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from synthetic_faults import faulty_synthetic as _faulty_synthetic
 
 
 @pytest.fixture
@@ -27,3 +28,11 @@ def zero_cost_rows(monkeypatch) -> list:
     monkeypatch.setattr(features, "zero_cost_row", stand_in)
     monkeypatch.setattr(features, "_DATA_FREE", {})
     return computed
+
+
+@pytest.fixture
+def faulty_synthetic():
+    """The synthetic evaluator with its test switches as options, registered as ``synthetic-faulty``
+    for the test's time (see tests/synthetic_faults.py)."""
+    with _faulty_synthetic() as name:
+        yield name
