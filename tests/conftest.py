@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from synthetic_faults import faulty_synthetic as _faulty_synthetic
 
 
 @pytest.fixture
-def zero_cost_rows(monkeypatch) -> list:
+def zero_cost_rows(monkeypatch) -> Iterator[list]:
     """Zero-cost rows as cheap stand-ins from the cell's text, and the list of cells a row was computed for.
 
     Tests of when rows are computed, kept and read back need not build a proxy network per cell;
@@ -26,8 +27,9 @@ def zero_cost_rows(monkeypatch) -> list:
         return np.array([digest[0], digest[1], digest[2]], dtype=np.float64)
 
     monkeypatch.setattr(features, "zero_cost_row", stand_in)
-    monkeypatch.setattr(features, "_DATA_FREE", {})
-    return computed
+    features.CACHES.reset()  # rows of the real function must not answer for the stand-in, nor the other way round
+    yield computed
+    features.CACHES.reset()
 
 
 @pytest.fixture

@@ -206,13 +206,14 @@ def _undeclared_flag(name: str, names: Mapping[str, str], passed_over: list[str]
 _plugin_problems: list[str] | None = None
 
 
-def load_components() -> list[str]:
-    """Register the built-in components and every installed plugin's (once per process).
+def load_components(*, rescan: bool = False) -> list[str]:
+    """Register the built-in components and every installed plugin's (once per process; ``rescan``: look
+    for plugins again, e.g. one installed since).
 
     Returns the problems of plugins that failed to load (each also a warning); they are skipped.
     """
     global _plugin_problems
-    if _plugin_problems is None:
+    if _plugin_problems is None or rescan:
         import pnas.evaluation  # noqa: F401  (registers the built-in components)
         import pnas.execution.local  # noqa: F401
         import pnas.execution.ray  # noqa: F401  (registers the executor; Ray itself is imported when used)

@@ -56,8 +56,24 @@ DATA_FREE_INPUT = (3, 32, 32)
 CACHE_CELLS = 50_000
 """Cells whose features are kept between fits (a guided search refits every step on mostly the same cells)."""
 
-_CACHE: dict[tuple[str, int, str], dict[Any, np.ndarray]] = {}
-"""Cheap feature rows (paths, tokens) by space, size and feature set: pure functions of the cell."""
+
+class FeatureCaches:
+    """The feature rows a process keeps between fits, each a pure function of the cell: the cheap rows
+    (paths, tokens) by space, size and feature set, and the data-free zero-cost rows by space and size.
+
+    :meth:`reset` empties them, as a new process starts (a test may give another ``limit``)."""
+
+    def __init__(self, limit: int = CACHE_CELLS) -> None:
+        self.limit = limit
+        self.cheap: dict[tuple[str, int, str], dict[Any, np.ndarray]] = {}
+        self.data_free: dict[tuple[str, int], ZeroCostFeatures] = {}
+
+    def reset(self, limit: int = CACHE_CELLS) -> None:
+        self.limit, self.cheap, self.data_free = limit, {}, {}
+
+
+CACHES = FeatureCaches()
+"""This process's cached feature rows."""
 
 
 def parse_features(text: str) -> tuple[str, ...]:
@@ -175,21 +191,18 @@ class ZeroCostFeatures:
         self._new.clear()
 
 
-_DATA_FREE: dict[tuple[str, int], ZeroCostFeatures] = {}
-"""Data-free zero-cost rows shared by every predictor of a process that was given no study's rows."""
-
-
 def shared_zero_cost(space: SearchSpace) -> ZeroCostFeatures:
-    source = _DATA_FREE.setdefault((space.name, space.max_level), ZeroCostFeatures(space))
-    if len(source.known) > CACHE_CELLS:
+    """Data-free zero-cost rows shared by every predictor of a process that was given no study's rows."""
+    source = CACHES.data_free.setdefault((space.name, space.max_level), ZeroCostFeatures(space))
+    if len(source.known) > CACHES.limit:
         source.clear()
     return source
 
 
 def _cheap_rows(space: SearchSpace, name: str, cells: Sequence[Any]) -> np.ndarray:
-    known = _CACHE.setdefault((space.name, space.max_level, name), {})
+    known = CACHES.cheap.setdefault((space.name, space.max_level, name), {})
     missing = [c for c in dict.fromkeys(cells) if c not in known]
-    if len(known) + len(missing) > CACHE_CELLS:
+    if len(known) + len(missing) > CACHES.limit:
         known.clear()
         missing = list(dict.fromkeys(cells))
     if missing:
