@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -121,8 +122,12 @@ class OptionSpec:
 
 def option_specs(options: type | None) -> dict[str, OptionSpec]:
     """The declared options of an options dataclass (none for ``None``)."""
-    if options is None:
-        return {}
+    return {} if options is None else dict(_declared(options))
+
+
+@functools.cache
+def _declared(options: type) -> dict[str, OptionSpec]:
+    """Read once per class: an options dataclass is checked against them every time it is built."""
     hints = typing.get_type_hints(options)
     specs = {}
     for f in dataclasses.fields(options):
