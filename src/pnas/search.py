@@ -7,11 +7,15 @@
 
 A configuration comes in layers, later ones winning key by key: a nested
 configuration (a TOML file), ``section.key`` overrides, and the flat options of
-the command line (:class:`SearchConfig` in Python). :func:`resolve` checks every
-given key against the options its chosen component declares (an option that
-does nothing for the chosen components is an error naming both), fills what is
-unset from a stored study of the same name, then from the declared defaults
-and what the components derive from each other, and builds the components.
+the command line (:class:`SearchConfig` in Python). :func:`resolve` chooses the
+components first (given, else the stored study's, else the defaults), then
+routes each flat option to the chosen components that declare it
+(:func:`route_flags`), checks every given key against the options its
+component declares (an option that does nothing for the chosen components is an
+error naming both), fills what is unset from a stored study of the same name,
+then from the declared defaults and what the components derive from each
+other, and builds the components. Every wrong configuration is a
+:class:`~pnas.config.ConfigError` (a ValueError).
 """
 
 from __future__ import annotations
@@ -468,11 +472,13 @@ def _checked(
 ) -> dict[str, Any]:
     """A section's values converted to their options' types and checked against their ranges; a
     wrong one names the flag that gave it, else its ``section.key``. An options class derived from
-    :class:`~pnas.config.Options` checks its values itself when the component builds it: they are
-    passed as given (see :func:`_create`)."""
+    :class:`~pnas.config.Options` is built, which checks it (with its own relations between options)."""
     component = REGISTRIES[section].component(names[section])
     if isinstance(component.options, type) and issubclass(component.options, Options):
-        return dict(values[section])
+        try:
+            return component.options(**values[section]).values()
+        except OptionError as exc:
+            raise exc.at(origin.get((section, exc.where), f"{section}.{exc.where}")) from None
     specs = component.specs
     return {
         key: check_value(specs[key], value, origin.get((section, key), f"{section}.{key}"))
