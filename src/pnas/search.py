@@ -20,7 +20,7 @@ other, and builds the components. Every wrong configuration is a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -323,7 +323,7 @@ def _spec(section: str, name: str, key: str) -> OptionSpec:
 
 
 def resolve(
-    layers: list[Mapping[str, Mapping[str, Any]]],
+    layers: Sequence[Mapping[str, Mapping[str, Any]]],
     *,
     stored: Mapping[str, Any] | None = None,
     name: str = "",

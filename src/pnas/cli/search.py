@@ -367,7 +367,7 @@ def _search_options(command: Any) -> Any:
         specs = [component.specs[key] for _, component in owners]
         names = [f"--{name.replace('_', '-')}", *([SHORT_FLAGS[name]] if name in SHORT_FLAGS else [])]
         # a true/false option alone means true (--measure-latency); it still takes a value (--compile false)
-        flag = {"is_flag": False, "flag_value": True} if base_type(specs[0].type) is bool else {}
+        flag: dict[str, Any] = {"is_flag": False, "flag_value": True} if base_type(specs[0].type) is bool else {}
         kind = _flag_type(name, specs)
         command = click.option(*names, name, type=kind, default=None, help=_flag_help(name, owners), **flag)(command)
     for section in reversed(SECTIONS):

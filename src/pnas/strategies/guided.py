@@ -84,8 +84,9 @@ class GuidedSearch(BudgetedStrategy):
         **values: Any,
     ) -> None:
         super().__init__(space, build_options(GuidedOptions, options, values))
-        self.options = replace(self.options, initial=self.options.initial or default_initial(self.budget))
-        self.initial, self.pool_size = self.options.initial, self.options.pool
+        initial = self.options.initial or default_initial(self.budget)
+        self.options = replace(self.options, initial=initial)  # stored as chosen
+        self.initial, self.pool_size = initial, self.options.pool
         self.screen, self.expand = self.options.screen, self.options.expand
         self.acquisition, self.kappa = self.options.acquisition, self.options.kappa
         self.predictor_name = predictor or self.default_predictor

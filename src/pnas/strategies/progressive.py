@@ -106,7 +106,8 @@ class ProgressiveSearch(Strategy):
         **values: Any,
     ) -> None:
         options = build_options(ProgressiveOptions, options, values)
-        options = replace(options, max_level=min(options.max_level or space.max_level, space.max_level))
+        levels = min(options.max_level or space.max_level, space.max_level)
+        options = replace(options, max_level=levels)  # stored as chosen
         super().__init__(space, seed=options.seed, goal=options.goal())
         self.options = options
         self.acquisition, self.kappa = options.acquisition, options.kappa
@@ -114,7 +115,7 @@ class ProgressiveSearch(Strategy):
         self.beam = options.beam
         self.predictor_name = predictor or self.default_predictor
         self.ensemble = declared_ensemble(self.predictor_name) if ensemble is None else ensemble
-        self.max_level = options.max_level
+        self.max_level = levels
         self.predictor_options = dict(predictor_options or {})
         self._new_predictor(0)  # a bad name or option fails now, not after the first round's training
         self.level = 0
