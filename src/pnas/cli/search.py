@@ -441,7 +441,10 @@ def search(
     """Run a search, or resume it: the same command continues a stopped study and reports a finished one.
 
     Options come from the registered components (`pnas list`); an option that the chosen components do
-    not have is an error. Options left unset on resume keep the study's stored values.
+    not have is an error. A flag sets the chosen component that declares it (--seed and --child-timeout:
+    every one); the training flags (--epochs, --lr, --weight-decay, --batch-size, --threads) are the
+    evaluator's, a predictor's is set with --set predictor.epochs=N; a flag several chosen components
+    declare is refused, naming their --set keys. Options left unset on resume keep the study's stored values.
     """
     try:
         layers = _config_layers(config_file, sets)
