@@ -136,7 +136,7 @@ def route_flags(flags: Mapping[str, Any], names: Mapping[str, str], *, strict: b
     """Flat options -> the options of the chosen components (``names``: section -> component) that declare them.
 
     A flag goes to the one chosen component that declares it; ``--seed`` and ``--child-timeout``
-    go to every one that does; a training flag (:data:`TRAINING_FLAGS`) is the evaluator's where
+    go to every one that does (a plugin's too); a training flag (:data:`TRAINING_FLAGS`) is the evaluator's where
     it declares it and never a predictor's. A flag that a built-in component declares never sets
     a plugin's option of that name. Several chosen components declaring a flag is an error naming
     their ``--set`` keys; none declaring it, an error naming who does (with ``strict=False``,
@@ -169,6 +169,8 @@ def _flag_targets(name: str, names: Mapping[str, str]) -> list[str]:
     """The sections whose chosen component a flag sets (see :func:`route_flags`)."""
     declaring = [s for s, n in names.items() if name in REGISTRIES[s].component(n).specs]
     passed_over = list(declaring)
+    if name in SHARED_FLAGS and declaring:
+        return declaring  # every chosen component that has one, a plugin's too
     if _builtin_flag(name):
         declaring = [s for s in declaring if REGISTRIES[s].component(names[s]).builtin]
     if name in TRAINING_FLAGS:

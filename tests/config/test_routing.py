@@ -88,6 +88,7 @@ class PluginOptions:
     budget: int = option(5, "A plugin's own budget: never the strategy's --budget.", low=1)
     shared_name: int = option(1, "Declared by the plugin's evaluator and executor.")
     lonely: int = option(1, "Declared by the plugin's evaluator alone.")
+    seed: int = option(0, "A seed: --seed sets it with every other chosen component's.")
 
 
 class PluginEvaluator(Evaluator):
@@ -100,7 +101,7 @@ class PluginEvaluator(Evaluator):
         return EvalResult(accuracy=0.5)
 
     def config(self) -> dict[str, Any]:
-        return {"budget": self.options.budget, "shared_name": self.options.shared_name, "lonely": self.options.lonely}
+        return dict(vars(self.options))
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ def test_a_plugins_option_never_takes_a_built_in_flag(plugin):
         _resolve({"evaluator": "plugin-eval", "strategy": "random", "population": 3})
     by_set = _resolve({"evaluator": "plugin-eval", "strategy": "random"}, layers=({"evaluator": {"budget": 2}},))
     assert by_set["evaluator"]["budget"] == 2
+    seeded = _resolve({"evaluator": "plugin-eval", "strategy": "random", "seed": 3})
+    assert seeded["evaluator"]["seed"] == seeded["strategy"]["seed"] == 3  # a shared flag sets every declarer
 
 
 def test_a_flag_several_chosen_components_declare_is_refused_with_their_keys(plugin):

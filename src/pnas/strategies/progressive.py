@@ -85,6 +85,12 @@ class ProgressiveOptions(GoalOptions):
     )
     kappa: float = option(1.0, "Spreads added to the mean by --acquisition ucb.", low=0)
 
+    def to_config(self) -> dict[str, Any]:
+        config = super().to_config()
+        if self.acquisition == "mean":  # absent: the paper's rule, as every study before acquisitions
+            del config["acquisition"], config["kappa"]
+        return config
+
 
 class ProgressiveSearch(Strategy):
     """``ProgressiveSearch(space, ProgressiveOptions(beam=8))``, or the options as keywords
