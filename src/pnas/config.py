@@ -366,6 +366,8 @@ def merge(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 def check_sections(config: Mapping[str, Any], where: str) -> None:
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{where} must be a table of sections ({', '.join(SECTIONS)}), got {config!r}")
     for section, values in config.items():
         if section not in SECTIONS:
             raise ConfigError(f"unknown section {section!r} in {where}{nearest(section, SECTIONS)}")

@@ -72,6 +72,7 @@ def test_an_empty_section_sets_nothing():
         {"strategy": {"name": ["random"]}},
         {"strategy": {"name": "random", "budget": {"a": 1}}},
         {"strategy": "random"},
+        ["strategy", "random"],
         {"space": {"name": "nb201"}, "evaluator": {"name": "table", "metric": 3}},
     ],
 )
