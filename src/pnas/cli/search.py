@@ -327,6 +327,13 @@ def _bounds(spec: OptionSpec) -> tuple[Any, ...]:
     return spec.type, spec.low, spec.high, spec.above, spec.below, spec.choices
 
 
+SHARED_HELP = {
+    "seed": "Seed of every chosen component that has one.",
+    "child_timeout": "Seconds after which a child is stopped and recorded failed, by every chosen component "
+    "that has the option (the trainer at its next step, the executor by stopping the worker).",
+}
+"""The help of the flags that set every chosen component that declares them."""
+
 HELP_FROM = ("evaluator", "space", "strategy", "executor", "predictor")
 """Whose help text a flag shares by several sections shows (a training flag: the evaluator's)."""
 
@@ -339,7 +346,7 @@ def _flag_help(name: str, owners: list[tuple[str, Any]]) -> str:
     extra = " Also sets a baseline's default budget." if name in BUDGET_FLAT else ""
     text = spec.help
     if name in SHARED_FLAGS:
-        text = f"Sets the {name.replace('_', ' ')} of every chosen component that has one: {spec.help}"
+        text = SHARED_HELP.get(name, f"Sets {name} in every chosen component that has it: {spec.help}")
         default = ""
     sections: dict[str, list[str]] = {}
     for section, component in owners:
