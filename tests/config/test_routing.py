@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -149,3 +150,14 @@ def test_the_command_line_offers_every_declared_flag(plugin):
     flags = {p.name: p for p in command.params}
     assert {"lonely", "shared_name", "hidden", "budget"} <= set(flags)
     assert "predictor.epochs" in flags["epochs"].help and "strategy: reinforce" in flags["hidden"].help
+
+
+@pytest.mark.parametrize(
+    "args, section", [(["--predictor", "lstm"], "predictor"), (["--strategy", "reinforce"], "strategy")]
+)
+def test_print_config_puts_the_flag_under_the_component_that_declares_it(args, section):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["search", *args, "--hidden", "50", "--print-config"])
+    assert result.exit_code == 0, result.output
+    assert tomllib.loads(result.stdout)[section]["hidden"] == 50
