@@ -40,13 +40,6 @@ LAZY_CHUNK = 1024
 size: the whole budget stays one round, but any budget starts training at once."""
 
 
-def positive_int(name: str, value: Any) -> int:
-    """``value`` as an int >= 1, or a ValueError naming the option."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    return value
-
-
 def draw_unseen(
     draw: Callable[[], Hashable], seen: Callable[[Hashable], bool], attempts: int = DRAW_ATTEMPTS
 ) -> Any | None:
