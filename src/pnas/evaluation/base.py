@@ -95,6 +95,10 @@ class Evaluator(ABC):
         after :meth:`prepare`; the same settings give the same batch, so scores computed on it can be kept."""
         return None
 
+    needs_workers: bool = False
+    """Whether children are slow enough to evaluate in worker processes by default, one per GPU or
+    CPU core (real training); False: each answers at once, in this process (a table look-up)."""
+
     measures_latency: bool = False
     """Whether results carry ``extra["latency_ms"]`` (and ``latency_batch_ms``), measured on the study's device."""
 
