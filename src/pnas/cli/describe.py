@@ -86,7 +86,9 @@ def describe(
         if isinstance(given, Nb201Cell):
             if network is not None or concat is not None:
                 fail("--network and --concat are options of PNAS cells; a NAS-Bench-201 network has one layout")
-            _describe_nb201(given, reader.name, target, channels, image_size, cells_per_stack, filters, classes, as_json)
+            _describe_nb201(
+                given, reader.name, target, channels, image_size, cells_per_stack, filters, classes, as_json
+            )
             return
         if not isinstance(given, Cell):
             fail(

@@ -20,6 +20,7 @@ from pnas.space.pnas_cell import (
     space_size,
 )
 
+
 class SpaceRegistry(Registry[SearchSpace]):
     """The space registry: a space it builds carries the name it was registered under, so a plugin's
     subclass of a built-in space is a space of its own in studies, messages and reports."""

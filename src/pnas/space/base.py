@@ -30,6 +30,7 @@ from pnas.capability import MissingCapability
 if TYPE_CHECKING:
     import numpy as np
 
+
 @dataclass(frozen=True)
 class TokenSpec:
     """Shape of a space's token encoding, so predictors can size embeddings.
