@@ -72,7 +72,6 @@ class Nb201Space(SearchSpace):
     token_spec = TokenSpec(input_vocab=4, op_vocab=len(NB201_OPS), inputs_per_block=2, ops_per_block=1)
     default_evaluator = "table"  # every cell's accuracy is recorded: a search needs no training
     benchmark_table = "nb201_12epoch.csv"
-    level_noun = "edge"
     proxy_sizes = {"channels": 16, "cells_per_stage": 1}
     """The proxy network of zero-cost features: the benchmark's skeleton, one cell per stage."""
 

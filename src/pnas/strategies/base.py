@@ -56,6 +56,9 @@ class Strategy(ABC):
     """
 
     name: str = "strategy"
+    rounds_are_levels: bool = False
+    """Whether each round is one cell size (the progressive search: round b holds cells of b levels), so a
+    report may call its rounds ``b``; otherwise a round is just a batch."""
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, goal: Goal | None = None) -> None:
         self.space = space
