@@ -82,7 +82,7 @@ def describe(
         try:
             given = reader.parse(target)
         except ValueError as exc:
-            fail(f"bad cell text: {exc}")
+            fail(f"bad {reader.title or reader.name} cell: {exc}")
         if isinstance(given, Nb201Cell):
             if network is not None or concat is not None:
                 fail("--network and --concat are options of PNAS cells; a NAS-Bench-201 network has one layout")

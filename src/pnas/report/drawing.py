@@ -224,8 +224,7 @@ def read_cell(cell: Any, space: SearchSpace | str | None = None) -> tuple[Search
         try:
             return reader, reader.parse(text)
         except ValueError as exc:
-            kind = "NAS-Bench-201" if isinstance(reader, Nb201Space) else reader.name
-            raise ValueError(f"bad {kind} cell text: {exc}") from None
+            raise ValueError(f"bad {reader.title or reader.name} cell text: {exc}") from None
     if space is not None:
         try:
             text = space.format(cell)

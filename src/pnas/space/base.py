@@ -67,6 +67,8 @@ class SearchSpace(ABC):
     # --- capabilities (see the module docstring) ---------------------------------
     default_evaluator: str = "train"
     """The evaluator a search in this space uses when none is named (NAS-Bench-201: its table)."""
+    title: str = ""
+    """The space's name for people, in messages ("NAS-Bench-201"); empty: its registered name."""
     level_noun: str = "level"
     """What one level of a cell is called in messages (PNAS cells: "block")."""
     draw_options: tuple[str, ...] = ()

@@ -70,6 +70,7 @@ class Nb201Space(SearchSpace):
     name = "nb201"
     max_level = len(NB201_EDGES)
     token_spec = TokenSpec(input_vocab=4, op_vocab=len(NB201_OPS), inputs_per_block=2, ops_per_block=1)
+    title = "NAS-Bench-201"
     default_evaluator = "table"  # every cell's accuracy is recorded: a search needs no training
     benchmark_table = "nb201_12epoch.csv"
     proxy_sizes = {"channels": 16, "cells_per_stage": 1}

@@ -274,6 +274,7 @@ class PnasSpace(SearchSpace):
 
     name = "pnas"
     children_append_one_block = True
+    title = "PNAS"
     level_noun = "block"
     draw_options = ("concat",)
     proxy_sizes = {"cells_per_stack": 1, "filters": 8}
