@@ -27,8 +27,7 @@ class SpaceRegistry(Registry[SearchSpace]):
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> SearchSpace:
         space = super().create(name, *args, **kwargs)
-        if getattr(space, "name", None) != name:
-            space.name = name
+        space.name = name
         return space
 
 

@@ -148,6 +148,14 @@ STRATEGIES: Registry[Strategy] = Registry("strategy", "pnas.strategies")
 ``predictor=<name>``, ``ensemble=<members>`` and ``predictor_options=<that section's other options>``."""
 
 
+def rounds_are_levels(name: str) -> bool:
+    """Whether the rounds of the strategy registered as ``name`` are cell sizes
+    (:attr:`Strategy.rounds_are_levels`), for a reader of a stored study; False for a strategy not
+    registered here or not built by a :class:`Strategy` class."""
+    factory = STRATEGIES.component(name).factory if name in STRATEGIES else None
+    return isinstance(factory, type) and issubclass(factory, Strategy) and factory.rounds_are_levels
+
+
 @dataclass(frozen=True)
 class DeriveContext:
     """What an options class may derive its unset defaults from (see ``derive`` below)."""
