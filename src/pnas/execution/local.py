@@ -400,10 +400,10 @@ def default_workers(evaluator: Evaluator | type[Evaluator] | str) -> int:
     """One worker per visible GPU, else one per CPU core, for an evaluator that needs worker processes
     (:attr:`Evaluator.needs_workers`: real training); look-ups answer at once, so they run in-process.
     ``evaluator`` is an evaluator, its class, or a registered evaluator's name."""
-    if isinstance(evaluator, str):
-        evaluator = EVALUATORS.component(evaluator).factory
-    declares = isinstance(evaluator, Evaluator) or isinstance(evaluator, type) and issubclass(evaluator, Evaluator)
-    if not (declares and evaluator.needs_workers):
+    declared: Any = EVALUATORS.component(evaluator).factory if isinstance(evaluator, str) else evaluator
+    if not isinstance(declared, Evaluator) and not (isinstance(declared, type) and issubclass(declared, Evaluator)):
+        return 1  # a plugin's factory function declares nothing: in-process
+    if not declared.needs_workers:
         return 1
     return len(visible_gpus()) or max(1, os.cpu_count() or 1)
 

@@ -277,7 +277,8 @@ class PnasSpace(SearchSpace):
     title = "PNAS"
     level_noun = "block"
     draw_options = ("concat",)
-    proxy_sizes = {"cells_per_stack": 1, "filters": 8}
+    proxy_cells_per_stack = 1
+    proxy_filters = 8
     """The proxy network of zero-cost features: the CIFAR skeleton, one cell per stack, 8 filters."""
 
     def __init__(self, blocks: int = 5, *, max_level: int | None = None) -> None:
@@ -380,7 +381,12 @@ class PnasSpace(SearchSpace):
         from pnas.nets import build_cifar_network
 
         return build_cifar_network(
-            cell, in_channels=in_channels, num_classes=num_classes, channels_last=False, **self.proxy_sizes
+            cell,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            cells_per_stack=self.proxy_cells_per_stack,
+            filters=self.proxy_filters,
+            channels_last=False,
         )
 
     def draw(self, cell: Cell, ax: Any = None, title: str | None = None, **options: Any) -> Any:
