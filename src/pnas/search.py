@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pnas.config import SECTIONS, ConfigError, OptionSpec, check_sections, check_value, merge, nearest
+from pnas.config import SECTIONS, ConfigError, check_sections, check_value, merge, nearest
 from pnas.evaluation.base import Evaluator
 from pnas.execution.base import EXECUTORS
 from pnas.registry import load_plugins
@@ -203,10 +203,6 @@ def _default_evaluator(space: str) -> str:
     if space not in REGISTRIES["space"]:
         return "train"
     return REGISTRIES["space"].create(space).default_evaluator
-
-
-def _spec(section: str, name: str, key: str) -> OptionSpec:
-    return REGISTRIES[section].component(name).specs[key]
 
 
 def resolve(
