@@ -27,3 +27,15 @@ def zero_cost_rows(monkeypatch) -> list:
     monkeypatch.setattr(features, "zero_cost_row", stand_in)
     monkeypatch.setattr(features, "_DATA_FREE", {})
     return computed
+
+
+@pytest.fixture
+def scratch_registries(monkeypatch) -> None:
+    """Components a test registers (a plugin's space, data set, ...) are gone after it: every registry is
+    restored to what it held before, so later tests see only the built-in and installed components."""
+    from pnas.evaluation.data import DATASETS
+    from pnas.study import REGISTRIES
+
+    for registry in (*REGISTRIES.values(), DATASETS):
+        monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    monkeypatch.setattr(DATASETS, "_traits", dict(DATASETS._traits))

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pnas.config import SECTIONS, ConfigError, OptionSpec, check_sections, check_value, merge, nearest
+from pnas.config import SECTIONS, ConfigError, check_sections, check_value, merge, nearest
 from pnas.evaluation.base import Evaluator
 from pnas.execution.base import EXECUTORS
 from pnas.registry import load_plugins
@@ -181,26 +181,30 @@ class ResolvedSearch:
 
 
 def default_study_name(layer: Mapping[str, Mapping[str, Any]]) -> str:
-    """Derived from the space, the data and the strategy, e.g. ``pnas-fashion-mnist-pnas``."""
+    """Derived from the space, the data and the strategy, e.g. ``pnas-fashion-mnist-pnas``: the data is
+    the evaluator's ``dataset`` option where it declares one, its name and ``metric`` where it
+    declares that (``table-cifar10-val``), else its name."""
+    load_components()
     space = layer.get("space", {}).get("name", DEFAULT_NAMES["space"])
     strategy = layer.get("strategy", {}).get("name", DEFAULT_NAMES["strategy"])
     evaluator = layer.get("evaluator", {})
     kind = evaluator.get("name") or _default_evaluator(space)
-    if kind == "train":
-        data = evaluator.get("dataset") or _spec("evaluator", "train", "dataset").default
-    elif kind == "table":
-        data = f"table-{evaluator.get('metric') or _spec('evaluator', 'table', 'metric').default}"
+    specs = REGISTRIES["evaluator"].component(kind).specs if kind in REGISTRIES["evaluator"] else {}
+    if "dataset" in specs:
+        data = evaluator.get("dataset") or specs["dataset"].default
+    elif "metric" in specs:
+        data = f"{kind}-{evaluator.get('metric') or specs['metric'].default}"
     else:
         data = kind
     return f"{space}-{data}-{strategy}"
 
 
 def _default_evaluator(space: str) -> str:
-    return "table" if space == "nb201" else "train"
-
-
-def _spec(section: str, name: str, key: str) -> OptionSpec:
-    return REGISTRIES[section].component(name).specs[key]
+    """The evaluator the space suggests (:attr:`SearchSpace.default_evaluator`: NAS-Bench-201's table);
+    an unknown space is left to :func:`resolve` to report."""
+    if space not in REGISTRIES["space"]:
+        return "train"
+    return REGISTRIES["space"].create(space).default_evaluator
 
 
 def resolve(
@@ -280,17 +284,30 @@ def _and(names: list[str]) -> str:
 def _check_goal(strategy: Strategy, evaluator: Evaluator, names: Mapping[str, str]) -> None:
     """Objectives and limits the evaluator cannot serve are refused before anything runs."""
     goal = strategy.goal
+    evaluators = REGISTRIES["evaluator"].components()
     if goal.uses_costs and type(evaluator).cost_model is Evaluator.cost_model:
+        costing = [c.name for c in evaluators if isinstance(c.factory, type) and _tells_costs(c.factory)]
         raise ConfigError(
             f"--objectives {','.join(goal.objectives)} and the --max-* limits need each cell's costs before "
-            f"training, which the {names['evaluator']} evaluator cannot give: use the train or table evaluator"
+            f"training, which the {names['evaluator']} evaluator cannot give: use the {_or(costing)} evaluator"
         )
     if goal.uses_latency and not evaluator.measures_latency:
+        measuring = [c.name for c in evaluators if "measure_latency" in c.specs]
+        asked = "measure_latency" in REGISTRIES["evaluator"].component(names["evaluator"]).specs
         raise ConfigError(
             "the latency objective and --max-latency-ms need measured latencies: add --measure-latency "
-            f"(an option of the train evaluator; the {names['evaluator']} evaluator "
-            + ("is chosen)" if names["evaluator"] != "train" else "measures only when asked)")
+            f"(an option of the {_or(measuring)} evaluator; the {names['evaluator']} evaluator "
+            + ("measures only when asked)" if asked else "is chosen)")
         )
+
+
+def _tells_costs(factory: type) -> bool:
+    """Whether an evaluator class gives costs before training (it overrides :meth:`Evaluator.cost_model`)."""
+    return issubclass(factory, Evaluator) and factory.cost_model is not Evaluator.cost_model
+
+
+def _or(names: list[str]) -> str:
+    return "" if not names else names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def _choose_names(given: Mapping[str, Mapping[str, Any]], old: Mapping[str, Any]) -> dict[str, str]:
@@ -336,7 +353,7 @@ def _checked(section: str, names: Mapping[str, str], values: Mapping[str, Mappin
 def _default_workers(evaluator: str) -> int:
     from pnas.execution.local import default_workers
 
-    return default_workers(evaluator)
+    return default_workers(REGISTRIES["evaluator"].component(evaluator).factory)
 
 
 def build_search(config: SearchConfig, stored: Mapping[str, Any] | None = None) -> ResolvedSearch:

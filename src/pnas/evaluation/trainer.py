@@ -315,6 +315,7 @@ class TrainingEvaluator(Evaluator):
     """
 
     name = "train"
+    needs_workers = True
 
     def __init__(self, **settings: Any) -> None:
         known = {f.name for f in fields(TrainingConfig)}

@@ -56,9 +56,9 @@ class Strategy(ABC):
     """
 
     name: str = "strategy"
-
     rounds_are_levels: bool = False
-    """Whether the rounds of its proposals are cell sizes b (the progressive search) rather than batches."""
+    """Whether each round is one cell size (the progressive search: round b holds cells of b levels), so a
+    report may call its rounds ``b``; otherwise a round is just a batch."""
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, goal: Goal | None = None) -> None:
         self.space = space
@@ -168,6 +168,14 @@ class GoalOptions:
 STRATEGIES: Registry[Strategy] = Registry("strategy", "pnas.strategies")
 """Factories are ``(space, **options)``; one that uses a predictor (``uses=("predictor",)``) also gets
 ``predictor=<name>``, ``ensemble=<members>`` and ``predictor_options=<that section's other options>``."""
+
+
+def rounds_are_levels(name: str) -> bool:
+    """Whether the rounds of the strategy registered as ``name`` are cell sizes
+    (:attr:`Strategy.rounds_are_levels`), for a reader of a stored study; False for a strategy not
+    registered here or not built by a :class:`Strategy` class."""
+    factory = STRATEGIES.component(name).factory if name in STRATEGIES else None
+    return isinstance(factory, type) and issubclass(factory, Strategy) and factory.rounds_are_levels
 
 
 @dataclass(frozen=True)
