@@ -130,6 +130,10 @@ class Strategy(ABC):
         """Cells to ask first, from the next ask on (see :attr:`accepts_enqueued`)."""
         self.check_enqueue(cells)
 
+    def predictor_config(self) -> dict[str, Any] | None:
+        """The ``[predictor]`` section of a strategy that uses a predictor (None: it uses none)."""
+        return None
+
     def config(self) -> dict[str, Any]:
         """JSON-able options that determine the strategy's choices (stored with the study)."""
         return {"name": self.name, "seed": self.seed, **self.goal.to_options()}
