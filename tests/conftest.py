@@ -38,3 +38,15 @@ def faulty_synthetic():
     for the test's time (see tests/synthetic_faults.py)."""
     with _faulty_synthetic() as name:
         yield name
+
+
+@pytest.fixture
+def scratch_registries(monkeypatch) -> None:
+    """Components a test registers (a plugin's space, data set, ...) are gone after it: every registry is
+    restored to what it held before, so later tests see only the built-in and installed components."""
+    from pnas.evaluation.data import DATASETS
+    from pnas.study import REGISTRIES
+
+    for registry in (*REGISTRIES.values(), DATASETS):
+        monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    monkeypatch.setattr(DATASETS, "_traits", dict(DATASETS._traits))

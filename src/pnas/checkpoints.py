@@ -7,8 +7,9 @@ a checkpoint costs one empty-list check.
 
 The points:
 
-* ``result_commit``: inside the transaction that records a result, before
-  COMMIT (:meth:`pnas.storage.sqlite.StudyStore.record_result`).
+* ``result_commit``: in a store's
+  :meth:`~pnas.storage.base.StudyStorage.record_result`, before the result
+  lands (the SQLite store: inside its transaction, before COMMIT).
 * ``between_rounds``: after a batch of results is applied, before the next
   is asked (:func:`pnas.study.optimize`).
 * ``predictor_fit``: after a round's predictor is fitted, before it is stored

@@ -15,11 +15,12 @@ import importlib.metadata
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from pnas.config import OptionSpec, option_specs
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,28 @@ class Registry(Generic[T]):
         self.group = group
         """The entry-point group plugins register through (e.g. ``pnas.strategies``)."""
         self._entries: dict[str, Component] = {}
+
+    @overload
+    def register(
+        self,
+        name: str,
+        factory: Callable[..., T],
+        *,
+        options: type | None = None,
+        help: str | None = None,
+        uses: tuple[str, ...] = (),
+    ) -> Callable[..., T]: ...
+
+    @overload
+    def register(
+        self,
+        name: str,
+        factory: None = None,
+        *,
+        options: type | None = None,
+        help: str | None = None,
+        uses: tuple[str, ...] = (),
+    ) -> Callable[[F], F]: ...
 
     def register(
         self,

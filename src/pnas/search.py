@@ -20,6 +20,7 @@ other, and builds the components. Every wrong configuration is a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +31,6 @@ from pnas.config import (
     ConfigError,
     OptionError,
     Options,
-    OptionSpec,
     check_sections,
     check_value,
     merge,
@@ -40,10 +40,11 @@ from pnas.evaluation.base import Evaluator
 from pnas.execution.base import EXECUTORS
 from pnas.registry import Component, load_plugins
 from pnas.space.base import SearchSpace
+from pnas.storage import StudyClaim, open_storage
 from pnas.storage.base import StudyStorage
-from pnas.storage.sqlite import StudyClaim, StudyStore
 from pnas.strategies.base import DEFAULT_BEAM, DEFAULT_PREDICTOR, DeriveContext, Strategy
-from pnas.study import REGISTRIES, Reporter, Study, optimize, study_config, upgrade_layout
+from pnas.study.api import Components, Reporter, Study, open_configured
+from pnas.study.layout import REGISTRIES, study_config, upgrade_layout
 
 DEFAULT_STORAGE = "pnas-studies.db"
 """The study file ``pnas search``, ``status`` and ``best`` use when no --storage is given."""
@@ -302,26 +303,30 @@ class ResolvedSearch:
 
 
 def default_study_name(layer: Mapping[str, Mapping[str, Any]]) -> str:
-    """Derived from the space, the data and the strategy, e.g. ``pnas-fashion-mnist-pnas``."""
+    """Derived from the space, the data and the strategy, e.g. ``pnas-fashion-mnist-pnas``: the data is
+    the evaluator's ``dataset`` option where it declares one, its name and ``metric`` where it
+    declares that (``table-cifar10-val``), else its name."""
+    load_components()
     space = layer.get("space", {}).get("name", DEFAULT_NAMES["space"])
     strategy = layer.get("strategy", {}).get("name", DEFAULT_NAMES["strategy"])
     evaluator = layer.get("evaluator", {})
     kind = evaluator.get("name") or _default_evaluator(space)
-    if kind == "train":
-        data = evaluator.get("dataset") or _spec("evaluator", "train", "dataset").default
-    elif kind == "table":
-        data = f"table-{evaluator.get('metric') or _spec('evaluator', 'table', 'metric').default}"
+    specs = REGISTRIES["evaluator"].component(kind).specs if kind in REGISTRIES["evaluator"] else {}
+    if "dataset" in specs:
+        data = evaluator.get("dataset") or specs["dataset"].default
+    elif "metric" in specs:
+        data = f"{kind}-{evaluator.get('metric') or specs['metric'].default}"
     else:
         data = kind
     return f"{space}-{data}-{strategy}"
 
 
 def _default_evaluator(space: str) -> str:
-    return "table" if space == "nb201" else "train"
-
-
-def _spec(section: str, name: str, key: str) -> OptionSpec:
-    return REGISTRIES[section].component(name).specs[key]
+    """The evaluator the space suggests (:attr:`SearchSpace.default_evaluator`: NAS-Bench-201's table);
+    an unknown space is left to :func:`resolve` to report."""
+    if space not in REGISTRIES["space"]:
+        return "train"
+    return REGISTRIES["space"].create(space).default_evaluator
 
 
 def resolve(
@@ -411,22 +416,35 @@ def _and(names: list[str]) -> str:
 def _check_goal(strategy: Strategy, evaluator: Evaluator, names: Mapping[str, str]) -> None:
     """Objectives and limits the evaluator cannot serve are refused before anything runs."""
     goal = strategy.goal
+    evaluators = REGISTRIES["evaluator"].components()
     if goal.uses_costs and type(evaluator).cost_model is Evaluator.cost_model:
+        costing = [c.name for c in evaluators if isinstance(c.factory, type) and _tells_costs(c.factory)]
         raise ConfigError(
             f"--objectives {','.join(goal.objectives)} and the --max-* limits need each cell's costs before "
-            f"training, which the {names['evaluator']} evaluator cannot give: use the train or table evaluator"
+            f"training, which the {names['evaluator']} evaluator cannot give: use the {_or(costing)} evaluator"
         )
     if goal.uses_latency and not evaluator.measures_latency:
+        measuring = [c.name for c in evaluators if "measure_latency" in c.specs]
+        asked = "measure_latency" in REGISTRIES["evaluator"].component(names["evaluator"]).specs
         raise ConfigError(
             "the latency objective and --max-latency-ms need measured latencies: add --measure-latency "
-            f"(an option of the train evaluator; the {names['evaluator']} evaluator "
-            + ("is chosen)" if names["evaluator"] != "train" else "measures only when asked)")
+            f"(an option of the {_or(measuring)} evaluator; the {names['evaluator']} evaluator "
+            + ("measures only when asked)" if asked else "is chosen)")
         )
 
 
 def _named(layer: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
     """A layer as far as it names components (a flag layer's flags are routed only once they are chosen)."""
     return layer.names() if isinstance(layer, FlagLayer) else layer
+
+
+def _tells_costs(factory: type) -> bool:
+    """Whether an evaluator class gives costs before training (it overrides :meth:`Evaluator.cost_model`)."""
+    return issubclass(factory, Evaluator) and factory.cost_model is not Evaluator.cost_model
+
+
+def _or(names: list[str]) -> str:
+    return "" if not names else names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def _choose_names(given: Mapping[str, Mapping[str, Any]], old: Mapping[str, Any]) -> dict[str, str]:
@@ -501,7 +519,7 @@ def _create(
 def _default_workers(evaluator: str) -> int:
     from pnas.execution.local import default_workers
 
-    return default_workers(evaluator)
+    return default_workers(REGISTRIES["evaluator"].component(evaluator).factory)
 
 
 def build_search(config: SearchConfig, stored: Mapping[str, Any] | None = None) -> ResolvedSearch:
@@ -515,14 +533,14 @@ def search_layers(config: SearchConfig) -> tuple[list[dict[str, dict[str, Any]]]
     return [config.overrides, layer], origin
 
 
-def stored_config(storage: StudyStorage | str | None, name: str) -> dict[str, Any] | None:
+def stored_config(storage: StudyStorage | str | os.PathLike[str] | None, name: str) -> dict[str, Any] | None:
     """The stored configuration of study ``name``, if the storage and the study exist (read only)."""
     if isinstance(storage, StudyStorage):
         info = storage.get_study(name)
         return info.config if info else None
     if storage is None or not Path(storage).exists():
         return None
-    store = StudyStore(storage, create=False)
+    store = open_storage(storage, read_only=True)
     try:
         info = store.get_study(name)
         return info.config if info else None
@@ -536,39 +554,34 @@ def run_search(
     storage: StudyStorage | str | None = DEFAULT_STORAGE,
     study: str | None = None,
     reporter: Reporter | None = None,
-    layers: list[Mapping[str, Mapping[str, Any]]] | None = None,
+    layers: Sequence[Mapping[str, Mapping[str, Any]]] | None = None,
     origin: Mapping[tuple[str, str], str] | None = None,
 ) -> Study:
-    """Create or resume the study and run it to the end. ``storage=None`` keeps it in memory.
+    """Create or resume the study and run it to the end with its registered evaluator and executor:
+    what ``pnas search`` runs, on the Study API. ``storage=None`` keeps it in memory.
 
-    ``layers`` (nested configurations, later ones winning) replace ``config``
-    when given. Given a path, the returned study owns the file's connection:
-    use it in a ``with`` block (or call ``close()``) in a script that runs many studies.
+    ``layers`` (nested configurations, later ones winning) replace ``config`` when given. Given a
+    path, the returned study owns the file's connection: use it in a ``with`` block (or call
+    ``close()``) in a script that runs many studies.
     """
     if layers is None:
         layers, origin = search_layers(config or SearchConfig())
     name = study or default_study_name(merge(*layers))
     # a second driver of the same study is refused before anything slow starts
     with StudyClaim(storage.path if isinstance(storage, StudyStorage) else storage, name):
-        # settled before the store is opened for writing, so a wrong option never creates a file
-        resolved = resolve(layers, stored=stored_config(storage, name), name=name, origin=origin)
-        store = storage if isinstance(storage, StudyStorage) else StudyStore(storage)
-        owns_store = store is not storage
-        executor_options = {k: v for k, v in resolved.executor.items() if k != "name"}
+
+        def prepare(components: Components) -> None:
+            assert components.evaluator is not None
+            components.evaluator.prepare()  # data that cannot be read never leaves a study behind
+
+        handle = open_configured(name, storage, layers, origin=origin, keep_evaluator=True, before_create=prepare)
+        evaluator = handle.components.evaluator
+        assert evaluator is not None
         try:
-            with EXECUTORS.create(resolved.executor["name"], resolved.evaluator, **executor_options) as executor:
-                result = optimize(
-                    resolved.strategy,
-                    resolved.evaluator,
-                    storage=store,
-                    study_name=name,
-                    executor=executor,
-                    reporter=reporter,
-                    config=resolved.config,
-                )
+            options = {k: v for k, v in handle.components.executor.items() if k != "name"}
+            with EXECUTORS.create(handle.components.executor["name"], evaluator, **options) as executor:
+                handle.run(evaluator, executor=executor, reporter=reporter)
         except BaseException:
-            if owns_store:
-                store.close()
+            handle.close()
             raise
-    result.owns_store = owns_store
-    return result
+    return handle

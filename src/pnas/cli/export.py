@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -79,11 +79,13 @@ def predict(model_dir: str, images: tuple[str, ...], top: int, as_json: bool) ->
     """
     import torch
 
-    from pnas.export import load
+    from pnas.export import Preprocess, load
 
     try:
         model = load(model_dir)
-        batch = torch.cat([model.preprocess(image) for image in images])
+        # load() sets these beside the network's modules, where nn.Module's typing cannot see them.
+        preprocess, classes = cast(Preprocess, model.preprocess), cast(list[str], model.classes)
+        batch = torch.cat([preprocess(image) for image in images])
     except ValueError as exc:  # ExportError, RunError, CheckpointError, ImageError
         fail(str(exc))
         return
@@ -94,11 +96,11 @@ def predict(model_dir: str, images: tuple[str, ...], top: int, as_json: bool) ->
         probabilities = model(batch).softmax(dim=1)
     k = min(top, probabilities.shape[1])
     values, indices = probabilities.topk(k, dim=1)
-    results = [
+    results: list[dict[str, Any]] = [
         {
             "image": image,
             "top": [
-                {"class": model.classes[int(i)], "index": int(i), "probability": float(p)}
+                {"class": classes[int(i)], "index": int(i), "probability": float(p)}
                 for p, i in zip(row_values, row_indices)
             ],
         }

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pnas.cli.main import main
 from pnas.cli.output import emit_json, err_console, fail
 from pnas.search import DEFAULT_STORAGE
-from pnas.storage.sqlite import StoreError
+from pnas.storage import StoreError
+
+if TYPE_CHECKING:
+    from pnas.report.data import StudyData
 
 
 def parse_study(text: str, storage: str) -> tuple[str, str | None]:
@@ -21,7 +25,7 @@ def parse_study(text: str, storage: str) -> tuple[str, str | None]:
     return storage, text
 
 
-def load_studies(specs: tuple[str, ...], storage: str) -> list:
+def load_studies(specs: tuple[str, ...], storage: str) -> list[StudyData]:
     """The studies to report, read-only, each labelled so that two with one name stay apart."""
     from pnas.report.data import open_study
 

@@ -37,8 +37,10 @@ from pnas.search import (
     run_search,
     stored_config,
 )
-from pnas.storage.sqlite import StoreError, StudyStore
+from pnas.storage.base import StoreError
 from pnas.study import ChildrenFailing, Reporter, Study
+from pnas.study.api import list_studies, load_study
+from pnas.study.reading import trial_json
 
 
 class ProgressReporter(Reporter):
@@ -136,8 +138,7 @@ class ProgressReporter(Reporter):
     """Batches of strategies without rounds can be small: their report is rewritten at most this often."""
 
     def batch_finished(self, study: Study, round_: int) -> None:
-        progressive = study.config.get("strategy", {}).get("name") == "pnas"
-        if self.report and (progressive or time.time() - self.reported >= self.REPORT_EVERY_SECONDS):
+        if self.report and (study.rounds_are_levels or time.time() - self.reported >= self.REPORT_EVERY_SECONDS):
             self.write_report(study)
 
     def write_report(self, study: Study) -> None:
@@ -158,30 +159,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _open_store(storage: str, create: bool = True) -> StudyStore:
+def _read_study(storage: str, study: str | None) -> Study:
+    """The named study, or the storage's only study, or the default search's study, opened for reading."""
     try:
-        return StudyStore(storage, create=create)
+        if study is None:
+            names = list_studies(storage)
+            study = names[0] if len(names) == 1 else default_study_name({})
+        return load_study(study, storage)
     except StoreError as exc:
-        fail(str(exc))
+        fail(f"{exc}; pass --study NAME" if "no study named" in str(exc) else str(exc))
         raise  # unreachable
-
-
-def _resolve_study(store: StudyStore, study: str | None) -> Study:
-    """The named study, or the storage's only study, or the default search's study."""
-    try:
-        studies = store.list_studies()
-    except StoreError as exc:
-        fail(str(exc))
-        raise
-    if study is None:
-        if len(studies) == 1:
-            return Study(store, studies[0])
-        study = default_study_name({})
-    try:
-        return Study.load(store, study)
-    except StoreError as exc:
-        fail(f"{exc}; pass --study NAME")
-        raise
 
 
 def _fraction_text(value: float | None) -> str:
@@ -189,53 +176,13 @@ def _fraction_text(value: float | None) -> str:
 
 
 def summary_json(study: Study, top: int = 5) -> dict[str, Any]:
-    best = study.best(1)
-    goal = study.goal
-    return {
-        "study": study.name,
-        "storage": str(study.store.path) if study.store.path else None,
-        "state": study.state,
-        "config": study.config,
-        "objectives": list(goal.objectives),
-        "limits": {MEASURES[name]: cap for name, cap in goal.limits.items()},
-        "hypervolume_reference": study.hypervolume_reference(),
-        "rounds": [r.to_json() for r in study.rounds()],
-        "best": _trial_json(best[0]) if best else None,
-        "top": [_trial_json(t) for t in study.best(top)],
-        "totals": study.totals(),
-        "running": _running_json(study),
-    }
-
-
-def _running_json(study: Study) -> list[dict[str, Any]]:
-    """Children being trained now, with the worker (host:pid) training each: only while a driver runs."""
-    if study.state != "running":
-        return []
-    return [
-        {"cell": t.cell, "round": t.round, "worker": t.worker, "started": t.started} for t in study.trials("running")
-    ]
-
-
-def _trial_json(trial: Any) -> dict[str, Any]:
-    extra = trial.extra or {}
-    return {
-        "cell": trial.cell,
-        "accuracy": trial.accuracy,
-        "report_accuracy": trial.report_accuracy,
-        "round": trial.round,
-        "predicted": trial.predicted,
-        "params": trial.params,
-        "mult_adds": trial.mult_adds,
-        "latency_ms": extra.get("latency_ms"),
-        "latency_batch_ms": extra.get("latency_batch_ms"),
-        "examples": trial.examples,
-        "seconds": trial.seconds,
-    }
+    """The study's one JSON summary (:meth:`pnas.Study.summary`)."""
+    return study.summary(top)
 
 
 def _round_label(study: Study) -> str:
     """Progressive rounds are block counts; other strategies' rounds are batches."""
-    return "b" if study.config.get("strategy", {}).get("name") == "pnas" else "batch"
+    return "b" if study.rounds_are_levels else "batch"
 
 
 def _seconds_text(value: float | None) -> str:
@@ -414,7 +361,7 @@ def _config_layers(config_file: str | None, sets: tuple[str, ...]) -> list[dict[
 
 
 def _print_stored_config(storage: str, study: str) -> None:
-    handle = _resolve_study(_open_store(storage, create=False), study)
+    handle = _read_study(storage, study)
     click.echo(to_toml(handle.config), nl=False)
 
 
@@ -492,7 +439,7 @@ def search(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(study: str | None, storage: str, as_json: bool) -> None:
     """Per round: children done, failed, pending; best accuracy; the predictor's Spearman."""
-    handle = _resolve_study(_open_store(storage, create=False), study)
+    handle = _read_study(storage, study)
     try:
         if as_json:
             emit_json(summary_json(handle))
@@ -523,13 +470,13 @@ def best(study: str | None, storage: str, top: int, as_json: bool, pareto: bool,
     Cells over one of the study's limits are never listed."""
     if objectives is not None and not pareto:
         fail("--objectives goes with --pareto")
-    handle = _resolve_study(_open_store(storage, create=False), study)
+    handle = _read_study(storage, study)
     try:
         if pareto:
             chosen = parse_objectives(objectives) if objectives else None
-            rows = [_trial_json(t) for t in handle.pareto(chosen)]
+            rows = [trial_json(t) for t in handle.pareto(chosen)]
         else:
-            rows = [_trial_json(t) for t in handle.best(top)]
+            rows = [trial_json(t) for t in handle.best(top)]
         label = _round_label(handle)
     except (StoreError, ValueError) as exc:
         fail(str(exc))

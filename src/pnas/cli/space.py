@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from pnas.cli.main import main
@@ -14,7 +16,7 @@ from pnas.space import OPERATORS, children_per_cell, initial_cells, space_size
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def space(blocks: int, as_json: bool) -> None:
     """Counts of the PNAS cell space: 1-block cells, children per cell, cells of B blocks."""
-    doc = {
+    doc: dict[str, Any] = {
         "blocks": blocks,
         "operators": list(OPERATORS),
         "initial_cells": len(initial_cells()),

@@ -3,7 +3,7 @@
 Importing this package registers every built-in evaluator in :data:`EVALUATORS`.
 """
 
-from pnas.evaluation import synthetic, table, trainer  # noqa: F401  (registration)
+from pnas.evaluation import objective, synthetic, table, trainer  # noqa: F401  (registration)
 from pnas.evaluation.base import EVALUATORS, ChildFailed, EvalResult, Evaluator, EvaluatorSpec
 
 __all__ = ["EVALUATORS", "ChildFailed", "EvalResult", "Evaluator", "EvaluatorSpec"]

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -175,6 +176,43 @@ class TrainingConfig(Options):
         super().__post_init__()
 
 
+def child_network(
+    cell: Cell, settings: TrainingConfig, *, in_channels: int, num_classes: int, image_size: int | None
+) -> nn.Module:
+    """The untrained child network of ``cell`` with a study's training settings, for images of that shape."""
+    return build_cifar_network(
+        cell,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        cells_per_stack=settings.cells_per_stack,
+        filters=settings.filters,
+        concat=settings.concat,
+        image_size=image_size or settings.image_size or 32,
+        channels_last=settings.channels_last,
+    )
+
+
+def build_network(
+    cell: Cell | str,
+    *,
+    in_channels: int = 1,
+    num_classes: int = 10,
+    image_size: int | None = None,
+    **options: Any,
+) -> nn.Module:
+    """The network ``pnas search``'s train evaluator builds for ``cell``, untrained: ``options`` are the
+    evaluator's (``filters``, ``cells_per_stack``, ``concat``, ``channels_last``, ...; a study's
+    ``config["evaluator"]`` may be passed whole), the rest its defaults. ``in_channels`` and
+    ``num_classes`` describe the data (Fashion-MNIST's by default); ``image_size`` defaults to the options'."""
+    known = {f.name for f in fields(TrainingConfig)}
+    settings = TrainingConfig(**{k: v for k, v in options.items() if k in known and k != "name"})
+    unknown = sorted(set(options) - known - {"name"})
+    if unknown:
+        raise ValueError(f"unknown training option(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
+    parsed = Cell.parse(cell) if isinstance(cell, str) else cell
+    return child_network(parsed, settings, in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` means cuda when a GPU is visible; asking for cuda without one is a clear error."""
     if device == "auto":
@@ -243,6 +281,7 @@ class TrainingEvaluator(Evaluator):
     """
 
     name = "train"
+    needs_workers = True
 
     def __init__(self, **settings: Any) -> None:
         known = {f.name for f in fields(TrainingConfig)}
@@ -345,16 +384,8 @@ class TrainingEvaluator(Evaluator):
     def build(self, cell: Cell) -> nn.Module:
         """The child network for ``cell`` (untrained), sized for this data set."""
         d = self.data()
-        s = self.settings
-        return build_cifar_network(
-            cell,
-            in_channels=d.channels,
-            num_classes=d.num_classes,
-            cells_per_stack=s.cells_per_stack,
-            filters=s.filters,
-            concat=s.concat,
-            image_size=d.image_size,
-            channels_last=s.channels_last,
+        return child_network(
+            cell, self.settings, in_channels=d.channels, num_classes=d.num_classes, image_size=d.image_size
         )
 
     def train(self, cell: Cell | str, progress: ProgressCallback | None = None) -> TrainedChild:
@@ -440,7 +471,7 @@ class TrainingEvaluator(Evaluator):
         order = torch.Generator().manual_seed(seed)
         padding = max(1, default_padding(x.shape[-1]))
         choices = torch.Generator().manual_seed(seed + 1)  # the augmentation's own: data order stays the same
-        forward = model
+        forward: Callable[..., Any] = model  # the network, or its compiled form
         if s.compile:
             # each child is a new network: without a reset, torch stops compiling after a few children
             # (its recompilation limit) and silently runs them eagerly

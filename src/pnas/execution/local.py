@@ -18,7 +18,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from pnas.config import RUNTIME, option
-from pnas.evaluation.base import Evaluator, EvaluatorSpec
+from pnas.evaluation.base import EVALUATORS, Evaluator, EvaluatorSpec
 from pnas.execution.base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_STOP_AFTER_FAILURES,
@@ -137,6 +137,7 @@ def _worker_main(conn: Connection, parent: int, spec: EvaluatorSpec, threads: in
     if gpu is not None:  # before torch is imported, so the worker sees only its GPU
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     name = f"{socket.gethostname()}:{os.getpid()}"
+    setup_error: str | None = None
     try:
         import torch
 
@@ -145,8 +146,6 @@ def _worker_main(conn: Connection, parent: int, spec: EvaluatorSpec, threads: in
         evaluator.prepare()  # the data is loaded once, here, not inside the first child's time
     except Exception as exc:  # the evaluator cannot be built here: every job it is sent fails with why
         evaluator, setup_error = None, f"worker could not build the evaluator: {describe_error(exc)}"
-    else:
-        setup_error = None
     while True:
         try:
             message = conn.recv()
@@ -316,8 +315,8 @@ class ProcessPoolExecutor(Executor):
                         running -= 1
                         yield outcome
                     elif dead or worker.process.sentinel in ready:
+                        assert worker.job is not None
                         job = worker.job
-                        assert job is not None
                         worker.job = None
                         running -= 1
                         worker.process.join(timeout=2)  # its pipe may close just before it is reaped
@@ -343,8 +342,8 @@ class ProcessPoolExecutor(Executor):
                                 machinery=True,
                             )
                 for worker in self._overdue():
+                    assert worker.job is not None and self.child_timeout is not None
                     job = worker.job
-                    assert job is not None and self.child_timeout is not None
                     name, started = f"{socket.gethostname()}:{worker.process.pid}", worker.started
                     worker.job = None
                     running -= 1
@@ -396,10 +395,14 @@ class ProcessPoolExecutor(Executor):
             self._remove(worker)
 
 
-def default_workers(evaluator: str) -> int:
-    """One worker per visible GPU, else one per CPU core, for real training (the evaluator named
-    ``train``); look-ups answer at once, so they run in-process."""
-    if evaluator != "train":
+def default_workers(evaluator: Evaluator | type[Evaluator] | str) -> int:
+    """One worker per visible GPU, else one per CPU core, for an evaluator that needs worker processes
+    (:attr:`Evaluator.needs_workers`: real training); look-ups answer at once, so they run in-process.
+    ``evaluator`` is an evaluator, its class, or a registered evaluator's name."""
+    declared: Any = EVALUATORS.component(evaluator).factory if isinstance(evaluator, str) else evaluator
+    if not isinstance(declared, Evaluator) and not (isinstance(declared, type) and issubclass(declared, Evaluator)):
+        return 1  # a plugin's factory function declares nothing: in-process
+    if not declared.needs_workers:
         return 1
     return len(visible_gpus()) or max(1, os.cpu_count() or 1)
 
@@ -434,7 +437,7 @@ def local_executor(
     """One worker runs in-process; more (or one with a time limit, so that it can be stopped) run in a
     local process pool, pinned to GPUs when there are GPUs."""
     check_fault_options(max_retries, child_timeout, stop_after_failures)
-    workers = workers or default_workers(evaluator.name)
+    workers = workers or default_workers(evaluator)
     executor: Executor
     if workers <= 1 and child_timeout is None:
         executor = InProcessExecutor(evaluator)

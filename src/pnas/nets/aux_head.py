@@ -37,4 +37,5 @@ class AuxHead(nn.Module):
         x = self.proj(x)
         if x.shape[-2:] != (self.pooled, self.pooled):
             x = F.adaptive_avg_pool2d(x, self.pooled)
-        return self.classifier(self.whole(x).flatten(1))
+        logits: torch.Tensor = self.classifier(self.whole(x).flatten(1))
+        return logits

@@ -27,6 +27,7 @@ An input that no block reads gets no preprocessing layers at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -128,10 +129,11 @@ class CellModule(nn.Module):
                 module = create_op(op, in_channels, channels, stride)
                 # Most ops start with a ReLU; several may read the same input. The
                 # cell computes each input's ReLU once and hands it to them.
-                reads_relu = isinstance(module, nn.Sequential) and isinstance(module[0], nn.ReLU)
-                if reads_relu:
+                reads_relu = False
+                if isinstance(module, nn.Sequential) and isinstance(module[0], nn.ReLU):
                     module[0] = nn.Identity()
                     relu_inputs.add(inp)
+                    reads_relu = True
                 ops.append(module)
                 # Drop-path on every op output except identity (reference code).
                 halves.append((inp, reads_relu, op != "identity"))
@@ -145,7 +147,7 @@ class CellModule(nn.Module):
             self.pre2(h2) if self.pre2 is not None else None,
         ]
         relu_inputs = self._relu_inputs
-        relus = [F.relu(x) if i in relu_inputs else None for i, x in enumerate(states)]
+        relus = [F.relu(x) if i in relu_inputs and x is not None else None for i, x in enumerate(states)]
         drop = self.drop_prob if self.training else 0.0
         halves = self._halves
         ops = self.ops
@@ -161,9 +163,10 @@ class CellModule(nn.Module):
             out = a + b
             relus.append(F.relu(out) if len(states) in relu_inputs else None)
             states.append(out)
-        if len(self._concat) == 1:
-            return states[self._concat[0]]
-        return torch.cat([states[i] for i in self._concat], dim=1)
+        outputs = cast(list[torch.Tensor], [states[i] for i in self._concat])  # blocks' outputs: never None
+        if len(outputs) == 1:
+            return outputs[0]
+        return torch.cat(outputs, dim=1)
 
 
 class SkippedCell(nn.Module):

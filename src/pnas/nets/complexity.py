@@ -43,4 +43,5 @@ def count_mult_adds(model: nn.Module, input_shape: Sequence[int]) -> int:
             torch.func.functional_call(model, state, (x,))
     finally:
         model.train(was_training)
-    return counter.get_total_flops() // 2 // shape[0]
+    flops: int = counter.get_total_flops()
+    return flops // 2 // shape[0]

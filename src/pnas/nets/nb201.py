@@ -89,7 +89,8 @@ class ResidualReduction(nn.Module):
         self.shortcut = nn.Sequential(nn.AvgPool2d(2, stride=2), nn.Conv2d(in_channels, out_channels, 1, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+        out: torch.Tensor = self.shortcut(x) + self.conv_b(self.conv_a(x))
+        return out
 
 
 class Nb201Network(nn.Module):
@@ -119,7 +120,8 @@ class Nb201Network(nn.Module):
         self.classifier = nn.Linear(width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.head(self.cells(self.stem(x))))
+        logits: torch.Tensor = self.classifier(self.head(self.cells(self.stem(x))))
+        return logits
 
 
 def build_nb201_network(cell: Nb201Cell | str, **options: int) -> Nb201Network:

@@ -101,11 +101,11 @@ class CellNetwork(nn.Module):
         self.drop_path_progress = 1.0
         self.stem = stem
         live = live_cells(cell, len(plan), frozenset() if aux_index is None else frozenset({aux_index}))
-        cells: list[nn.Module] = []
+        cells: list[CellModule | SkippedCell] = []
         c_prev, c_prev_prev = stem_channels, None
         for i, step in enumerate(plan):
             if live[i]:
-                module: nn.Module = CellModule(
+                module: CellModule | SkippedCell = CellModule(
                     cell,
                     channels=step.filters,
                     h1_channels=c_prev,
@@ -128,7 +128,7 @@ class CellNetwork(nn.Module):
         self.set_drop_path_progress(1.0)
         self.channels_last = channels_last
         if channels_last:
-            self.to(memory_format=torch.channels_last)
+            self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit this overload
 
     # --- training controls ------------------------------------------------
     def set_drop_path_progress(self, progress: float) -> None:
@@ -160,7 +160,7 @@ class CellNetwork(nn.Module):
         aux_index = self.aux_index if aux else None
         for i, cell in enumerate(self.cells):
             prev_prev, prev = prev, cell(prev, prev_prev)
-            if i == aux_index:
+            if i == aux_index and self.aux_head is not None:
                 aux_logits = self.aux_head(prev)
         return prev, aux_logits
 
@@ -177,5 +177,6 @@ class CellNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.aux_head is not None and self.training:
             features, aux_logits = self._run_cells(x, aux=True)
+            assert aux_logits is not None, "a network with an aux head gives aux logits in training"
             return self.forward_head(features), aux_logits
         return self.forward_head(self.forward_features(x))

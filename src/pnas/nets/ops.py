@@ -165,4 +165,5 @@ class FactorizedReduction(nn.Module):
         if missing_h or missing_w:
             shifted = nn.functional.pad(shifted, (0, missing_w, 0, missing_h))
         b = self.path2(shifted)
-        return self.bn(torch.cat([a, b], dim=1))
+        out: torch.Tensor = self.bn(torch.cat([a, b], dim=1))
+        return out

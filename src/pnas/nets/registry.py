@@ -81,7 +81,9 @@ class NetworkConfig:
 
 def build_network(config: NetworkConfig) -> CellNetwork:
     """The network a config describes."""
-    options = dict(
+    build = build_imagenet_network if config.network == "imagenet" else build_cifar_network
+    return build(
+        config.cell,
         in_channels=config.in_channels,
         num_classes=config.num_classes,
         cells_per_stack=config.cells_per_stack,
@@ -93,9 +95,6 @@ def build_network(config: NetworkConfig) -> CellNetwork:
         aux_head=config.aux_head,
         image_size=config.image_size,
     )
-    if config.network == "imagenet":
-        return build_imagenet_network(config.cell, **options)
-    return build_cifar_network(config.cell, **options)
 
 
 @dataclass(frozen=True)

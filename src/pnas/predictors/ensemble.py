@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pnas.predictors.base import ScoresExpansion
 from pnas.predictors.expansion import Expansion, build_expansion
 from pnas.predictors.neural import check_training_data
 from pnas.space.base import SearchSpace
@@ -80,18 +81,20 @@ class Ensemble:
         return min(len(self.members), torch.get_num_threads()) if single else 1
 
     def predict(self, cells: Sequence[Any]) -> np.ndarray:
-        return np.mean([member.predict(cells) for member in self.members], axis=0, dtype=np.float64).astype(np.float32)
+        return np.asarray(
+            np.mean([member.predict(cells) for member in self.members], axis=0, dtype=np.float64), np.float32
+        )
 
     def predict_children(self, space: SearchSpace, parents: Sequence[Any]) -> np.ndarray:
         """Scores of every child of ``parents``; the expansion is laid out once for all members."""
-        if all(hasattr(member, "predict_expansion") for member in self.members):
+        if all(isinstance(member, ScoresExpansion) for member in self.members):
             return self.predict_expansion(build_expansion(space, parents))
         scores = [member.predict_children(space, parents) for member in self.members]
-        return np.mean(scores, axis=0, dtype=np.float64).astype(np.float32)
+        return np.asarray(np.mean(scores, axis=0, dtype=np.float64), np.float32)
 
     def predict_expansion(self, expansion: Expansion) -> np.ndarray:
         scores = [member.predict_expansion(expansion) for member in self.members]
-        return np.mean(scores, axis=0, dtype=np.float64).astype(np.float32)
+        return np.asarray(np.mean(scores, axis=0, dtype=np.float64), np.float32)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {f"member{i}.{key}": value for i, m in enumerate(self.members) for key, value in m.state_dict().items()}

@@ -40,13 +40,6 @@ COSTLY_FEATURES = frozenset({"zero-cost"})
 """Feature sets that build a network per cell: a guided search computes them only for the cells that
 matter (the trained ones and the best of a cheap first ranking), and keeps them in its study."""
 
-PROXY_NETWORKS: dict[str, dict[str, int]] = {
-    "nb201": {"channels": 16, "cells_per_stage": 1},
-    "pnas": {"cells_per_stack": 1, "filters": 8},
-}
-"""The small networks zero-cost proxies are computed on: the space's own skeleton, narrowed to one cell
-per stage, so a proxy costs a few hundredths of a second per cell."""
-
 ZERO_COST_COLUMNS = ("synflow", "params", "mult_adds")
 """The data-free zero-cost features; ``naswot`` follows them when the study has images (a probe)."""
 
@@ -103,28 +96,15 @@ def token_features(space: SearchSpace, cells: Sequence[Any]) -> np.ndarray:
 
 
 def proxy_network(space: SearchSpace, cell: Any, *, in_channels: int = 3, num_classes: int = 10) -> Any:
-    """The cell's small untrained network (:data:`PROXY_NETWORKS`) that zero-cost proxies score, its weights
-    drawn from a seed of the cell's text."""
-    from pnas.nets import build_cifar_network, build_nb201_network
-
-    if space.name not in PROXY_NETWORKS:
-        raise ValueError(f"zero-cost features know the nb201 and pnas spaces, not {space.name!r}")
-    sizes = PROXY_NETWORKS[space.name]
+    """The cell's small untrained network that zero-cost proxies score (the space's own,
+    :meth:`~pnas.space.base.SearchSpace.proxy_network`: its skeleton narrowed to one cell per stage, so a
+    proxy costs a few hundredths of a second per cell), its weights drawn from a seed of the cell's text."""
     # the initial weights from the cell alone: a row computed again (another process, a resumed study) is
     # the same row, and the caller's random state is left as it was
     seed = int.from_bytes(hashlib.sha256(space.format(cell).encode()).digest()[:8], "little")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if space.name == "nb201":
-            return build_nb201_network(cell, in_channels=in_channels, num_classes=num_classes, **sizes)
-        return build_cifar_network(
-            cell,
-            in_channels=in_channels,
-            num_classes=num_classes,
-            cells_per_stack=sizes["cells_per_stack"],
-            filters=sizes["filters"],
-            channels_last=False,
-        )
+        return space.proxy_network(cell, in_channels=in_channels, num_classes=num_classes)
 
 
 def zero_cost_row(space: SearchSpace, cell: Any, probe: Probe | None = None) -> np.ndarray:
@@ -207,9 +187,7 @@ def _cheap_rows(space: SearchSpace, name: str, cells: Sequence[Any]) -> np.ndarr
         missing = list(dict.fromkeys(cells))
     if missing:
         if name == "paths":
-            from pnas.space.paths import path_encodings
-
-            rows = np.asarray(path_encodings(space, missing), dtype=np.float32)
+            rows = np.asarray(space.path_encodings(missing), dtype=np.float32)
         else:
             rows = token_features(space, missing)
         known.update(zip(missing, rows))

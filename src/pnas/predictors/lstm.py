@@ -81,7 +81,8 @@ class LstmModel(nn.Module):
     def forward(self, batch: TokenBatch) -> torch.Tensor:
         """One logit per cell."""
         h, _ = self.final_state(batch)
-        return self.head(h).squeeze(1)
+        logits: torch.Tensor = self.head(h).squeeze(1)
+        return logits
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,12 @@ class GateTables:
         def arrange(matrix: torch.Tensor) -> torch.Tensor:
             return (matrix[:, order] * scale).contiguous()
 
-        bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
+        weights = dict(lstm.named_parameters())  # weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0
+        bias = weights["bias_ih_l0"] + weights["bias_hh_l0"]
         return cls(
-            inputs=arrange(model.input_embedding.weight @ lstm.weight_ih_l0.T + bias),
-            ops=arrange(model.op_embedding.weight @ lstm.weight_ih_l0.T + bias),
-            recurrent=arrange(lstm.weight_hh_l0.T),
+            inputs=arrange(model.input_embedding.weight @ weights["weight_ih_l0"].T + bias),
+            ops=arrange(model.op_embedding.weight @ weights["weight_ih_l0"].T + bias),
+            recurrent=arrange(weights["weight_hh_l0"].T),
         )
 
 
@@ -137,7 +139,8 @@ class LstmPredictor(NeuralPredictor):
 
     def predict_expansion(self, expansion: Expansion) -> np.ndarray:
         self._check_fitted()
-        model: LstmModel = self.model
+        model = self.model
+        assert isinstance(model, LstmModel)
         model.eval()
         out = np.empty(len(expansion), dtype=np.float32)
         workers = torch.get_num_threads()

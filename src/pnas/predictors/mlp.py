@@ -72,7 +72,8 @@ class MlpModel(nn.Module):
 
     def after_first(self, pre_activation: torch.Tensor) -> torch.Tensor:
         """Logits from the first layer's output (before its ReLU)."""
-        return self.head(self.hidden(torch.relu(pre_activation))).squeeze(1)
+        logits: torch.Tensor = self.head(self.hidden(torch.relu(pre_activation))).squeeze(1)
+        return logits
 
     def forward(self, batch: TokenBatch) -> torch.Tensor:
         """One logit per cell."""
@@ -100,7 +101,8 @@ class MlpPredictor(NeuralPredictor):
 
     def predict_expansion(self, expansion: Expansion) -> np.ndarray:
         self._check_fitted()
-        model: MlpModel = self.model
+        model = self.model
+        assert isinstance(model, MlpModel)
         model.eval()
         out = np.empty(len(expansion), dtype=np.float32)
         workers = torch.get_num_threads()

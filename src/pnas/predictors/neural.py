@@ -138,7 +138,9 @@ class NeuralPredictor(ABC):
     @property
     def output_layer(self) -> nn.Linear:
         """The last linear layer, whose bias starts at the median accuracy."""
-        return self.model.head
+        head = self.model.head
+        assert isinstance(head, nn.Linear), "a neural predictor's model ends in a linear layer named head"
+        return head
 
     # --- training -----------------------------------------------------------
     def fit(self, cells: Sequence[Any], accuracies: Sequence[float]) -> None:

@@ -24,7 +24,8 @@ _OFFSET = np.uint64(0xCBF29CE484222325)  # FNV-1a 64-bit offset basis
 
 
 def _mix(h: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    return (h ^ (tokens.astype(np.uint64) + np.uint64(1))) * _MULTIPLIER
+    mixed: np.ndarray = (h ^ (tokens.astype(np.uint64) + np.uint64(1))) * _MULTIPLIER
+    return mixed
 
 
 def _finish(h: np.ndarray, seed: int) -> np.ndarray:

@@ -13,13 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pnas.objectives import Goal, measured_values
 from pnas.storage.base import TrialRecord
-from pnas.storage.sqlite import StoreError, StudyStore
-from pnas.study import Study
-
-PROGRESSIVE = "pnas"
-"""The strategy whose rounds are block counts b; other strategies' rounds are batches in training order."""
+from pnas.study.api import Study, load_study
+from pnas.study.reading import best_of, goal_of, rounds_are_levels, totals_of, training_compute
 
 
 @dataclass(frozen=True)
@@ -31,6 +27,8 @@ class StudyData:
     trials: list[TrialRecord] = field(default_factory=list)
     label: str = ""
     """How figures and sections name the study (its name, or file:name when files differ)."""
+    summary: dict[str, Any] = field(default_factory=dict)
+    """The study's one JSON summary (:meth:`pnas.Study.summary`) when the snapshot was taken."""
 
     @property
     def strategy(self) -> str:
@@ -38,8 +36,8 @@ class StudyData:
 
     @property
     def has_rounds(self) -> bool:
-        """Rounds that mean something (b, the cell size): only the progressive search has them."""
-        return self.strategy == PROGRESSIVE
+        """Rounds that mean something (b, the cell size): a strategy whose rounds are cell sizes."""
+        return rounds_are_levels(self.config)
 
     @property
     def done(self) -> list[TrialRecord]:
@@ -51,9 +49,7 @@ class StudyData:
 
     def best(self, top: int) -> list[TrialRecord]:
         """The most accurate results; a cell over one of the study's limits is never one."""
-        goal = Goal.from_options(self.config.get("strategy") or {})
-        results = [t for t in self.done if not goal.violations(measured_values(t))]
-        return sorted(results, key=lambda t: (-(t.accuracy or 0.0), t.number))[:top]
+        return best_of(self.trials, goal_of(self.config), top)
 
     def in_training_order(self) -> list[TrialRecord]:
         """Finished children in the order they finished (proposal order where no time was recorded)."""
@@ -61,15 +57,7 @@ class StudyData:
         return sorted(finished, key=lambda t: (t.finished if t.finished is not None else math.inf, t.number))
 
     def totals(self) -> dict[str, Any]:
-        finished = [t for t in self.trials if t.status in ("done", "failed")]
-        return {
-            "models": len(self.done),
-            "failed": len(self.failed),
-            "pending": sum(t.status in ("pending", "running") for t in self.trials),
-            "examples": int(sum(t.examples or 0 for t in finished)),
-            "train_seconds": float(sum(t.seconds or 0.0 for t in finished)),
-            "training_mult_adds": int(sum(training_compute(t) or 0 for t in finished)),
-        }
+        return totals_of(self.trials)
 
     def versions(self) -> dict[str, list[str]]:
         """Every version of each library that trained a child of this study (a resumed study may have several)."""
@@ -85,35 +73,15 @@ class StudyData:
 def study_data(study: Study, label: str | None = None) -> StudyData:
     """A snapshot of an open study (the driver's own handle, or a reader's)."""
     path = str(study.store.path) if study.store.path else None
-    return StudyData(study.name, path, study.config, study.state, study.trials(), label=label or study.name)
+    return StudyData(
+        study.name, path, study.config, study.state, study.trials(), label=label or study.name, summary=study.summary()
+    )
 
 
 def open_study(storage: str | Path, name: str | None) -> StudyData:
     """Read study ``name`` (or the file's only study) from ``storage``, read-only; StoreError if absent."""
-    store = StudyStore(storage, create=False)
-    try:
-        studies = store.list_studies()
-        if name is None:
-            if len(studies) != 1:
-                names = ", ".join(s.name for s in studies) or "none"
-                raise StoreError(f"{storage} holds {len(studies)} studies ({names}): pass --study NAME")
-            info = studies[0]
-        else:
-            found = store.get_study(name)
-            if found is None:
-                names = ", ".join(s.name for s in studies) or "none"
-                raise StoreError(f"no study named {name!r} in {storage} (studies there: {names})")
-            info = found
-        return study_data(Study(store, info))
-    finally:
-        store.close()
-
-
-def training_compute(trial: TrialRecord) -> int | None:
-    """Forward mult-adds per image times the images the child trained on (None if either is unknown)."""
-    if trial.mult_adds is None or trial.examples is None:
-        return None
-    return int(trial.mult_adds) * int(trial.examples)
+    with load_study(name, storage) as study:
+        return study_data(study)
 
 
 def best_so_far(study: StudyData) -> tuple[list[int], list[float], list[float]]:

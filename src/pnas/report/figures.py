@@ -10,31 +10,33 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from pnas.report.data import StudyData, best_so_far, pareto_front, predictor_quality
+from pnas.storage import TrialRecord
 
 SIZE = (6.4, 4.0)
 DPI = 110
 
 
-def _figure() -> tuple[Figure, object]:
+def _figure() -> tuple[Figure, Axes]:
     figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
 
 
-def _title(ax: object, study: str | None, what: str) -> None:
+def _title(ax: Axes, study: str | None, what: str) -> None:
     """The study's name on its own line: long names must not push the rest out of the figure."""
-    ax.set_title(what if study is None else f"{study}\n{what}", fontsize=10)  # type: ignore[attr-defined]
+    ax.set_title(what if study is None else f"{study}\n{what}", fontsize=10)
 
 
-def _log_x(ax: object) -> None:
+def _log_x(ax: Axes) -> None:
     """A log axis labelled at its decades only (the minor labels collide)."""
-    ax.set_xscale("log")  # type: ignore[attr-defined]
-    ax.xaxis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def png_bytes(figure: Figure) -> bytes:
@@ -52,7 +54,7 @@ def accuracy_by_round(study: StudyData) -> Figure | None:
     if study.has_rounds:
         rounds = sorted({t.round for t in done})
         for b in rounds:
-            values = [t.accuracy for t in done if t.round == b]
+            values = [t.accuracy for t in done if t.round == b and t.accuracy is not None]
             # a small deterministic spread so that equal accuracies stay visible
             xs = [b + 0.3 * ((i * 0.618) % 1 - 0.5) for i in range(len(values))]
             ax.scatter(xs, values, s=12, alpha=0.6, color="tab:blue")
@@ -61,8 +63,8 @@ def accuracy_by_round(study: StudyData) -> Figure | None:
         ax.set_xlabel("round b (blocks per cell)")
         _title(ax, study.label, "validation accuracy of each child (red: the round's best)")
     else:
-        order = [t for t in study.in_training_order() if t.status == "done" and t.accuracy is not None]
-        ax.scatter(range(1, len(order) + 1), [t.accuracy for t in order], s=12, alpha=0.7, color="tab:blue")
+        accuracies = [t.accuracy for t in study.in_training_order() if t.status == "done" and t.accuracy is not None]
+        ax.scatter(range(1, len(accuracies) + 1), accuracies, s=12, alpha=0.7, color="tab:blue")
         ax.set_xlabel("child, in order of training")
         _title(ax, study.label, "validation accuracy of each child")
     ax.set_ylabel("validation accuracy")
@@ -122,18 +124,19 @@ def best_vs_compute(studies: Sequence[StudyData]) -> Figure | None:
     return _best_so_far(studies, "compute")
 
 
-def _cost(trial: object, cost: str) -> float | None:
-    if cost == "latency_ms":
-        return (getattr(trial, "extra", None) or {}).get("latency_ms")
-    value = getattr(trial, cost)
+def _cost(trial: TrialRecord, cost: str) -> float | None:
+    """The trial's ``params`` or ``mult_adds``, or the ``latency_ms`` its evaluator measured."""
+    value = trial.extra.get("latency_ms") if cost == "latency_ms" else getattr(trial, cost)
     return None if value is None else float(value)
 
 
 def _accuracy_vs(study: StudyData, cost: str, label: str) -> Figure | None:
-    points = [(_cost(t, cost), t.accuracy) for t in study.done if _cost(t, cost) is not None]
+    points = [
+        (value, t.accuracy) for t in study.done if (value := _cost(t, cost)) is not None and t.accuracy is not None
+    ]
     if not points:
         return None
-    costs = [float(c) for c, _ in points]
+    costs = [c for c, _ in points]
     accuracies = [float(a) for _, a in points]
     figure, ax = _figure()
     ax.scatter(costs, accuracies, s=12, alpha=0.5, color="tab:blue", label="trained children")

@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from pnas import __version__
+from pnas.capability import MissingCapability
 from pnas.report import figures
-from pnas.report.data import StudyData, predictor_quality, training_compute
+from pnas.report.data import StudyData, predictor_quality
+from pnas.space import SearchSpace, space_from_config
+from pnas.study.reading import training_compute
 
 DEFAULT_TOP = 5
 """Top cells drawn and listed per study."""
@@ -59,6 +62,15 @@ def _number(value: Any, digits: int = 4) -> str:
     return html.escape(str(value))
 
 
+def _drawing_space(study: StudyData) -> SearchSpace | None:
+    """The study's own space, which draws its cells; None (cells drawn by their text's look) when the
+    space's plugin is not installed here."""
+    try:
+        return space_from_config(study.config.get("space") or {})
+    except ValueError:
+        return None
+
+
 def write_report(studies: Sequence[StudyData], out: str | Path, *, top: int = DEFAULT_TOP) -> Report:
     """Write the report of ``studies`` into folder ``out`` (created if missing; earlier files replaced)."""
     from pnas.report.drawing import draw_cell
@@ -80,8 +92,8 @@ def write_report(studies: Sequence[StudyData], out: str | Path, *, top: int = DE
         return f'<figure><img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}"><figcaption>{html.escape(alt)}</figcaption></figure>'
 
     overlay = []
-    for stem, make in figures.OVERLAID.items():
-        figure = make(studies)
+    for stem, overlaid in figures.OVERLAID.items():
+        figure = overlaid(studies)
         if figure is not None:
             what = "best accuracy so far against " + (
                 "models trained" if stem.endswith("models") else "training compute"
@@ -103,8 +115,13 @@ def write_report(studies: Sequence[StudyData], out: str | Path, *, top: int = DE
             )
         best = study.best(top)
         parts.append(_top_table(study, best))
+        space = _drawing_space(study)
         for rank, trial in enumerate(best, start=1):
-            drawn = draw_cell(trial.cell, title=f"{study.label}: #{rank}, accuracy {trial.accuracy:.4f}")
+            title = f"{study.label}: #{rank}, accuracy {trial.accuracy:.4f}"
+            try:
+                drawn = draw_cell(trial.cell, title=title, space=space)
+            except MissingCapability:
+                continue  # a space that cannot draw its cells: the table above lists them
             parts.append(figure_html(f"{prefix}cell_{rank}", drawn, f"cell #{rank}: {trial.cell}"))
         parts.append(_failures(study))
         parts.append(_settings(study))
@@ -200,6 +217,7 @@ def _summary(studies: Sequence[StudyData], top: int, report: Report) -> dict[str
                 "strategy": s.strategy,
                 "config": s.config,
                 "totals": s.totals(),
+                "summary": s.summary,
                 "versions": s.versions(),
                 "predictor": [
                     {"round": q.round, "children": len(q.actual), "spearman": q.spearman, "kendall": q.kendall}

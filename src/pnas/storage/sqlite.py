@@ -13,8 +13,8 @@ what else every reader (CLI, reports, a notebook on another machine) relies on:
 * Nothing is pickled: configs and metrics are JSON, tensors are safetensors
   bytes. Opening a shared study file never runs code from it.
 * Only one process drives a study at a time (an OS file lock that dies with its
-  process, see :meth:`StudyStore.lock_study`), whatever path reaches the file;
-  readers never need the lock.
+  process, see :meth:`StudyStore.lock_study` and :mod:`pnas.storage.locking`),
+  whatever path reaches the file; readers never need the lock.
 * Readers (``create=False``) open the file read-only: they never write to it,
   so a study on read-only media, or another program's file opened by mistake,
   stays as it was. Only a writer creates a store, and it checks that an
@@ -36,12 +36,10 @@ what else every reader (CLI, reports, a notebook on another machine) relies on:
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import os
 import sqlite3
-import struct
 import threading
 import time
 import urllib.parse
@@ -63,8 +61,19 @@ from pnas.storage.base import (
     TrialState,
     finished_status,
 )
+from pnas.storage.locking import PROCESS_LOCKS, READER_PINS, StudyClaim, lock_path
 
-__all__ = ["StoreError", "StoreReadOnly", "StudyInfo", "StudyLocked", "StudyStore", "TrialRecord", "TrialState"]
+# StudyClaim stays importable from here, where drivers and their tests have imported it.
+__all__ = [
+    "StoreError",
+    "StoreReadOnly",
+    "StudyClaim",
+    "StudyInfo",
+    "StudyLocked",
+    "StudyStore",
+    "TrialRecord",
+    "TrialState",
+]
 
 SCHEMA_VERSION = 1
 MARKER = "pnas-study-store"
@@ -224,7 +233,7 @@ class StudyStore:
         if not create and not self.path.exists():
             raise StoreError(f"no study file at {self.path}: run `pnas search` first, or pass --storage PATH")
         self._real = os.path.realpath(self.path)
-        _READER_PINS.opened(self._real)
+        READER_PINS.opened(self._real)
         try:
             self._db = self._open_file(create)
         except BaseException:
@@ -328,17 +337,17 @@ class StudyStore:
         real = os.path.realpath(self.path)  # type: ignore[arg-type]
         in_wal_mode = len(head) >= 20 and head[18] == 2 and head[19] == 2
         if in_wal_mode and not os.path.exists(self._wal_path()):
-            pinned = _READER_PINS.pin(real)
+            pinned = READER_PINS.pin(real)
             if not os.path.exists(self._wal_path()):  # checked again under the lock: still nobody has it open
                 self._pinned, self._immutable = (real if pinned else None), True
                 return self._connect_reader("mode=ro&immutable=1")
             if pinned:
-                _READER_PINS.unpin(real)
+                READER_PINS.unpin(real)
         return self._connect_reader("mode=ro")
 
     def _unpin(self) -> None:
         if self._pinned is not None:
-            _READER_PINS.unpin(self._pinned)
+            READER_PINS.unpin(self._pinned)
             self._pinned = None
 
     def _go_live(self) -> None:
@@ -507,7 +516,7 @@ class StudyStore:
 
     def _forget_file(self) -> None:
         if self._real is not None:
-            _READER_PINS.closed(self._real)
+            READER_PINS.closed(self._real)
             self._real = None
 
     # --- studies ------------------------------------------------------------
@@ -561,8 +570,8 @@ class StudyStore:
 
     # --- locking ------------------------------------------------------------
     def _lock_path(self) -> str:
-        """One lock file per study file, whichever path (symbolic links included) reaches it."""
-        return os.path.realpath(self.path) + ".lock"  # type: ignore[arg-type]
+        assert self.path is not None, "a store in memory has no lock file"
+        return lock_path(self.path)
 
     def lock_study(self, study_id: int, name: str) -> None:
         """Take the OS lock that says this store drives the study.
@@ -578,19 +587,19 @@ class StudyStore:
             if self.path is None:
                 self._memory_locks.add(study_id)
             elif not self.read_only:
-                _PROCESS_LOCKS.take(self._lock_path(), study_id, self, name, self.path)
+                PROCESS_LOCKS.take(self._lock_path(), study_id, self, name, self.path)
 
     def is_driven(self, study_id: int) -> bool:
         """Whether some live process holds the study's lock (so "running" really runs); creates nothing."""
         if self.path is None:
             return study_id in self._memory_locks
-        return _PROCESS_LOCKS.is_held(self._lock_path(), study_id)
+        return PROCESS_LOCKS.is_held(self._lock_path(), study_id)
 
     def release_locks(self) -> None:
         with self._mutex:
             self._memory_locks.clear()
             if self.path is not None:
-                _PROCESS_LOCKS.release(self._lock_path(), self)
+                PROCESS_LOCKS.release(self._lock_path(), self)
 
     # --- trials -------------------------------------------------------------
     @_guarded
@@ -732,246 +741,3 @@ class StudyStore:
         if not isinstance(row[0], bytes):
             raise _Damaged(f"the data of artifact {name!r} is not a blob")
         return zlib.decompress(row[0]), _json_object(row[1], f"the meta of artifact {name!r}")
-
-
-class _ProcessLocks:
-    """The study locks this process holds, for every store of it.
-
-    POSIX record locks belong to a process, not to a descriptor: a second
-    descriptor of the same lock file would be granted the driver's byte, its
-    unlock would release the driver's lock, and closing it would drop every
-    lock the process holds on the file. So the process keeps one descriptor
-    per lock file, shared by its stores, and knows which store holds which
-    study; other descriptors of a lock file are opened only to ask about it
-    while this process holds nothing there.
-    """
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._files: dict[str, Any] = {}  # lock path -> the one open descriptor
-        self._holders: dict[str, dict[int, object]] = {}  # lock path -> study id -> the store driving it
-
-    def take(self, path: str, study_id: int, store: object, name: str, where: Path) -> None:
-        with self._mutex:
-            holders = self._holders.get(path, {})
-            holder = holders.get(study_id)
-            if holder is store:
-                return
-            if holder is not None:
-                raise StudyLocked(
-                    f"study {name!r} in {where} is being driven by another store of this process; "
-                    "close it or wait for its run to finish"
-                )
-            handle = self._files.get(path)
-            if handle is None:
-                try:
-                    handle = open(path, "a+b")
-                except OSError as exc:
-                    raise StoreError(f"cannot create the lock file {path}: {exc.strerror or exc}") from None
-            try:
-                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, study_id, os.SEEK_SET)
-            except OSError:
-                if not holders:
-                    handle.close()
-                raise StudyLocked(
-                    f"study {name!r} in {where} is being driven by another running process; "
-                    "wait for it to finish or stop it (a killed process releases its lock by itself)"
-                ) from None
-            self._files[path] = handle
-            self._holders.setdefault(path, {})[study_id] = store
-
-    def is_held(self, path: str, study_id: int) -> bool:
-        with self._mutex:
-            if study_id in self._holders.get(path, {}):
-                return True
-            handle = self._files.get(path)
-            if handle is None:
-                try:
-                    handle = open(path, "rb")
-                except OSError:  # no lock file (nobody ever drove it from here), or one we may not read
-                    return False
-            try:  # a shared lock conflicts with another process's exclusive one
-                fcntl.lockf(handle, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, study_id, os.SEEK_SET)
-            except OSError:
-                return True
-            else:
-                fcntl.lockf(handle, fcntl.LOCK_UN, 1, study_id, os.SEEK_SET)
-                return False
-            finally:
-                if handle is not self._files.get(path):
-                    handle.close()
-
-    def release(self, path: str, store: object) -> None:
-        with self._mutex:
-            holders = self._holders.get(path)
-            if not holders:
-                return
-            handle = self._files[path]
-            for study_id in [i for i, holder in holders.items() if holder is store]:
-                fcntl.lockf(handle, fcntl.LOCK_UN, 1, study_id, os.SEEK_SET)
-                del holders[study_id]
-            if not holders:
-                handle.close()
-                del self._files[path], self._holders[path]
-
-    def forget(self) -> None:
-        """In a forked child: it holds none of its parent's locks."""
-        self._mutex = threading.Lock()
-        self._files, self._holders = {}, {}
-
-
-_PROCESS_LOCKS = _ProcessLocks()
-os.register_at_fork(after_in_child=_PROCESS_LOCKS.forget)
-
-
-# SQLite's lock bytes in its unix VFS: a shared lock reads part of the shared range and EXCLUSIVE writes all
-# of it; a writer waiting for EXCLUSIVE holds the pending byte, and no new shared lock is taken meanwhile.
-_PENDING_BYTE = 0x40000000
-_SHARED_FIRST, _SHARED_SIZE = _PENDING_BYTE + 2, 510
-
-
-class _ReaderPins:
-    """SQLite's shared lock on a quiet WAL store, held for the immutable readers of this process.
-
-    With it, a writer of any process can still open the store and commit to
-    its ``-wal``, but cannot take the exclusive lock a last connection needs
-    to checkpoint and delete that ``-wal``, nor write the file in rollback
-    mode; so the file changes only while a ``-wal`` is there to say so.
-
-    It is an open-file-description lock (Linux): unlike the process-wide
-    POSIX locks that SQLite itself takes, it neither is taken over by nor
-    releases SQLite's locks of this process. But closing any descriptor of
-    a file drops the POSIX locks that SQLite connections of this process hold
-    on it, so the descriptor of a file stays open until no store of this
-    process has the file open (:meth:`opened`, :meth:`closed`). Where such
-    locks do not exist, :meth:`pin` says so and immutable readers go without
-    (a writer starting during a read is then noticed only by its ``-wal``).
-    """
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._fds: dict[str, int] = {}
-        self._pins: dict[str, int] = {}
-        self._stores: dict[str, int] = {}  # how many stores of this process have the file open
-
-    @staticmethod
-    def _lock(fd: int, kind: int, start: int = _SHARED_FIRST, size: int = _SHARED_SIZE) -> None:
-        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", kind, os.SEEK_SET, start, size, 0))
-
-    def _try_shared(self, fd: int) -> bool:
-        """Take the shared lock as SQLite does: only while no writer holds (or waits on) the pending byte."""
-        try:
-            self._lock(fd, fcntl.F_RDLCK, _PENDING_BYTE, 1)
-        except OSError:
-            return False
-        try:
-            self._lock(fd, fcntl.F_RDLCK)
-            return True
-        except OSError:
-            return False
-        finally:
-            self._lock(fd, fcntl.F_UNLCK, _PENDING_BYTE, 1)
-
-    def pin(self, path: str, timeout: float = 30.0) -> bool:
-        """Hold the shared lock for one more reader; False when there is no such lock, or a writer kept it exclusive."""
-        if not hasattr(fcntl, "F_OFD_SETLK"):
-            return False
-        with self._mutex:
-            if self._pins.get(path):
-                self._pins[path] += 1
-                return True
-            fd = self._fds.get(path)
-            if fd is None:
-                try:
-                    fd = self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                except OSError:
-                    return False
-            deadline = time.monotonic() + timeout
-            while not self._try_shared(fd):  # an exclusive lock lasts a checkpoint or a commit: wait it out
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.001)
-            self._pins[path] = 1
-            return True
-
-    def unpin(self, path: str) -> None:
-        with self._mutex:
-            if path not in self._pins:  # pinned by the parent of this forked process: not ours to release
-                return
-            self._pins[path] -= 1
-            if not self._pins[path]:
-                del self._pins[path]
-                self._lock(self._fds[path], fcntl.F_UNLCK)
-
-    def opened(self, path: str) -> None:
-        with self._mutex:
-            self._stores[path] = self._stores.get(path, 0) + 1
-
-    def closed(self, path: str) -> None:
-        """A store of ``path`` closed; the last one closes the descriptor (its connection is gone by now)."""
-        with self._mutex:
-            if path not in self._stores:  # opened by the parent of this forked process
-                return
-            self._stores[path] -= 1
-            if self._stores[path]:
-                return
-            del self._stores[path]
-            fd = self._fds.pop(path, None)
-            if fd is not None:
-                os.close(fd)
-
-    def forget(self) -> None:
-        """In a forked child: the locks and stores are its parent's (the descriptors stay open, unused)."""
-        self._mutex = threading.Lock()
-        self._fds, self._pins, self._stores = {}, {}, {}
-
-
-_READER_PINS = _ReaderPins()
-os.register_at_fork(after_in_child=_READER_PINS.forget)
-
-
-NAME_LOCKS = 1 << 40
-"""Lock bytes from here on claim study names (below: study ids), so one claim never meets a study's lock."""
-
-
-class StudyClaim:
-    """The claim a driver takes on a study's name before its slow start (building, loading data).
-
-    Two drivers started at once on a study that does not exist yet would both
-    create it; the claim makes the second one fail at once instead, whatever
-    path it reached the file by. A byte of the same lock file as the study
-    locks, so the kernel drops it with its process. A file that cannot be
-    locked (on read-only media, or in memory) gives an empty claim: nobody can
-    write through it anyway; so does an existing file that no driver has
-    started on (a copied study, another program's file), which gets no lock
-    file beside it.
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None, name: str) -> None:
-        self._lock: str | None = None
-        if path is None or str(path) == ":memory:":
-            return
-        real = os.path.realpath(path)
-        if os.path.exists(real) and not os.path.exists(real + ".lock"):
-            return  # a file no driver has started on (a copy, another program's): leave nothing beside it
-        if not os.access(os.path.dirname(real) or ".", os.W_OK) and not os.path.exists(real + ".lock"):
-            return
-        key = NAME_LOCKS + (zlib.crc32(name.encode()) & 0x7FFFFFFF)
-        try:
-            _PROCESS_LOCKS.take(real + ".lock", key, self, name, Path(path))
-        except StoreError as exc:
-            if isinstance(exc, StudyLocked):
-                raise
-            return  # a lock file we may not create: nothing to claim on
-        self._lock = real + ".lock"
-
-    def release(self) -> None:
-        if self._lock is not None:
-            _PROCESS_LOCKS.release(self._lock, self)
-            self._lock = None
-
-    def __enter__(self) -> StudyClaim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()

@@ -56,6 +56,9 @@ class Strategy(ABC):
     """
 
     name: str = "strategy"
+    rounds_are_levels: bool = False
+    """Whether each round is one cell size (the progressive search: round b holds cells of b levels), so a
+    report may call its rounds ``b``; otherwise a round is just a batch."""
 
     options: Options | None = None
     """A built-in strategy's options (its constructor's argument); ``config()`` is derived from them."""
@@ -107,6 +110,32 @@ class Strategy(ABC):
     @abstractmethod
     def tell(self, proposal: Proposal, result: EvalResult | None) -> None:
         """``result`` is None when the child failed."""
+
+    def warm_start(self, cell: Any, result: EvalResult | None) -> None:
+        """A result obtained elsewhere (``study.add_trial``), told before the next ask. The default learns
+        nothing from it: a cell the strategy proposes later is still never evaluated again, because its
+        result is read from the study."""
+
+    accepts_enqueued: bool = False
+    """Whether cells may be queued for the strategy to ask first (``study.enqueue``): only strategies that
+    choose their cells freely can take them."""
+
+    def check_enqueue(self, cells: list[Any]) -> None:
+        """A ValueError, saying why, when this strategy cannot take enqueued cells."""
+        if not self.accepts_enqueued:
+            raise ValueError(
+                f"the {self.name} strategy chooses every cell it asks by its own rule and cannot take enqueued "
+                "cells: give a known result with study.add_trial instead, or use a strategy that chooses freely "
+                "(random, evolution, guided)"
+            )
+
+    def enqueue(self, cells: list[Any]) -> None:
+        """Cells to ask first, from the next ask on (see :attr:`accepts_enqueued`)."""
+        self.check_enqueue(cells)
+
+    def predictor_config(self) -> dict[str, Any] | None:
+        """The ``[predictor]`` section of a strategy that uses a predictor (None: it uses none)."""
+        return None
 
     def config(self) -> dict[str, Any]:
         """JSON-able options that determine the strategy's choices (stored with the study): its options
@@ -170,6 +199,14 @@ class GoalOptions(Options):
 STRATEGIES: Registry[Strategy] = Registry("strategy", "pnas.strategies")
 """Factories are ``(space, **options)``; one that uses a predictor (``uses=("predictor",)``) also gets
 ``predictor=<name>``, ``ensemble=<members>`` and ``predictor_options=<that section's other options>``."""
+
+
+def rounds_are_levels(name: str) -> bool:
+    """Whether the rounds of the strategy registered as ``name`` are cell sizes
+    (:attr:`Strategy.rounds_are_levels`), for a reader of a stored study; False for a strategy not
+    registered here or not built by a :class:`Strategy` class."""
+    factory = STRATEGIES.component(name).factory if name in STRATEGIES else None
+    return isinstance(factory, type) and issubclass(factory, Strategy) and factory.rounds_are_levels
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ class RegularizedEvolution(BudgetedStrategy):
 
     def propose(self, n: int) -> list[Any]:
         cells: list[Any] = []
-        batch_seen: set = set()
+        batch_seen: set[Any] = set()
         members = list(self.population)
         # Random cells until the population first reaches its size (failed ones are replaced);
         # from then on it only changes by aging.
@@ -103,7 +103,7 @@ class RegularizedEvolution(BudgetedStrategy):
             batch_seen.add(cell)
         return cells
 
-    def _child(self, members: list[tuple[Any, float]], batch_seen: set) -> Any | None:
+    def _child(self, members: list[tuple[Any, float]], batch_seen: set[Any]) -> Any | None:
         """Tournament: mutate the best of ``sample`` random members (an unseen mutation if possible)."""
         if not members:
             return self.random_unseen(batch_seen)

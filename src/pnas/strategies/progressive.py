@@ -100,6 +100,7 @@ class ProgressiveSearch(Strategy):
 
     name = "pnas"
     default_predictor = DEFAULT_PREDICTOR
+    rounds_are_levels = True
 
     def __init__(
         self,
@@ -178,7 +179,7 @@ class ProgressiveSearch(Strategy):
         kept = [cell for cell, ok in zip(cells, self.costs.within(cells)) if ok]
         if not kept:
             raise ValueError(
-                f"no cell of one {'block' if self.space.name == 'pnas' else 'level'} meets the limits "
+                f"no cell of one {self.space.level_noun} meets the limits "
                 f"({', '.join(f'{k} {v:,}' for k, v in self.goal.limits.items())}): raise them, or make the "
                 "network smaller (fewer filters or cells)"
             )

@@ -111,11 +111,13 @@ class BudgetedStrategy(Strategy):
         self.budget = options.budget
         self.batch = options.batch
         self.rng = random.Random(options.seed)
-        self.seen: set = set()
+        self.seen: set[Any] = set()
         self.told = 0
         self.round = 0
         self._pending: list[Any] = []
         self._finished = False
+        self.queue: list[Any] = []
+        """Cells enqueued by the user, asked before the strategy's own (see :meth:`enqueue`)."""
 
     @property
     def remaining(self) -> int:
@@ -137,7 +139,8 @@ class BudgetedStrategy(Strategy):
             n = min(self.batch, self.remaining)
         else:
             n = min(LAZY_CHUNK, self.remaining) if lazy else self.remaining
-        cells = self.propose(n)
+        cells = self._dequeue(n)
+        cells += self.propose(n - len(cells)) if n > len(cells) else []
         if not cells:  # the space holds no cell this study has not proposed yet
             self._finished = True
             return []
@@ -162,6 +165,31 @@ class BudgetedStrategy(Strategy):
             result = None  # over a measured limit: learnt from as a failure, never as a result
         self.observe(proposal.cell, result, batch_done=not self._pending)
 
+    accepts_enqueued = True
+
+    def enqueue(self, cells: list[Any]) -> None:
+        self.queue.extend(cells)
+        self._finished = False
+
+    def _dequeue(self, n: int) -> list[Any]:
+        """Up to ``n`` enqueued cells not proposed yet (nor over a limit), in the order they were enqueued."""
+        taken: list[Any] = []
+        while self.queue and len(taken) < n:
+            cell = self.queue.pop(0)
+            if not self.excluded(cell, set(taken)):
+                taken.append(cell)
+        if taken:
+            self.seen.update(taken)
+        return taken
+
+    def warm_start(self, cell: Any, result: EvalResult | None) -> None:
+        """Learnt from like a told outcome, and never proposed; it does not count against the budget."""
+        self.seen.add(cell)
+        self.costs.observe(cell, result)
+        if result is not None and not self.costs.meets_limits(result):
+            result = None
+        self.observe(cell, result, batch_done=True)
+
     def propose(self, n: int) -> list[Any]:
         """Up to ``n`` distinct cells not in ``self.seen``; fewer (or none) if the space runs out."""
         raise NotImplementedError
@@ -169,7 +197,7 @@ class BudgetedStrategy(Strategy):
     def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
         """One outcome, in batch order; ``batch_done`` on the batch's last one."""
 
-    def random_unseen(self, extra_seen: set | None = None) -> Any | None:
+    def random_unseen(self, extra_seen: set[Any] | None = None) -> Any | None:
         """A uniform random cell within the limits and not proposed yet (nor in ``extra_seen``), or None."""
         extra = extra_seen or set()
         return draw_unseen(lambda: self.space.random_cell(self.rng), lambda c: self.excluded(c, extra))
@@ -177,7 +205,7 @@ class BudgetedStrategy(Strategy):
     def random_cells(self, n: int) -> list[Any]:
         """Up to ``n`` distinct uniform random cells, none proposed yet and all within the limits."""
         cells: list[Any] = []
-        batch_seen: set = set()
+        batch_seen: set[Any] = set()
         for _ in range(n):
             cell = self.random_unseen(batch_seen)
             if cell is None:
@@ -186,7 +214,7 @@ class BudgetedStrategy(Strategy):
             batch_seen.add(cell)
         return cells
 
-    def excluded(self, cell: Any, extra_seen: set) -> bool:
+    def excluded(self, cell: Any, extra_seen: set[Any]) -> bool:
         """Proposed already (in the study or ``extra_seen``), or over a limit: not to be proposed."""
         if cell in self.seen or cell in extra_seen:
             return True

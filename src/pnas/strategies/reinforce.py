@@ -49,6 +49,8 @@ INIT_SCALE = 0.08
 class Controller(nn.Module):
     """LSTM policy over a fixed sequence of categorical decisions of sizes ``sizes``."""
 
+    offsets: torch.Tensor  # a buffer: where each decision's token ids start
+
     def __init__(self, sizes: list[int], hidden: int, layers: int, generator: torch.Generator) -> None:
         super().__init__()
         self.sizes = list(sizes)
@@ -131,7 +133,7 @@ class Reinforce(BudgetedStrategy):
 
     def _propose(self, n: int) -> list[Any]:
         cells: list[Any] = []
-        batch_seen: set = set()
+        batch_seen: set[Any] = set()
         recent: list[Any] = []
         for _ in range(RESAMPLE_ROUNDS):
             for row in self.controller.sample(max(16, 2 * n), self.sampler).tolist():
@@ -159,6 +161,12 @@ class Reinforce(BudgetedStrategy):
             batch_seen.add(cell)
             self._decisions[cell] = None
         return cells
+
+    accepts_enqueued = False  # the policy learns from the cells it sampled itself
+
+    def warm_start(self, cell: Any, result: EvalResult | None) -> None:
+        """Never proposed; the policy gradient learns only from cells it sampled, so nothing else is learnt."""
+        self.seen.add(cell)
 
     def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:
         row = self._decisions.pop(cell)

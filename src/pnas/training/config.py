@@ -28,10 +28,6 @@ from pnas.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IMAGE_SIZE
 
 DEVICES = ("cpu", "cuda", "auto")
 
-FLIP_DEFAULTS: dict[str, bool] = {"fashion-mnist": True, "cifar10": True, "cifar100": True, "folder": True}
-"""Whether a horizontal flip keeps an image's class, per data set (off for digits or text, where it
-does not). A data set missing here is not flipped unless asked for with ``--flip``."""
-
 
 @dataclass(frozen=True)
 class TrainConfig(Options):
@@ -81,7 +77,13 @@ class TrainConfig(Options):
         return default_padding(image_size) if self.crop_padding is None else self.crop_padding
 
     def flips(self) -> bool:
-        return FLIP_DEFAULTS.get(self.dataset, False) if self.flip is None else self.flip
+        """``flip``, or where unset what the data set declares (:attr:`pnas.evaluation.readers.DatasetTraits.flip`:
+        whether a flip keeps an image's class; off for digits or text, and for a data set that does not say)."""
+        if self.flip is not None:
+            return self.flip
+        from pnas.evaluation.readers import DATASETS
+
+        return DATASETS.traits(self.dataset).flip
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)

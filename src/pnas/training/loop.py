@@ -93,7 +93,7 @@ def epoch_steps(images: int, batch_size: int) -> int:
     return steps - 1 if steps > 1 and images - (steps - 1) * batch_size < 2 else steps
 
 
-class EpochBatches(torch.utils.data.Dataset):
+class EpochBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Batch ``i`` of one epoch, augmented with a generator seeded by (seed, epoch, i): the same batch in
     any process, so data-loading workers change nothing but speed."""
 

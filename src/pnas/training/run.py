@@ -102,10 +102,21 @@ class RunFolder:
         self.path = Path(path).expanduser()
         self._lock: int | None = None
 
-    spec_path = property(lambda self: self.path / SPEC)
-    checkpoint_path = property(lambda self: self.path / CHECKPOINT)
-    result_path = property(lambda self: self.path / RESULT)
-    log_path = property(lambda self: self.path / LOG)
+    @property
+    def spec_path(self) -> Path:
+        return self.path / SPEC
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT
+
+    @property
+    def result_path(self) -> Path:
+        return self.path / RESULT
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / LOG
 
     def is_run(self) -> bool:
         return self.spec_path.is_file()
@@ -131,7 +142,8 @@ class RunFolder:
         if not self.result_path.is_file():
             return None
         try:
-            return json.loads(self.result_path.read_text())
+            result: dict[str, Any] = json.loads(self.result_path.read_text())
+            return result
         except (OSError, ValueError) as exc:
             raise RunError(f"{self.result_path} cannot be read ({exc}); delete it to evaluate the run again") from None
 

@@ -1,0 +1,445 @@
+"""Driving a study: the strategy's batches handed out as trials, results recorded as they are told.
+
+Resuming is replay. The strategy is rebuilt from the study's stored configuration and asked again
+from the start; every proposal whose result is already in the store is told from there instead of
+being evaluated, so the strategy walks the same path and evaluation picks up exactly where it
+stopped. This needs strategies that are deterministic given their seed and what they are told. Trials
+that were asked and never told (their process died) are simply asked again, before anything new.
+
+Results given from elsewhere (:meth:`StudyDriver.give`) and cells queued for the strategy
+(:meth:`StudyDriver.enqueue`) are kept with the number of batches the strategy had been told when
+they arrived, and replayed at that same point, so that the sequence of trials never depends on
+where a process stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pnas import __version__
+from pnas.checkpoints import checkpoint
+from pnas.evaluation.base import EvalResult, Evaluator
+from pnas.execution.base import Executor, Job, Outcome
+from pnas.storage.base import MACHINERY_FAILURE, StudyStorage, TrialRecord
+from pnas.strategies.base import Proposal, Strategy
+from pnas.study.artifacts import StudyArtifacts
+from pnas.study.opening import Messages, Opening
+from pnas.study.trial import Trial, TrialFailed
+
+GIVEN_ROUND = 0
+"""The round of a trial given with ``add_trial`` (a strategy's own rounds count from 1)."""
+
+ENQUEUED = "enqueued-cells"
+"""The artifact listing the cells enqueued for the strategy, each with the point it was enqueued at."""
+
+
+class ChildrenFailing(RuntimeError):
+    """The first children of a run all failed with the same error: the setup is broken, not the cells."""
+
+
+@dataclass
+class FailureStreak:
+    """Watches a run's first outcomes: ``limit`` failures in a row with one error, before any child of the
+    run succeeded or failed otherwise, mean a broken evaluator or a worker without its data, so the study
+    stops instead of recording every child failed and calling itself complete."""
+
+    limit: int
+    keys: list[str] = field(default_factory=list)
+    error: str | None = None
+    over: bool = False
+    """A success or a second kind of error was seen: this run's setup works."""
+
+    def add(self, outcome: Outcome) -> bool:
+        """Count ``outcome``; True when the run must stop."""
+        if self.over or self.limit <= 0:
+            return False
+        if outcome.error is None or (self.error is not None and outcome.error != self.error):
+            self.over = True
+            return False
+        self.error = outcome.error
+        self.keys.append(outcome.key)
+        return len(self.keys) >= self.limit
+
+
+def is_machinery_failure(trial: TrialRecord) -> bool:
+    """A child recorded failed because its worker died (or a node left), not because of the child."""
+    return trial.status == "failed" and trial.extra.get("failure") == MACHINERY_FAILURE
+
+
+def needs_evaluation(trial: TrialRecord | None) -> bool:
+    """Not finished, or failed only because the machinery failed (never final across a resume)."""
+    if trial is None:
+        return True
+    return trial.status not in ("done", "failed") or is_machinery_failure(trial)
+
+
+def result_from_trial(trial: TrialRecord) -> EvalResult | None:
+    """What the strategy is told of a finished trial: its result, or None when it failed."""
+    if trial.status != "done" or trial.accuracy is None:
+        return None
+    return EvalResult(
+        accuracy=trial.accuracy,
+        report_accuracy=trial.report_accuracy,
+        params=trial.params,
+        mult_adds=trial.mult_adds,
+        examples=trial.examples or 0,
+        seconds=trial.seconds or 0.0,
+        extra=trial.extra,
+    )
+
+
+@dataclass
+class OpenBatch:
+    """The strategy's batch being evaluated: its proposals, and the trials not told yet."""
+
+    number: int
+    proposals: list[Proposal]
+    keys: list[str]
+    open: dict[str, Trial]
+    handed: set[str] = field(default_factory=set)
+
+    @property
+    def round(self) -> int:
+        return self.proposals[0].round
+
+
+class Silent:
+    """A reporter that says nothing (see :class:`pnas.study.Reporter` for what one may hear)."""
+
+    def message(self, text: str) -> None: ...
+
+
+def this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class StudyDriver:
+    """The ask/tell state of one study in this process: the strategy, replayed up to its open batch."""
+
+    def __init__(self, store: StudyStorage, opening: Opening, strategy: Strategy, config: dict[str, Any]) -> None:
+        self.store, self.opening, self.strategy, self.config = store, opening, strategy, config
+        self.batches_told = 0
+        self.covered: set[str] = set()
+        """The cells of every batch told to the strategy so far."""
+        self.batch: OpenBatch | None = None
+        self.finished = False
+        self.prepared = False
+        self.reporter: Messages = Silent()
+        self.provenance: dict[str, Any] = {}
+        self._given: dict[int, list[tuple[Any, EvalResult | None]]] = {}
+        self._enqueued: dict[int, list[Any]] = {}
+
+    @property
+    def study_id(self) -> int:
+        return self.opening.info.id
+
+    # --- setting up -----------------------------------------------------------
+    def prepare(self, evaluator: Evaluator | None) -> None:
+        """Before the strategy's first ask: the evaluator's cost model and probe, the data check, the lock.
+
+        ``evaluator`` must be prepared (its data loaded); None for cells the user evaluates.
+        """
+        if self.prepared:
+            return
+        info = self.opening.info
+        self.store.lock_study(info.id, info.name)
+        cost_model = evaluator.cost_model() if evaluator is not None else None
+        self.strategy.use_cost_model(cost_model)
+        self.strategy.use_probe(evaluator.probe() if evaluator is not None else None)
+        if evaluator is not None:
+            self.opening.check_data(evaluator.data_fingerprint())
+        self.opening.record_objectives(self.strategy, cost_model)
+        self.strategy.artifacts = StudyArtifacts(self.store, info.id)
+        self.provenance = _provenance(self.strategy, evaluator)
+        self._load_warm_starts()
+        self.prepared = True
+
+    def _load_warm_starts(self) -> None:
+        space = self.strategy.space
+        for trial in self.store.trials(self.study_id):
+            given = trial.extra.get("given")
+            if isinstance(given, dict) and trial.status in ("done", "failed"):
+                cell = space.parse(trial.cell)
+                self._given.setdefault(int(given["after_batch"]), []).append((cell, result_from_trial(trial)))
+        found = self.store.load_artifact(self.study_id, ENQUEUED)
+        for text, after in found[1].get("cells", []) if found else []:
+            self._enqueued.setdefault(int(after), []).append(space.parse(text))
+
+    # --- asking -----------------------------------------------------------------
+    def replay(self) -> None:
+        """Tell the strategy what the store holds of its own proposals, without asking anything new."""
+        recorded = {t.cell for t in self.store.trials(self.study_id) if "given" not in t.extra}
+        while self.batch is None and not self.finished and not recorded <= self.covered:
+            self._advance()
+
+    def sync(self) -> None:
+        """Replay (or advance) the strategy until a batch has trials to evaluate, or the search ends."""
+        while self.batch is None and not self.finished:
+            self._advance()
+
+    def _advance(self) -> None:
+        for cell, result in self._given.pop(self.batches_told, []):
+            self.strategy.warm_start(cell, result)
+        queued = self._enqueued.pop(self.batches_told, [])
+        if queued:
+            self.strategy.enqueue(queued)
+        proposals = self.strategy.ask()
+        if not proposals:
+            self.finished = True
+            return
+        space, store, study = self.strategy.space, self.store, self.study_id
+        keys = [space.format(p.cell) for p in proposals]
+        known = {key: store.trial(study, key) for key in dict.fromkeys(keys)}
+        todo = [key for key, trial in known.items() if needs_evaluation(trial)]
+        if todo or any(trial is None for trial in known.values()):
+            self.opening.start(self.reporter)
+            store.add_proposals(study, [(k, p.round, p.predicted) for k, p in zip(keys, proposals)])
+            for key in todo:
+                trial = known[key]
+                if trial is not None and is_machinery_failure(trial):
+                    store.retry_trial(study, key)
+        if not todo:
+            self._tell_strategy(proposals, keys)
+            return
+        cells = dict(zip(keys, (p.cell for p in proposals)))
+        trials = {}
+        for key in todo:
+            record = store.trial(study, key)
+            assert record is not None
+            trials[key] = Trial(record.number, record.round, cells[key], self.config, record.predicted)
+        self.batch = OpenBatch(self.batches_told, proposals, keys, trials)
+
+    def ask(self, *, mark_running: bool = True) -> list[Trial]:
+        """The open batch's trials not handed out yet by this process; [] when the search is finished."""
+        self.sync()
+        if self.batch is None:
+            self.finish()
+            return []
+        batch = self.batch
+        fresh = [trial for key, trial in batch.open.items() if key not in batch.handed]
+        if not fresh:
+            raise RuntimeError(
+                f"the {len(batch.open)} trial(s) of the current batch were asked and not told yet: tell each of "
+                "them (a value, or pnas.TrialFailed) before asking again"
+            )
+        batch.handed.update(trial.key for trial in fresh)
+        if mark_running:
+            for trial in fresh:
+                self.store.mark_running(self.study_id, trial.key, this_worker())
+        return fresh
+
+    def finish(self) -> None:
+        """The search has ended: the study is marked complete (writing nothing if it already is)."""
+        self.opening.finish(self.reporter)
+        self.store.release_locks()
+
+    # --- telling ---------------------------------------------------------------------
+    def tell(
+        self,
+        key: str,
+        value: EvalResult | TrialFailed,
+        *,
+        worker: str | None = None,
+        started: float | None = None,
+        finished: float | None = None,
+        machinery: bool = False,
+    ) -> None:
+        """Record the outcome of an asked trial; telling a finished trial its own value again does nothing."""
+        record = self.store.trial(self.study_id, key)
+        if record is None:
+            raise ValueError(f"{key} is not a trial of study {self.opening.info.name!r}")
+        if record.status in ("done", "failed") and not is_machinery_failure(record):
+            if _same_outcome(record, value):
+                return
+            raise ValueError(
+                f"trial {record.number} ({key}) was already told {_describe_record(record)}; "
+                f"it cannot be told {_describe_value(value)}"
+            )
+        self.sync()
+        if self.batch is None or key not in self.batch.open:
+            raise ValueError(f"trial {record.number} ({key}) was not asked: tell only trials that study.ask() gave")
+        self._record(key, value, worker=worker, started=started, finished=finished, machinery=machinery)
+        del self.batch.open[key]
+
+    def complete_batch(self) -> bool:
+        """Tell the strategy the open batch once every trial of it is recorded; True if it was."""
+        batch = self.batch
+        if batch is None or batch.open:
+            return False
+        self._tell_strategy(batch.proposals, batch.keys)
+        self.batch = None
+        checkpoint("between_rounds")
+        return True
+
+    def _tell_strategy(self, proposals: Sequence[Proposal], keys: Sequence[str]) -> None:
+        for key, proposal in zip(keys, proposals):
+            trial = self.store.trial(self.study_id, key)
+            assert trial is not None and trial.status in ("done", "failed"), f"{key} left unfinished"
+            self.strategy.tell(proposal, result_from_trial(trial))
+        self.covered.update(keys)
+        self.batches_told += 1
+
+    def _record(
+        self,
+        key: str,
+        value: EvalResult | TrialFailed,
+        *,
+        worker: str | None,
+        started: float | None,
+        finished: float | None,
+        machinery: bool,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        common: dict[str, Any] = {"worker": worker, "started": started, "finished": finished}
+        if isinstance(value, EvalResult):
+            metrics = value.to_dict()
+            if extra:
+                metrics["extra"] = {**metrics.get("extra", {}), **extra}
+            self.store.record_result(
+                self.study_id, key, status="done", metrics=metrics, provenance=self.provenance, **common
+            )
+            return
+        failure: dict[str, Any] = dict(extra or {})
+        if machinery:
+            failure["failure"] = MACHINERY_FAILURE
+        self.store.record_result(
+            self.study_id,
+            key,
+            status="failed",
+            error=str(value) or "failed",
+            metrics={"extra": failure} if failure else None,
+            provenance=self.provenance,
+            **common,
+        )
+
+    # --- results from elsewhere, cells to ask first --------------------------------------------
+    def give(self, cell: Any, value: EvalResult | TrialFailed) -> None:
+        """A result obtained elsewhere: recorded, and told to the strategy before its next ask."""
+        self.replay()
+        key = self.strategy.space.format(cell)
+        record = self.store.trial(self.study_id, key)
+        if record is not None:
+            if self.batch is not None and key in self.batch.open:
+                self.tell(key, value)
+                return
+            if record.status in ("done", "failed") and _same_outcome(record, value):
+                return
+            raise ValueError(
+                f"{key} is already a trial of study {self.opening.info.name!r} ({_describe_record(record)})"
+            )
+        after = self.batches_told + (1 if self.batch is not None else 0)
+        self.opening.start(self.reporter)
+        self.store.add_proposals(self.study_id, [(key, GIVEN_ROUND, None)])
+        self._record(
+            key,
+            value,
+            worker=None,
+            started=None,
+            finished=None,
+            machinery=False,
+            extra={"given": {"after_batch": after}},
+        )
+        result = value if isinstance(value, EvalResult) else None
+        if self.finished:
+            return  # nothing left to ask: the result is kept for readers
+        self._given.setdefault(after, []).append((cell, result))
+
+    def enqueue(self, cells: list[Any]) -> None:
+        """Cells for the strategy to ask first, from its next ask on (durable: replayed at the same point)."""
+        self.strategy.check_enqueue(cells)
+        self.replay()
+        if self.finished:
+            raise ValueError(f"study {self.opening.info.name!r} is finished: nothing more will be asked")
+        after = self.batches_told + (1 if self.batch is not None else 0)
+        found = self.store.load_artifact(self.study_id, ENQUEUED)
+        listed = list(found[1].get("cells", [])) if found else []
+        listed += [[self.strategy.space.format(cell), after] for cell in cells]
+        self.opening.start(self.reporter)
+        self.store.save_artifact(self.study_id, ENQUEUED, b"", {"cells": listed})
+        self._enqueued.setdefault(after, []).extend(cells)
+
+    # --- running an evaluator over every batch ----------------------------------------
+    def run(self, executor: Executor, evaluator: Evaluator, reporter: Any, on_batch: Callable[[int], None]) -> None:
+        """Evaluate every batch with ``executor`` until the search ends (what ``optimize`` runs)."""
+        streak = FailureStreak(executor.stop_after_failures)
+        takes_trials = evaluator.takes_trials
+        while True:
+            trials = self.ask(mark_running=False)
+            if not trials:
+                return
+            batch = self.batch
+            assert batch is not None
+            reporter.batch_started(batch.round, len(batch.proposals), len(trials))
+            by_key = {trial.key: trial for trial in trials}
+            jobs = [Job(trial.key, trial if takes_trials else trial.cell) for trial in trials]
+
+            def on_event(key: str, event: dict[str, Any]) -> None:
+                if event.get("type") == "start":
+                    self.store.mark_running(self.study_id, key, str(event.get("worker", "")))
+                reporter.child_event(key, event)
+
+            outcomes = executor.run(jobs, on_event)
+            try:
+                for outcome in outcomes:
+                    value: EvalResult | TrialFailed = (
+                        outcome.result if outcome.result is not None else TrialFailed(outcome.error or "unknown error")
+                    )
+                    self.tell(
+                        by_key[outcome.key].key,
+                        value,
+                        worker=outcome.worker,
+                        started=outcome.started,
+                        finished=outcome.finished,
+                        machinery=outcome.machinery,
+                    )
+                    reporter.child_finished(outcome)
+                    if streak.add(outcome):
+                        self._stop_failing(streak)
+            finally:
+                if isinstance(outcomes, Generator):
+                    outcomes.close()  # stops the children still in flight when the run ends early
+            self.complete_batch()
+            on_batch(batch.round)
+
+    def _stop_failing(self, streak: FailureStreak) -> None:
+        """Reopen the streak's children for the next run (they say nothing about their cells) and stop."""
+        for key in streak.keys:
+            self.store.mark_machinery_failure(self.study_id, key)
+        raise ChildrenFailing(
+            f"stopped: the first {len(streak.keys)} children all failed with the same error: {streak.error}; "
+            "fix the cause and run the same command again (those children are trained again), "
+            "or raise --stop-after-failures"
+        )
+
+
+def _same_outcome(record: TrialRecord, value: EvalResult | TrialFailed) -> bool:
+    if isinstance(value, TrialFailed):
+        return record.status == "failed"
+    return record.status == "done" and record.accuracy == value.accuracy
+
+
+def _describe_record(record: TrialRecord) -> str:
+    return f"accuracy {record.accuracy}" if record.status == "done" else f"failed ({record.error})"
+
+
+def _describe_value(value: EvalResult | TrialFailed) -> str:
+    return f"failed ({value})" if isinstance(value, TrialFailed) else f"accuracy {value.accuracy}"
+
+
+def _provenance(strategy: Strategy, evaluator: Evaluator | None) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:  # a study evaluated by the user's own code may not use torch at all
+        torch_version = None
+    return {
+        "pnas": __version__,
+        "torch": torch_version,
+        "strategy_seed": strategy.seed,
+        "evaluator_seed": evaluator.config().get("seed") if evaluator is not None else None,
+    }

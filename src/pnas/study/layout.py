@@ -1,0 +1,76 @@
+"""A study's stored configuration: the registries that read it, the layouts it had, what may change on resume."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pnas.config
+from pnas.config import OptionSpec
+from pnas.evaluation.base import EVALUATORS, Evaluator
+from pnas.execution.base import EXECUTORS
+from pnas.predictors.base import PREDICTORS
+from pnas.registry import Registry
+from pnas.space import SPACES
+from pnas.strategies.base import STRATEGIES, Strategy
+
+REGISTRIES: dict[str, Registry[Any]] = {
+    "space": SPACES,
+    "strategy": STRATEGIES,
+    "predictor": PREDICTORS,
+    "evaluator": EVALUATORS,
+    "executor": EXECUTORS,
+}
+"""Where each section of a study's configuration finds its components' declared options."""
+
+
+def declared_options(section: str, name: str) -> dict[str, OptionSpec] | None:
+    """The options a registered component declares; None for a section or component nobody registered."""
+    registry = REGISTRIES.get(section)
+    if registry is None or name not in registry:
+        return None
+    return registry.component(name).specs
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(refused, allowed) changes between a stored study's configuration and a new one (see
+    :func:`pnas.config.config_changes`: the components' declarations decide)."""
+    return pnas.config.config_changes(upgrade_layout(old), upgrade_layout(new), declared_options)
+
+
+def upgrade_layout(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored configuration in today's layout; the one place that knows earlier layouts.
+
+    Studies made before predictors had their own section kept the progressive search's predictor
+    under ``strategy`` (``predictor``, ``ensemble``, ``predictor_options``), and NAS-Bench-201's
+    space recorded its fixed size.
+    """
+    space = config.get("space")
+    if isinstance(space, dict) and space.get("name") == "nb201" and "max_level" in space:
+        # its size is fixed (6 edges): it was recorded before spaces recorded only their options
+        config = {**config, "space": {"name": "nb201"}}
+    strategy = config.get("strategy")
+    if not isinstance(strategy, dict) or not isinstance(strategy.get("predictor"), str):
+        return config
+    strategy = dict(strategy)
+    predictor = {"name": strategy.pop("predictor")}
+    if "ensemble" in strategy:
+        predictor["ensemble"] = strategy.pop("ensemble")
+    predictor.update(strategy.pop("predictor_options", None) or {})
+    upgraded = {key: value for key, value in config.items() if key != "strategy"}
+    return {"space": upgraded.pop("space", None), "strategy": strategy, "predictor": predictor, **upgraded}
+
+
+def study_config(
+    strategy: Strategy, evaluator: Evaluator | None, executor: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The nested configuration a study stores: one section per component, from the built components
+    (no evaluator section for a study whose cells the user evaluates)."""
+    config: dict[str, Any] = {"space": strategy.space.config(), "strategy": strategy.config()}
+    predictor = strategy.predictor_config()
+    if predictor is not None:
+        config["predictor"] = predictor
+    if evaluator is not None:
+        config["evaluator"] = {"name": evaluator.name, **evaluator.config()}
+    if executor is not None:
+        config["executor"] = executor
+    return config
