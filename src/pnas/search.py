@@ -326,7 +326,8 @@ def _default_evaluator(space: str) -> str:
     an unknown space is left to :func:`resolve` to report."""
     if space not in REGISTRIES["space"]:
         return "train"
-    return REGISTRIES["space"].create(space).default_evaluator
+    suggested: str = REGISTRIES["space"].create(space).default_evaluator
+    return suggested
 
 
 def resolve(
@@ -519,7 +520,7 @@ def _create(
 def _default_workers(evaluator: str) -> int:
     from pnas.execution.local import default_workers
 
-    return default_workers(REGISTRIES["evaluator"].component(evaluator).factory)
+    return default_workers(evaluator)  # by its registered name: its class declares whether it needs workers
 
 
 def build_search(config: SearchConfig, stored: Mapping[str, Any] | None = None) -> ResolvedSearch:
