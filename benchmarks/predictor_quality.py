@@ -24,7 +24,7 @@ precision_at_k.
 
 ``--features`` adds the feature-mlp ensemble on every combination of the named feature sets (each
 with and without every other). Zero-cost features are computed on the project's own NB201 networks
-(:data:`pnas.predictors.features.PROXY_NETWORKS`, no data): about 0.04 s a cell, some ten minutes for
+(:meth:`pnas.space.Nb201Space.proxy_network`, no data): about 0.04 s a cell, some ten minutes for
 the whole table on two cores; ``--zero-cost-cache FILE`` keeps them between runs.
 """
 

@@ -46,9 +46,9 @@ ACQUISITIONS = ("mean", "ucb", "ei", "thompson")
 
 def contenders(features: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
     """(key, strategy, options): keys are the names given to --strategy, variants suffixed."""
-    from pnas.strategies.guided import GuidedSearch
+    from pnas.strategies.guided import GuidedOptions
 
-    default = GuidedSearch.__init__.__kwdefaults__["acquisition"]  # type: ignore[index]
+    default = GuidedOptions().acquisition
     out = [("guided", "guided", {})]
     if features:
         out += [(f"guided[{features.replace(',', '+')}]", "guided", {"predictor_options": {"features": features}})]

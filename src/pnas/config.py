@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -57,15 +58,20 @@ def option(
     *,
     low: float | None = None,
     high: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
     choices: Iterable[str] | None = None,
     decides: Decides = RESULT,
     legacy: Any = _MISSING,
 ) -> Any:
-    """A field of a component's options dataclass (see the module docstring)."""
+    """A field of a component's options dataclass (see the module docstring): ``low`` and ``high``
+    bound it inclusively, ``above`` and ``below`` exclusively (a learning rate is above 0)."""
     metadata = {
         "help": help,
         "low": low,
         "high": high,
+        "above": above,
+        "below": below,
         "choices": tuple(choices) if choices is not None else None,
         "decides": decides,
         "legacy": legacy,
@@ -88,6 +94,8 @@ class OptionSpec:
     choices: tuple[str, ...] | None = None
     decides: Decides = RESULT
     legacy: Any = _MISSING
+    above: float | None = None
+    below: float | None = None
 
     @property
     def absent_means(self) -> Any:
@@ -105,6 +113,8 @@ class OptionSpec:
             "help": self.help,
             "low": self.low,
             "high": self.high,
+            "above": self.above,
+            "below": self.below,
             "choices": list(self.choices) if self.choices else None,
             "decides": self.decides if isinstance(self.decides, str) else "depends",
         }
@@ -112,8 +122,12 @@ class OptionSpec:
 
 def option_specs(options: type | None) -> dict[str, OptionSpec]:
     """The declared options of an options dataclass (none for ``None``)."""
-    if options is None:
-        return {}
+    return {} if options is None else dict(_declared(options))
+
+
+@functools.cache
+def _declared(options: type) -> dict[str, OptionSpec]:
+    """Read once per class: an options dataclass is checked against them every time it is built."""
     hints = typing.get_type_hints(options)
     specs = {}
     for f in dataclasses.fields(options):
@@ -130,6 +144,8 @@ def option_specs(options: type | None) -> dict[str, OptionSpec]:
             help=meta.get("help", ""),
             low=meta.get("low"),
             high=meta.get("high"),
+            above=meta.get("above"),
+            below=meta.get("below"),
             choices=meta.get("choices"),
             decides=meta.get("decides", RESULT),
             legacy=meta.get("legacy", _MISSING),
@@ -139,6 +155,55 @@ def option_specs(options: type | None) -> dict[str, OptionSpec]:
 
 class ConfigError(ValueError):
     """A configuration a user wrote is wrong; the message names the key and what to do."""
+
+
+class OptionError(ConfigError):
+    """One option's value is wrong: ``{where} {problem}``, e.g. ``strategy.budget must be at least 1, got -4``."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where} {problem}")
+        self.where, self.problem = where, problem
+
+    def at(self, where: str) -> OptionError:
+        """The same problem, named as the user gave it (``--budget``, ``strategy.budget``)."""
+        return OptionError(where, self.problem)
+
+
+OptionsT = typing.TypeVar("OptionsT", bound="Options")
+
+
+class Options:
+    """Base of a component's options dataclass (a frozen dataclass of :func:`option` fields).
+
+    It is the one place the component's defaults, ranges and choices live, and the argument its
+    constructor builds from keywords. Built, it is checked against its own declarations, once:
+    each value converted to the declared type (a TOML integer for a float option, ``"true"`` for
+    a true/false one) or refused with an :class:`OptionError` naming the field. ``to_config()``
+    is what a study stores.
+    """
+
+    def __post_init__(self) -> None:
+        for name, spec in option_specs(type(self)).items():
+            object.__setattr__(self, name, check_value(spec, getattr(self, name), name))
+
+    def values(self) -> dict[str, Any]:
+        """Every option, by name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def to_config(self) -> dict[str, Any]:
+        """The options as a study's configuration section holds them (without the component's name)."""
+        return self.values()
+
+
+def build_options(cls: type[OptionsT], options: OptionsT | None, values: Mapping[str, Any]) -> OptionsT:
+    """A constructor's options: given whole, or built from its keyword arguments (not both)."""
+    if options is None:
+        return cls(**values)
+    if values:
+        raise TypeError(f"give {cls.__name__} or its fields as keywords, not both: {', '.join(values)}")
+    if not isinstance(options, cls):
+        raise TypeError(f"expected {cls.__name__}, got {type(options).__name__}")
+    return options
 
 
 def nearest(name: str, candidates: Iterable[str]) -> str:
@@ -151,11 +216,11 @@ def nearest(name: str, candidates: Iterable[str]) -> str:
 
 
 def check_value(spec: OptionSpec, value: Any, where: str) -> Any:
-    """``value`` converted to the option's type and checked against its range; ConfigError if not."""
+    """``value`` converted to the option's type and checked against its range; an OptionError if not."""
     if value is None:
         if _allows_none(spec.type) or spec.default is None:
             return None
-        raise ConfigError(f"{where} must be set (it has no 'unset' value)")
+        raise OptionError(where, "must be set (it has no 'unset' value)")
     target = base_type(spec.type)
     try:
         if target is bool:
@@ -178,14 +243,18 @@ def check_value(spec: OptionSpec, value: Any, where: str) -> Any:
             if not isinstance(value, str):
                 raise ValueError
     except (TypeError, ValueError):
-        raise ConfigError(f"{where} must be {_type_name(spec.type)}, got {value!r}") from None
+        raise OptionError(where, f"must be {_type_name(spec.type)}, got {value!r}") from None
     if spec.choices and value not in spec.choices:
-        raise ConfigError(f"{where} must be one of {', '.join(spec.choices)}, got {value!r}")
+        raise OptionError(where, f"must be one of {', '.join(spec.choices)}, got {value!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if spec.low is not None and value < spec.low:
-            raise ConfigError(f"{where} must be at least {spec.low:g}, got {value!r}")
+            raise OptionError(where, f"must be at least {spec.low:g}, got {value!r}")
         if spec.high is not None and value > spec.high:
-            raise ConfigError(f"{where} must be at most {spec.high:g}, got {value!r}")
+            raise OptionError(where, f"must be at most {spec.high:g}, got {value!r}")
+        if spec.above is not None and not value > spec.above:
+            raise OptionError(where, f"must be above {spec.above:g}, got {value!r}")
+        if spec.below is not None and not value < spec.below:
+            raise OptionError(where, f"must be below {spec.below:g}, got {value!r}")
     return value
 
 
@@ -297,6 +366,8 @@ def merge(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 def check_sections(config: Mapping[str, Any], where: str) -> None:
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{where} must be a table of sections ({', '.join(SECTIONS)}), got {config!r}")
     for section, values in config.items():
         if section not in SECTIONS:
             raise ConfigError(f"unknown section {section!r} in {where}{nearest(section, SECTIONS)}")

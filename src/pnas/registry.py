@@ -39,6 +39,11 @@ class Component:
     def specs(self) -> dict[str, OptionSpec]:
         return option_specs(self.options)
 
+    @property
+    def builtin(self) -> bool:
+        """Registered by ``pnas`` itself (not by a plugin): a flat flag one of its options has is never a plugin's."""
+        return getattr(self.factory, "__module__", "").split(".")[0] == "pnas"
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "help": self.help, "options": [s.to_json() for s in self.specs.values()]}
 
@@ -98,6 +103,10 @@ class Registry(Generic[T]):
             return f
 
         return add(factory) if factory is not None else add
+
+    def unregister(self, name: str) -> None:
+        """Remove a component (a test's own, registered for the test's time)."""
+        self._entries.pop(name, None)
 
     def component(self, name: str) -> Component:
         try:

@@ -46,7 +46,7 @@ def test_every_feature_combination_is_scored_and_zero_cost_rows_are_cached(
         assert -1 <= scores["spearman"] <= 1 and 0 <= scores["precision_at_k"] <= 1
     assert cache.exists() and len(set(zero_cost_rows)) == len(zero_cost_rows) == 32  # each cell of the table once
 
-    monkeypatch.setattr(features, "_DATA_FREE", {})  # a new process: only the file remembers
+    features.CACHES.reset()  # a new process: only the file remembers
     zero_cost_rows.clear()
     assert bench.main(args) == 0
     assert zero_cost_rows == [] and json.loads(capsys.readouterr().out)["summary"] == summary

@@ -183,15 +183,17 @@ def test_the_synthetic_stand_in_has_its_own_default_study_name(tmp_path):
     assert json.loads(result.stdout)["study"] == "pnas-synthetic-pnas"
 
 
-def test_a_search_whose_children_all_fail_alike_stops_in_one_line_and_resumes_when_fixed(tmp_path):
+def test_a_search_whose_children_all_fail_alike_stops_in_one_line_and_resumes_when_fixed(tmp_path, faulty_synthetic):
     storage = str(tmp_path / "s.db")
-    result = invoke("search", *SMALL, "--storage", storage, "--set", "evaluator.fail_on=", "--stop-after-failures", "3")
+    failing = [arg for arg in SMALL if arg not in ("--evaluator", "synthetic")]  # named by --set instead
+    sets = ["--set", f"evaluator.name={faulty_synthetic}", "--set", "evaluator.fail_on="]
+    result = invoke("search", *failing, *sets, "--storage", storage, "--stop-after-failures", "3")
     assert result.exit_code != 0 and "Traceback" not in result.output
     [line] = [line for line in result.output.splitlines() if "stopped" in line]
     assert "first 3 children all failed with the same error" in line and "fail_on" in line
     status = json.loads(invoke("status", "--storage", storage, "--json").stdout)
     assert status["state"] == "interrupted" and status["totals"]["failed"] == 3
-    fixed = invoke("search", *SMALL, "--storage", storage, "--json")  # fail_on is a runtime setting: unset now
+    fixed = invoke("search", *SMALL, "--storage", storage, "--json")  # the same study, without the fault
     assert fixed.exit_code == 0, fixed.output
     doc = json.loads(fixed.stdout)
     assert doc["totals"]["failed"] == 0 and doc["totals"]["models"] == 139

@@ -133,10 +133,15 @@ def test_a_broken_plugin_is_a_warning_not_a_crash(tmp_path, monkeypatch, capsys)
     assert len(problems) == 1 and "this plugin is broken" in problems[0]
     assert "broken" not in REGISTRIES["strategy"] and "pnas" in REGISTRIES["strategy"]
     # the command line says it in one line and goes on
-    with monkeypatch.context() as m:
-        m.setattr("pnas.search._plugin_problems", None)
-        from pnas.cli.main import _load_plugins
+    from pnas.cli.main import _load_plugins
+    from pnas.search import load_components
 
+    try:
+        with pytest.warns(UserWarning, match="plugin 'broken'"):
+            load_components(rescan=True)  # as a process started with the plugin installed does
         _load_plugins()
-    err = capsys.readouterr().err
-    assert err.startswith("warning: plugin 'broken'") and len(err.strip().splitlines()) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("warning: plugin 'broken'") and len(err.strip().splitlines()) == 1
+    finally:
+        monkeypatch.undo()  # the plugin uninstalled: later tests see none
+        load_components(rescan=True)

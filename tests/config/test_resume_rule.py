@@ -107,11 +107,11 @@ def test_a_predictors_declared_defaults_are_its_own(name):
     assert implicit.config == explicit.config
 
 
-def test_every_strategy_and_evaluator_default_is_its_constructors():
-    """Declared defaults that the constructor also has must agree (the search passes them all)."""
+def test_every_evaluator_and_executor_default_is_its_constructors():
+    """Declared defaults that a constructor also has must agree (the search passes them all)."""
     import inspect
 
-    for section in ("strategy", "evaluator", "executor"):
+    for section in ("evaluator", "executor"):
         for component in REGISTRIES[section].components():
             factory = component.factory
             parameters = inspect.signature(factory.__init__ if inspect.isclass(factory) else factory).parameters
@@ -119,9 +119,19 @@ def test_every_strategy_and_evaluator_default_is_its_constructors():
                 p = parameters.get(key)
                 if p is None or p.default is inspect.Parameter.empty or spec.default is None:
                     continue
-                if (section, component.name, key) in {("strategy", "pnas", "beam")}:
-                    continue  # the class keeps the paper's K = 256; the tool's default is 8
                 assert p.default == spec.default or p.default is None, (component.name, key, p.default, spec.default)
+
+
+@pytest.mark.parametrize("name", ["pnas", "random", "evolution", "reinforce", "guided"])
+def test_a_strategy_built_in_python_is_the_one_the_command_line_builds(name):
+    """One source of defaults: the options dataclass, for ``Strategy(space)`` and ``pnas search`` alike."""
+    from pnas.space import PnasSpace
+
+    resolved = build_search(SearchConfig(strategy=name, blocks=2, evaluator="synthetic"))
+    built = REGISTRIES["strategy"].component(name).factory(PnasSpace(2))
+    assert built.config() == resolved.strategy.config()
+    chosen = ("predictor_name", "ensemble")  # its other options are the predictor's own defaults
+    assert [getattr(built, k, None) for k in chosen] == [getattr(resolved.strategy, k, None) for k in chosen]
 
 
 def test_an_option_a_study_predates_resolves_to_what_the_study_did(monkeypatch):

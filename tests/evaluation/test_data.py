@@ -16,6 +16,7 @@ import torch
 
 from pnas.evaluation import data
 from pnas.evaluation.data import DatasetNotFound, load_dataset, load_test
+from pnas.evaluation.readers import idx
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +80,7 @@ def test_fashion_mnist_found_through_environment_and_subfolder(tmp_path, monkeyp
 
 
 def test_missing_fashion_mnist_says_where_and_how(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    monkeypatch.setattr(idx, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "env"))
     with pytest.raises(DatasetNotFound) as info:
         load_dataset("fashion-mnist")

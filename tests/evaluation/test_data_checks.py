@@ -19,6 +19,7 @@ import pytest
 from pnas.evaluation import data
 from pnas.evaluation.base import fingerprint_difference
 from pnas.evaluation.data import DatasetNotFound, InvalidDataset, dataset_fingerprint, load_dataset
+from pnas.evaluation.readers import idx
 from pnas.evaluation.synthetic import SyntheticEvaluator
 from pnas.evaluation.table import InvalidTable, TableEvaluator
 from pnas.evaluation.trainer import TrainingEvaluator
@@ -29,7 +30,7 @@ BEST = "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|none~1|
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch, tmp_path):
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    monkeypatch.setattr(idx, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
     data.clear_cache()
     yield
     data.clear_cache()
@@ -191,7 +192,7 @@ def test_a_given_data_dir_is_never_replaced_by_a_default_place(tmp_path, monkeyp
     write_idx(tmp_path / "env" / "fashion-mnist")
     write_idx(tmp_path / "debian")
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "env"))
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    monkeypatch.setattr(idx, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
     assert load_dataset("fashion-mnist", val_size=10).train_size == 30  # no data_dir: the default places
     missing = tmp_path / "nonexistent" / "dir"
     with pytest.raises(DatasetNotFound, match=f"the data directory {missing} does not exist"):

@@ -94,7 +94,7 @@ def test_switches_are_checked_and_stored_with_the_study():
     with pytest.raises(ValueError, match="augment must be one of none, crop-flip"):
         TrainingConfig(augment="mixup")
     with pytest.raises(ValueError, match="channels_last must be true or false"):
-        TrainingConfig(channels_last="yes")  # type: ignore[arg-type]
+        TrainingConfig(channels_last="maybe")  # type: ignore[arg-type]
     stored = TrainingEvaluator(precision="bf16", compile=True).config()
     assert stored["precision"] == "bf16" and stored["compile"] is True and stored["channels_last"] is True
 

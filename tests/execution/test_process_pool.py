@@ -66,11 +66,11 @@ def test_a_killed_worker_costs_only_its_child_which_is_retried_then_fails_as_mac
 
 
 def test_a_child_that_fails_by_itself_is_not_retried():
-    spec = EvaluatorSpec("synthetic", {"seed": 0, "delay": -1.0})  # every child raises in time.sleep
+    spec = EvaluatorSpec("synthetic", {"seed": 0, "fail_on": ""})  # every child raises SetupBroken
     with ProcessPoolExecutor(spec, workers=1, threads=1) as pool:
         events = []
         outcomes = list(pool.run(_jobs()[:2], lambda key, event: events.append(event["type"])))
-    assert len(outcomes) == 2 and all(o.error and "ValueError" in o.error and not o.machinery for o in outcomes)
+    assert len(outcomes) == 2 and all(o.error and "SetupBroken" in o.error and not o.machinery for o in outcomes)
     assert "retry" not in events
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -46,8 +47,8 @@ def _pid(worker: str) -> int:
 
 
 def _small(executor: str, **extra) -> SearchConfig:
-    return SearchConfig(space="pnas", blocks=2, beam=3, evaluator="synthetic", predictor="mlp", ensemble=1,
-                        executor=executor, **extra)  # fmt: skip
+    small = dict(space="pnas", blocks=2, beam=3, evaluator="synthetic", predictor="mlp", ensemble=1)
+    return SearchConfig(**{**small, "executor": executor, **extra})
 
 
 def _snapshot(study: Study):
@@ -162,9 +163,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_a_study_whose_every_child_fails_stops_early_with_the_error(tmp_path):
+def test_a_study_whose_every_child_fails_stops_early_with_the_error(tmp_path, faulty_synthetic):
+    failing = _small("ray", evaluator=faulty_synthetic, trainer={"fail_on": ""})
     with pytest.raises(ChildrenFailing, match="first 5 children all failed .*fail_on"):
-        run_search(_small("ray", trainer={"fail_on": ""}), storage=str(tmp_path / "s.db"), study="s")
+        run_search(failing, storage=str(tmp_path / "s.db"), study="s")
     store = StudyStore(tmp_path / "s.db")
     study = Study.load(store, "s")
     assert study.state == "interrupted" and study.totals()["failed"] == 5
@@ -188,14 +190,15 @@ def test_shared_data_reaches_workers_without_their_files(tmp_path):
     assert [outcomes[c].result.accuracy for c in cells] == [0.50, 0.51, 0.52, 0.53]
 
 
-DRIVER_ARGS = ["--evaluator", "synthetic", "--space", "pnas", "--blocks", "2", "--beam", "3", "--ensemble", "1",
+DRIVER_ARGS = ["--evaluator", "synthetic-faulty", "--space", "pnas", "--blocks", "2", "--beam", "3", "--ensemble", "1",
                "--executor", "ray", "--study", "s"]  # fmt: skip
 
 
 @pytest.mark.slow
 def test_the_driver_killed_with_minus_9_resumes_with_nothing_lost_or_doubled(tmp_path):
     storage, log = str(tmp_path / "s.db"), str(tmp_path / "log")
-    args = [os.path.join(os.path.dirname(sys.executable), "pnas"), "search", *DRIVER_ARGS, "--storage", storage,
+    driver = Path(__file__).parents[1] / "synthetic_faults.py"  # pnas with the evaluator's audit log as an option
+    args = [sys.executable, str(driver), "search", *DRIVER_ARGS, "--storage", storage,
             "--set", f"evaluator.log={log}", "--set", "evaluator.delay=0.05"]  # fmt: skip
     driver = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120

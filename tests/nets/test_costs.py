@@ -215,9 +215,9 @@ def test_bad_cells_are_clear_errors():
         CellCostModel.from_config({"network": "cifar"})
 
 
-def test_the_identity_cache_starting_over_changes_nothing(monkeypatch):
-    monkeypatch.setattr("pnas.nets.costs._ID_CACHE_LIMIT", 5)
+def test_the_identity_cache_starting_over_changes_nothing():
     model = CellCostModel(concat="unused")
+    model.id_cache_limit = 5
     many = children(Cell.parse("sep3x3(h1)+identity(h2); max3x3(b1)+dil3x3(h1)"))[:200]
     many += [Cell.parse(str(c)) for c in many[:50]]
     assert model.costs(many).tolist() == [list(model(c)) for c in many]

@@ -123,11 +123,18 @@ def test_zero_cost_rows_remembered_from_a_store_are_not_computed_again():
         second.remember(kept, kept_rows[:, :2])
 
 
-def test_a_full_feature_cache_starts_over_without_losing_the_rows_asked_for(monkeypatch):
+@pytest.fixture
+def small_feature_cache():
+    """The process's feature caches emptied and limited to 5 cells for the test, emptied again after."""
     import pnas.predictors.features as features
 
-    monkeypatch.setattr(features, "CACHE_CELLS", 5)
-    monkeypatch.setattr(features, "_CACHE", {})
+    features.CACHES.reset(limit=5)
+    yield features
+    features.CACHES.reset()
+
+
+def test_a_full_feature_cache_starts_over_without_losing_the_rows_asked_for(small_feature_cache):
+    features = small_feature_cache
     space = Nb201Space()
     cells = _sample(space, 8, seed=5)
     first = features.cell_features(space, cells[:4], ["paths"])

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from synthetic_faults import FAULTY, faulty_synthetic
 
 from pnas.cli.main import main
 from pnas.report import figures
@@ -32,14 +33,16 @@ SYNTHETIC = dict(space="pnas", blocks=2, evaluator="synthetic")
 @pytest.fixture(scope="module")
 def storage(tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("report") / "s.db")
+    failing = {**SYNTHETIC, "evaluator": FAULTY, "trainer": {"fail_on": "sep7x7"}}
     for name, config in {
         "pnas": SearchConfig(beam=3, predictor="mlp", ensemble=1, **SYNTHETIC),
         "random": SearchConfig(strategy="random", budget=12, **SYNTHETIC),
-        "evolution": SearchConfig(strategy="evolution", budget=16, **SYNTHETIC,
-                                  trainer={"fail_on": "sep7x7"}, overrides={"executor": {"stop_after_failures": 0}}),
+        "evolution": SearchConfig(strategy="evolution", budget=16, **failing,
+                                  overrides={"executor": {"stop_after_failures": 0}}),
         "nb201": SearchConfig(space="nb201", strategy="random", budget=6, evaluator="synthetic"),
     }.items():  # fmt: skip
-        run_search(config, storage=path, study=name).close()
+        with faulty_synthetic():
+            run_search(config, storage=path, study=name).close()
     return path
 
 

@@ -68,9 +68,17 @@ def test_the_ask_tell_contract_is_enforced():
         strategy.tell(proposals[1], EvalResult(0.5))
 
 
-@pytest.mark.parametrize("options", [{"budget": 0}, {"budget": 2.5}, {"batch": 0}, {"budget": True}])
-def test_bad_options_are_refused(options):
-    with pytest.raises(ValueError, match="whole number"):
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"budget": 0}, "budget must be at least 1"),
+        ({"budget": 2.5}, "budget must be a whole number"),
+        ({"batch": 0}, "batch must be at least 1"),
+        ({"budget": True}, "budget must be a whole number"),
+    ],
+)
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
         RandomSearch(Nb201Space(), **options)
 
 

@@ -41,8 +41,9 @@ def _human(n: int) -> str:
 )
 @click.option(
     "--space",
-    type=click.Choice(["pnas", "nb201"]),
-    help="The cell's space. Default: nb201 for a NAS-Bench-201 cell string (|op~0|+...), else pnas.",
+    metavar="NAME",
+    help="The registered space that reads the cell (pnas, nb201, a plugin's). "
+    "Default: nb201 for a NAS-Bench-201 cell string (|op~0|+...), else pnas.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def describe(
@@ -68,15 +69,32 @@ def describe(
     """
     import torch
 
-    if space == "nb201" or (space is None and target.strip().startswith("|")):
-        if network is not None or concat is not None:
-            fail("--network and --concat are options of PNAS cells; a NAS-Bench-201 network has one layout")
-        _describe_nb201(target, channels, image_size, cells_per_stack, filters, classes, as_json)
-        return
-
     from pnas.nets import NAMED_NETWORKS, build_network, count_mult_adds, count_params, network_config
     from pnas.nets.cell import concat_blocks
-    from pnas.space import Cell
+    from pnas.space import Cell, Nb201Cell, create_space
+
+    given: Any = None  # the cell read by the space named (or by NAS-Bench-201's, for its string)
+    if target.strip() not in NAMED_NETWORKS and (space is not None or target.strip().startswith("|")):
+        try:
+            reader = create_space(space or "nb201")
+        except ValueError as exc:
+            fail(str(exc))
+        try:
+            given = reader.parse(target)
+        except ValueError as exc:
+            fail(f"bad {reader.title or reader.name} cell: {exc}")
+        if isinstance(given, Nb201Cell):
+            if network is not None or concat is not None:
+                fail("--network and --concat are options of PNAS cells; a NAS-Bench-201 network has one layout")
+            _describe_nb201(
+                given, reader.name, target, channels, image_size, cells_per_stack, filters, classes, as_json
+            )
+            return
+        if not isinstance(given, Cell):
+            fail(
+                f"the {reader.name} space's cells ({type(given).__name__}) have no network to describe: "
+                "pnas describe builds PNAS and NAS-Bench-201 cells"
+            )
 
     overrides: dict[str, Any] = {
         key: value
@@ -100,7 +118,7 @@ def describe(
                     f"or give a cell's text such as {CELL_EXAMPLE!r}"
                 )
             try:
-                cell = Cell.parse(target)
+                cell = given or Cell.parse(target)
             except ValueError as exc:
                 fail(f"bad cell text: {exc}")
             base = "pnasnet5-mobile" if network == "imagenet" else "pnasnet5-cifar"
@@ -165,6 +183,8 @@ def _input(index: int) -> str:
 
 
 def _describe_nb201(
+    cell: Any,
+    space: str,
     target: str,
     channels: int | None,
     image_size: int | None,
@@ -177,12 +197,8 @@ def _describe_nb201(
 
     from pnas.nets import count_mult_adds, count_params
     from pnas.nets.nb201 import NB201_CELLS_PER_STAGE, NB201_CHANNELS, build_nb201_network
-    from pnas.space.nb201 import NB201_EDGES, Nb201Cell
+    from pnas.space.nb201 import NB201_EDGES
 
-    try:
-        cell = Nb201Cell.parse(target)
-    except ValueError as exc:
-        fail(f"bad NAS-Bench-201 cell: {exc}")
     config = {
         "in_channels": channels or 3,
         "image_size": image_size or 32,
@@ -198,7 +214,7 @@ def _describe_nb201(
     except ValueError as exc:
         fail(str(exc))
     edges = [f"{op}: node {src} -> node {dst}" for (src, dst), op in zip(NB201_EDGES, cell.ops)]
-    doc = {"target": target, "space": "nb201", "cell": str(cell), "edges": edges, "config": config,
+    doc = {"target": target, "space": space, "cell": str(cell), "edges": edges, "config": config,
            "num_cells": 3 * config["cells_per_stage"], "params": params, "mult_adds": mult_adds}  # fmt: skip
     if as_json:
         emit_json(doc)

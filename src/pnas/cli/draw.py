@@ -24,8 +24,9 @@ NB201_EXAMPLE = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1
 )
 @click.option(
     "--space",
-    type=click.Choice(["pnas", "nb201"]),
-    help="How to read CELL. Default: NB201 for strings like '|nor_conv_3x3~0|+|...', else PNAS.",
+    metavar="NAME",
+    help="The registered space that reads and draws CELL (pnas, nb201, a plugin's). "
+    "Default: NB201 for strings like '|nor_conv_3x3~0|+|...', else PNAS.",
 )
 @click.option(
     "--concat",
@@ -51,21 +52,22 @@ def draw(
     the output (the concat of the blocks) on the right; an NB201 cell as its nodes
     0 to 3, none edges dashed. Prints the file written.
     """
-    from pnas.report.drawing import FORMATS, as_cell, block_count, save_cell
-    from pnas.space import Nb201Cell
+    from pnas.report.drawing import FORMATS, read_cell, save_cell
 
     try:
-        parsed = as_cell(cell, space)
+        reader, parsed = read_cell(cell, space)
     except ValueError as exc:
+        if "unknown search space" in str(exc):
+            fail(str(exc))
         hint = NB201_EXAMPLE if "NAS-Bench-201" in str(exc) else CELL_EXAMPLE
         fail(f"{exc} (a cell looks like {hint!r})")
-    if concat is not None and isinstance(parsed, Nb201Cell):
-        fail("--concat applies to PNAS cells only: a NAS-Bench-201 cell's output is node 3")
+    if concat is not None and "concat" not in reader.draw_options:
+        fail(f"--concat applies to PNAS cells only: the {reader.name} space's drawing has no such option")
     fmt = Path(out).suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         fail(f"cannot write {out!r}: --out must end in " + ", ".join("." + f for f in FORMATS))
     try:
-        path = save_cell(parsed, out, dpi=dpi, title=title, concat=concat or "all")
+        path = save_cell(parsed, out, dpi=dpi, title=title, concat=concat or "all", space=reader)
     except (OSError, ValueError) as exc:
         fail(f"cannot write {out!r}: {exc}")
     if as_json:
@@ -73,9 +75,9 @@ def draw(
             {
                 "path": str(path),
                 "format": fmt,
-                "blocks": block_count(parsed),
-                "space": "nb201" if isinstance(parsed, Nb201Cell) else "pnas",
-                "cell": str(parsed),
+                "blocks": reader.level(parsed),
+                "space": reader.name,
+                "cell": reader.format(parsed),
             }
         )
         return

@@ -27,9 +27,12 @@ from pnas.objectives import MEASURES, parse_objectives
 from pnas.search import (
     BUDGET_FLAT,
     DEFAULT_STORAGE,
+    FLAT_ALIASES,
+    SHARED_FLAGS,
+    TRAINING_FLAGS,
     default_study_name,
+    flag_declarations,
     flat_layer,
-    flat_options,
     resolve,
     run_search,
     stored_config,
@@ -230,6 +233,9 @@ def print_summary(study: Study, top: int = 5) -> None:
         click.echo(f"  on {r['worker'] or '?'}{since}  [{label}={r['round']}]  {r['cell']}")
 
 
+OWN_FLAGS = frozenset({"study", "storage", "config", "set", "print_config", "top", "json", "report"})
+"""The flags of ``pnas search`` itself: an option of that name is set with --set only."""
+
 SHORT_FLAGS = {"blocks": "-B", "beam": "-K", "cells_per_stack": "-N", "filters": "-F"}
 """The one-letter names of the paper's symbols."""
 
@@ -241,35 +247,83 @@ def click_type(spec: OptionSpec) -> Any:
         return click.Choice(list(spec.choices))
     if base is bool:
         return click.BOOL
-    low = spec.low
+    low, high = (spec.low, spec.high) if spec.above is None and spec.below is None else (spec.above, spec.below)
     if base is int:
-        return click.IntRange(None if low is None else int(low), None if spec.high is None else int(spec.high))
+        return click.IntRange(
+            None if low is None else int(low), None if high is None else int(high),
+            min_open=spec.above is not None, max_open=spec.below is not None,
+        )  # fmt: skip
     if base is float:
-        return click.FloatRange(low, spec.high)
+        return click.FloatRange(low, high, min_open=spec.above is not None, max_open=spec.below is not None)
     return str
+
+
+def _flag_type(name: str, specs: list[OptionSpec]) -> Any:
+    """The click type of a flag: with the range and choices its options agree on, else just their type
+    (the chosen component's own range is checked when the flags are routed)."""
+    if name == "dataset":
+        return click.Choice(DATASETS.names())
+    first = specs[0]
+    if all(_bounds(s) == _bounds(first) for s in specs):
+        return click_type(first)
+    types = {base_type(s.type) for s in specs}
+    return types.pop() if len(types) == 1 and next(iter(types)) in (int, float, str) else str
+
+
+def _bounds(spec: OptionSpec) -> tuple[Any, ...]:
+    return spec.type, spec.low, spec.high, spec.above, spec.below, spec.choices
+
+
+SHARED_HELP = {
+    "seed": "Seed of every chosen component that has one.",
+    "child_timeout": "Seconds after which a child is stopped and recorded failed, by every chosen component "
+    "that has the option (the trainer at its next step, the executor by stopping the worker).",
+}
+"""The help of the flags that set every chosen component that declares them."""
+
+HELP_FROM = ("evaluator", "space", "strategy", "executor", "predictor")
+"""Whose help text a flag shares by several sections shows (a training flag: the evaluator's)."""
+
+
+def _flag_help(name: str, owners: list[tuple[str, Any]]) -> str:
+    """One flag's help: what it does, its default, and which components have it."""
+    key = FLAT_ALIASES.get(name, (None, name))[1]
+    spec = min(owners, key=lambda owner: HELP_FROM.index(owner[0]))[1].specs[key]
+    default = "" if spec.default is None else f" [default: {spec.default}]"
+    extra = " Also sets a baseline's default budget." if name in BUDGET_FLAT else ""
+    text = spec.help
+    if name in SHARED_FLAGS:
+        text = SHARED_HELP.get(name, f"Sets {name} in every chosen component that has it: {spec.help}")
+        default = ""
+    sections: dict[str, list[str]] = {}
+    for section, component in owners:
+        sections.setdefault(section, []).append(component.name)
+    where = "; ".join(f"{section}: {', '.join(names)}" for section, names in sections.items())
+    if name in TRAINING_FLAGS and len(sections) > 1:
+        where += "; the evaluator's where it has one" + (
+            f", a predictor's only with --set predictor.{key}=VALUE" if "predictor" in sections else ""
+        )
+    return f"{text}{extra}{default} ({where})"
 
 
 def _search_options(command: Any) -> Any:
     """The options of ``pnas search``, generated from the registries: one choice per section, one flag
-    per declared option (the first section that declares a name owns its flag)."""
+    per option name that any registered component declares. The components are chosen after the
+    flags are parsed (a --config file or a stored study may choose them): each flag then goes to the
+    chosen components that declare it (:func:`pnas.search.route_flags`)."""
     from pnas.study import REGISTRIES
 
-    table = flat_options()
-    for name, (section, key) in reversed(list(table.items())):
-        owners = [c for c in REGISTRIES[section].components() if key in c.specs]
-        spec = owners[0].specs[key] if owners else None
-        if spec is None:  # --beam for a registry without the progressive search
+    declarations = flag_declarations()
+    for name, owners in reversed(sorted(declarations.items(), key=lambda item: _flag_order(item[0]))):
+        if name in OWN_FLAGS or not owners:  # a plugin's option named like one of the command's own is --set only
             continue
+        key = FLAT_ALIASES.get(name, (None, name))[1]
+        specs = [component.specs[key] for _, component in owners]
         names = [f"--{name.replace('_', '-')}", *([SHORT_FLAGS[name]] if name in SHORT_FLAGS else [])]
-        where = ", ".join(c.name for c in owners)
-        default = "" if spec.default is None else f" [default: {spec.default}]"
-        extra = " Also sets a baseline's default budget." if name in BUDGET_FLAT else ""
-        kind = click.Choice(DATASETS.names()) if key == "dataset" and section == "evaluator" else click_type(spec)
-        text = "Seed of every chosen component that has one." if name == "seed" else spec.help
-        help_text = f"{text}{extra}{default} ({section}: {where})"
         # a true/false option alone means true (--measure-latency); it still takes a value (--compile false)
-        flag = {"is_flag": False, "flag_value": True} if base_type(spec.type) is bool else {}
-        command = click.option(*names, name, type=kind, default=None, help=help_text, **flag)(command)
+        flag: dict[str, Any] = {"is_flag": False, "flag_value": True} if base_type(specs[0].type) is bool else {}
+        kind = _flag_type(name, specs)
+        command = click.option(*names, name, type=kind, default=None, help=_flag_help(name, owners), **flag)(command)
     for section in reversed(SECTIONS):
         registry = REGISTRIES[section]
         command = click.option(
@@ -277,6 +331,11 @@ def _search_options(command: Any) -> Any:
             help=f"The {registry.kind}: " + "; ".join(f"{c.name} = {c.help.rstrip('.')}" for c in registry.components()),
         )(command)  # fmt: skip
     return command
+
+
+def _flag_order(name: str) -> tuple[int, str]:
+    """The paper's symbols first (-B, -K), then alphabetical."""
+    return (0 if name in SHORT_FLAGS else 1, name)
 
 
 def _config_layers(config_file: str | None, sets: tuple[str, ...]) -> list[dict[str, dict[str, Any]]]:
@@ -336,7 +395,10 @@ def search(
     """Run a search, or resume it: the same command continues a stopped study and reports a finished one.
 
     Options come from the registered components (`pnas list`); an option that the chosen components do
-    not have is an error. Options left unset on resume keep the study's stored values.
+    not have is an error. A flag sets the chosen component that declares it (--seed and --child-timeout:
+    every one); the training flags (--epochs, --lr, --weight-decay, --batch-size, --threads) are the
+    evaluator's, a predictor's is set with --set predictor.epochs=N; a flag several chosen components
+    declare is refused, naming their --set keys. Options left unset on resume keep the study's stored values.
     """
     try:
         layers = _config_layers(config_file, sets)

@@ -171,7 +171,8 @@ def train(
     protocol = {k: v for k, v in settings.items() if k in training_keys}
     if study_config is not None:
         evaluator = study_config.get("evaluator") or {}
-        protocol.setdefault("dataset", evaluator.get("dataset", "fashion-mnist"))
+        if "dataset" in evaluator:  # else the study read no images: TrainConfig's own default
+            protocol.setdefault("dataset", evaluator["dataset"])
         if evaluator.get("data_dir") and "data_dir" not in protocol:
             protocol["data_dir"] = evaluator["data_dir"]
     choices = NetworkChoices(**{k: v for k, v in settings.items() if k not in training_keys})

@@ -99,6 +99,10 @@ class Evaluator(ABC):
     """Whether :meth:`evaluate` is given the whole :class:`pnas.Trial` (number, round, cell, the study's
     configuration) instead of the cell alone (a user's objective is)."""
 
+    needs_workers: bool = False
+    """Whether children are slow enough to evaluate in worker processes by default, one per GPU or
+    CPU core (real training); False: each answers at once, in this process (a table look-up)."""
+
     measures_latency: bool = False
     """Whether results carry ``extra["latency_ms"]`` (and ``latency_batch_ms``), measured on the study's device."""
 
@@ -120,9 +124,14 @@ class Evaluator(ABC):
     def shared_data(self) -> dict[str, Any] | None:
         """What :meth:`prepare` loaded, as plain data (tensors, numbers, strings, and lists and dicts of
         them), for workers on other machines that cannot read the files; None: a worker rebuilt from
-        :meth:`spec` needs nothing more. An evaluator that shares data also defines
-        ``from_shared_data(config, data)``, a classmethod that builds it without reading any file."""
+        :meth:`spec` needs nothing more. An evaluator that shares data also overrides
+        :meth:`from_shared_data`, which builds it without reading any file."""
         return None
+
+    @classmethod
+    def from_shared_data(cls, config: dict[str, Any], data: dict[str, Any]) -> Evaluator:
+        """The evaluator of ``config`` on what another process's :meth:`shared_data` gave."""
+        raise TypeError(f"evaluator {cls.name!r} shares data but does not override from_shared_data(config, data)")
 
 
 @dataclass(frozen=True)
@@ -139,11 +148,9 @@ class EvaluatorSpec:
         if shared is None:
             return EVALUATORS.create(self.name, **self.config)
         factory = EVALUATORS.component(self.name).factory
-        from_shared = getattr(factory, "from_shared_data", None)
-        if from_shared is None:
-            raise TypeError(f"evaluator {self.name!r} shares data but has no from_shared_data(config, data)")
-        evaluator: Evaluator = from_shared(self.config, shared)
-        return evaluator
+        if not (isinstance(factory, type) and issubclass(factory, Evaluator)):
+            raise TypeError(f"evaluator {self.name!r} shares data but is not an Evaluator class with from_shared_data")
+        return factory.from_shared_data(self.config, shared)
 
 
 EVALUATORS: Registry[Evaluator] = Registry("evaluator", "pnas.evaluators")

@@ -4,10 +4,12 @@ For dry runs of a search (``--evaluator synthetic``) and for tests of
 strategies, storage and resume, where real training would take minutes. The
 objective has structure a search can exploit: every (operator, input) half
 has a fixed quality, blocks reading earlier blocks earn a depth bonus, and a
-small hash-based term breaks ties. ``delay`` sleeps to imitate training time;
-``log`` names a file that gets one line per evaluation, to audit that no
-cell is ever evaluated twice; ``fail_on`` and ``hang_on`` imitate a broken
-setup and a child that never finishes, to exercise the fault rules end to end.
+small hash-based term breaks ties. ``delay`` sleeps to imitate training time.
+
+For tests only, set from Python (never options of a search, never stored with a
+study): ``log`` names a file that gets one line per evaluation, to audit that no
+cell is ever evaluated twice; ``fail_on`` and ``hang_on`` imitate a broken setup
+and a child that never finishes, to exercise the fault rules end to end.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from pnas.config import RUNTIME, option
-from pnas.evaluation.base import EVALUATORS, EvalResult, Evaluator, ProgressCallback
+from pnas.config import RUNTIME, Options, build_options, option
+from pnas.evaluation.base import EVALUATORS, EvalResult, Evaluator, EvaluatorSpec, ProgressCallback
 
 
 def _unit(text: str) -> float:
@@ -30,17 +32,25 @@ def _unit(text: str) -> float:
 
 
 @dataclass(frozen=True)
-class SyntheticOptions:
+class SyntheticOptions(Options):
     seed: int = option(0, "Seed of the objective.", low=0)
     delay: float = option(0.0, "Seconds each child sleeps, to imitate training time.", low=0, decides=RUNTIME)
     noise: float = option(0.02, "Size of the hash-based term that breaks ties.", low=0)
-    log: str | None = option(None, "File that gets one line per evaluation (an audit).", decides=RUNTIME)
-    fail_on: str | None = option(
-        None, "Children whose cell text contains this fail (imitates a broken setup; '' fails all).", decides=RUNTIME
-    )
-    hang_on: str | None = option(
-        None, "Children whose cell text contains this never finish (imitates a hung child).", decides=RUNTIME
-    )
+
+
+@dataclass(frozen=True)
+class TestSwitches:
+    """Faults and an audit for tests, set from Python: they travel to worker processes with the evaluator
+    (its :meth:`~SyntheticEvaluator.spec`) but are no option of a search and never stored with a study."""
+
+    log: str | None = None
+    """A file that gets one line per evaluation (an audit that no cell is evaluated twice)."""
+    fail_on: str | None = None
+    """Children whose cell text contains this fail (imitates a broken setup; '' fails all)."""
+    hang_on: str | None = None
+    """Children whose cell text contains this never finish (imitates a hung child)."""
+
+    __test__ = False  # not a test class, whatever its name
 
 
 class SetupBroken(RuntimeError):
@@ -80,29 +90,32 @@ class ImitatedCosts:
 
 
 class SyntheticEvaluator(Evaluator):
+    """``SyntheticEvaluator(SyntheticOptions(seed=1))`` or ``SyntheticEvaluator(seed=1)``; a test adds
+    :class:`TestSwitches` as keywords (``SyntheticEvaluator(fail_on="sep7x7")``)."""
+
     name = "synthetic"
 
     def __init__(
         self,
-        seed: int = 0,
-        delay: float = 0.0,
-        noise: float = 0.02,
+        options: SyntheticOptions | None = None,
+        *,
         log: str | None = None,
         fail_on: str | None = None,
         hang_on: str | None = None,
+        **values: Any,
     ) -> None:
-        self.seed, self.delay, self.noise, self.log = seed, delay, noise, log
-        self.fail_on, self.hang_on = fail_on, hang_on
+        self.options = build_options(SyntheticOptions, options, values)
+        self.seed, self.delay, self.noise = self.options.seed, self.options.delay, self.options.noise
+        self.switches = TestSwitches(log=log, fail_on=fail_on, hang_on=hang_on)
+        self.log, self.fail_on, self.hang_on = log, fail_on, hang_on
 
     def config(self) -> dict[str, Any]:
-        return {
-            "seed": self.seed,
-            "delay": self.delay,
-            "noise": self.noise,
-            "log": self.log,
-            "fail_on": self.fail_on,
-            "hang_on": self.hang_on,
-        }
+        return self.options.to_config()
+
+    def spec(self) -> EvaluatorSpec:
+        """The options and any test switch: a worker's copy fails, hangs and logs as this one does."""
+        switches = {key: value for key, value in asdict(self.switches).items() if value is not None}
+        return EvaluatorSpec(self.name, {**self.config(), **switches})
 
     def cost_model(self) -> ImitatedCosts:
         return ImitatedCosts()

@@ -7,8 +7,10 @@ many seeds in seconds without a GPU. The table is a CSV file with a
 metric, in percent; other columns are optional and ignored unless asked for.
 
 The package ships the 12-epoch NAS-Bench-201 table (``pnas/data/nb201_12epoch.csv``,
-MIT, see ``pnas/data/NB201_README.md``); ``table=PATH`` loads another table of
-the same format (another fidelity, or one a user made).
+MIT, see ``pnas/data/NB201_README.md``), the table of every space that declares it
+(:attr:`pnas.space.base.SearchSpace.benchmark_table`: NAS-Bench-201's space and its
+subclasses); ``table=PATH`` loads another table of the same format (another
+fidelity, or one a user made).
 
 Results are fractions like every accuracy in the project. A looked-up cell
 costs nothing here, so ``EvalResult.examples`` and ``seconds`` are 0 (which also
@@ -37,7 +39,7 @@ from pnas.evaluation.base import EVALUATORS, ChildFailed, EvalResult, Evaluator,
 from pnas.space import create_space
 
 SHIPPED_TABLE = "nb201_12epoch.csv"
-"""The table inside the package, used when no path is given."""
+"""NAS-Bench-201's table inside the package (:attr:`pnas.space.Nb201Space.benchmark_table`)."""
 
 CELL_COLUMN = "cellstr"
 
@@ -85,13 +87,16 @@ class Table:
         return {cell: row[column] / 100.0 for cell, row in self.rows.items() if column in row}
 
 
-def _shipped_path() -> Path:
-    return Path(str(resources.files("pnas") / "data" / SHIPPED_TABLE))
+def _shipped_path(name: str = SHIPPED_TABLE) -> Path:
+    return Path(str(resources.files("pnas") / "data" / name))
 
 
-def _resolve(path: str | os.PathLike[str] | None) -> Path:
+def _resolve(path: str | os.PathLike[str] | None, space: str) -> Path:
     if path is None:
-        return _shipped_path()
+        shipped = create_space(space).benchmark_table
+        if shipped is None:
+            raise create_space(space).missing("benchmark table", "give the table's file with --table")
+        return _shipped_path(shipped)
     resolved = Path(path).expanduser()
     if not resolved.is_file():
         raise InvalidTable(
@@ -103,9 +108,10 @@ def _resolve(path: str | os.PathLike[str] | None) -> Path:
 def read_table(path: str | os.PathLike[str] | None = None, space: str = "nb201") -> Table:
     """Load (once per process and file version) the table at ``path`` (default: the shipped one).
 
-    ``space`` names the search space whose text form the ``cellstr`` column uses.
+    ``space`` names the search space whose text form the ``cellstr`` column uses (and whose
+    :attr:`~pnas.space.base.SearchSpace.benchmark_table` is the default table).
     """
-    resolved = _resolve(path)
+    resolved = _resolve(path, space)
     stat = resolved.stat()
     return _read_cached(str(resolved), stat.st_mtime_ns, stat.st_size, space)
 
@@ -120,7 +126,7 @@ def _canonical_cells(space_name: str) -> dict[str, Any]:
     """Every cell of a small space keyed by its text: parsing 15k strings one by one is the
     slow part of loading a table, and tables usually spell cells canonically."""
     space = create_space(space_name)
-    return {str(c): c for c in space.all_cells()} if hasattr(space, "all_cells") else {}
+    return {space.format(c): c for c in space.all_cells() or ()}
 
 
 @lru_cache(maxsize=8)
@@ -270,16 +276,12 @@ class TableEvaluator(Evaluator):
         return evaluator
 
     def cost_model(self) -> Any:
-        """NAS-Bench-201's network sized for the searched column's data set (CIFAR-10 and -100: 32 px;
-        ImageNet16-120: 120 classes at 16 px); None for a table of another space."""
-        if self.space_name != "nb201":
-            return None
+        """The benchmark's network sized for the searched column's data set, as the space declares it
+        (:meth:`~pnas.space.base.SearchSpace.benchmark_cost_model`; NAS-Bench-201's); None for a space
+        that declares none."""
         if self._costs is None:
-            from pnas.nets.nb201 import Nb201CostModel, nb201_dataset_sizes
-
-            classes, size = nb201_dataset_sizes(self.metric)
-            self._costs = Nb201CostModel(num_classes=classes, image_size=size)
-        return self._costs
+            self._costs = create_space(self.space_name).benchmark_cost_model(self.metric) or False
+        return self._costs or None
 
     def evaluate(self, cell: Any, progress: ProgressCallback | None = None) -> EvalResult:
         if isinstance(cell, str):

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pnas.config import RESULT, RUNTIME, option
+from pnas.config import RESULT, RUNTIME, Options, option
 from pnas.evaluation.augment import crop, default_padding, mirror
 from pnas.evaluation.base import (
     EVALUATORS,
@@ -88,8 +88,10 @@ score batches of 128 images; a smaller batch keeps the score a fraction of a sec
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
-    """Everything that decides a child's result. Flat and JSON-able: it is stored with the study."""
+class TrainingConfig(Options):
+    """Everything that decides a child's result. Flat and JSON-able: it is stored with the study.
+
+    Its fields' declarations are the one place of their defaults and ranges, checked when it is built."""
 
     dataset: str = option(DEFAULT_PROXY["dataset"], "Data set to train children on (see `pnas list`).")
     data_dir: str | None = option(
@@ -114,8 +116,8 @@ class TrainingConfig:
     )
     epochs: int = option(DEFAULT_PROXY["epochs"], "Epochs per child.", low=1, high=MAX_EPOCHS)
     batch_size: int = option(DEFAULT_PROXY["batch_size"], "Training batch size.", low=1, high=MAX_BATCH_SIZE)
-    lr: float = option(DEFAULT_PROXY["lr"], "Peak learning rate, annealed to 0 by a per-step cosine schedule.", low=0)
-    momentum: float = option(0.9, "SGD (Nesterov) momentum.", low=0, high=1)
+    lr: float = option(DEFAULT_PROXY["lr"], "Peak learning rate, annealed to 0 by a per-step cosine schedule.", above=0)
+    momentum: float = option(0.9, "SGD (Nesterov) momentum.", low=0, below=1)
     weight_decay: float = option(5e-4, "SGD weight decay.", low=0)
     bn_recalibration: int = option(
         512, "Training images whose batch statistics replace BN's running averages before validating (0: off).", low=0
@@ -134,7 +136,7 @@ class TrainingConfig:
     thread count decides results (float sums split differently; docs/training.md), so a fixed
     count keeps a study the same whatever the worker count."""
     child_timeout: float | None = option(
-        None, "Seconds after which a child is stopped and recorded failed (unset: no limit).", low=0, decides=RUNTIME
+        None, "Seconds after which a child is stopped and recorded failed (unset: no limit).", above=0, decides=RUNTIME
     )
     precision: str = option(
         "fp32",
@@ -171,43 +173,7 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             object.__setattr__(self, "data_dir", str(self.data_dir))  # a Path given in Python; stored as text
-        bounded = {
-            "cells_per_stack": (self.cells_per_stack, MAX_CELLS_PER_STACK),
-            "filters": (self.filters, MAX_FILTERS),
-            "epochs": (self.epochs, MAX_EPOCHS),
-            "batch_size": (self.batch_size, MAX_BATCH_SIZE),
-            "image_size": (self.image_size if self.image_size is not None else 1, MAX_IMAGE_SIZE),
-        }
-        for name, (value, top) in bounded.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-            if value > top:
-                raise ValueError(f"{name} must be at most {top:,}, got {value:,}")
-        if self.filters < 2:
-            raise ValueError(f"filters must be at least 2, got {self.filters}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if self.val_size < 1:
-            raise ValueError(
-                f"val_size must be at least 1 (the search ranks cells by validation accuracy), got {self.val_size}"
-            )
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
-        if self.child_timeout is not None and not self.child_timeout > 0:
-            raise ValueError(f"child_timeout must be positive seconds or None, got {self.child_timeout!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.augment not in AUGMENTATIONS:
-            raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
-        for name in ("channels_last", "compile"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        super().__post_init__()
 
 
 def child_network(
@@ -315,6 +281,7 @@ class TrainingEvaluator(Evaluator):
     """
 
     name = "train"
+    needs_workers = True
 
     def __init__(self, **settings: Any) -> None:
         known = {f.name for f in fields(TrainingConfig)}

@@ -18,7 +18,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from pnas.config import RUNTIME, option
-from pnas.evaluation.base import Evaluator, EvaluatorSpec
+from pnas.evaluation.base import EVALUATORS, Evaluator, EvaluatorSpec
 from pnas.execution.base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_STOP_AFTER_FAILURES,
@@ -395,10 +395,14 @@ class ProcessPoolExecutor(Executor):
             self._remove(worker)
 
 
-def default_workers(evaluator: str) -> int:
-    """One worker per visible GPU, else one per CPU core, for real training (the evaluator named
-    ``train``); look-ups answer at once, so they run in-process."""
-    if evaluator != "train":
+def default_workers(evaluator: Evaluator | type[Evaluator] | str) -> int:
+    """One worker per visible GPU, else one per CPU core, for an evaluator that needs worker processes
+    (:attr:`Evaluator.needs_workers`: real training); look-ups answer at once, so they run in-process.
+    ``evaluator`` is an evaluator, its class, or a registered evaluator's name."""
+    declared: Any = EVALUATORS.component(evaluator).factory if isinstance(evaluator, str) else evaluator
+    if not isinstance(declared, Evaluator) and not (isinstance(declared, type) and issubclass(declared, Evaluator)):
+        return 1  # a plugin's factory function declares nothing: in-process
+    if not declared.needs_workers:
         return 1
     return len(visible_gpus()) or max(1, os.cpu_count() or 1)
 
@@ -433,7 +437,7 @@ def local_executor(
     """One worker runs in-process; more (or one with a time limit, so that it can be stopped) run in a
     local process pool, pinned to GPUs when there are GPUs."""
     check_fault_options(max_retries, child_timeout, stop_after_failures)
-    workers = workers or default_workers(evaluator.name)
+    workers = workers or default_workers(evaluator)
     executor: Executor
     if workers <= 1 and child_timeout is None:
         executor = InProcessExecutor(evaluator)

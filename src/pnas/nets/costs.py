@@ -267,6 +267,8 @@ class CellCostModel:
 
         # The fast path's block registry: a row per distinct block, its features and costs.
         self._row_of_id: dict[int, int] = {}
+        self.id_cache_limit = _ID_CACHE_LIMIT
+        """Blocks remembered by identity before that cache starts over (a test makes it small)."""
         self._pinned: list[Block] = []  # keeps the blocks of _row_of_id alive, so that no id is reused
         self._row_of_block: dict[Block, int] = {}
         # Row 0 stands for no block, so that a look-up can test its row for truth.
@@ -397,7 +399,7 @@ class CellCostModel:
                 [t[k1][o1][m] + t[k2][o2][m] for t in self._table for m in (0, 1)]  # pattern-major
             )
             self._arrays = None
-        if len(self._pinned) >= _ID_CACHE_LIMIT:
+        if len(self._pinned) >= self.id_cache_limit:
             self._row_of_id.clear()
             self._pinned.clear()
         self._row_of_id[id(block)] = row

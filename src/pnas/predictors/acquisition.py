@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from pnas.predictors.base import Ensemble, PredictsMembers
+
 ACQUISITIONS = ("mean", "ucb", "ei", "thompson")
 
 SPREAD_FLOOR = 1e-6
@@ -34,12 +36,10 @@ def check_acquisition(name: str, kappa: float) -> tuple[str, float]:
 
 def member_predictions(predictor: Any, cells: Sequence[Any]) -> np.ndarray:
     """[members, len(cells)]: each ensemble member's predictions (one row for a single model)."""
-    together = getattr(predictor, "predict_members", None)
-    if callable(together):
-        return np.asarray(together(cells), dtype=np.float64)
-    members = getattr(predictor, "members", None)
-    if members:
-        return np.stack([np.asarray(m.predict(cells), dtype=np.float64) for m in members])
+    if isinstance(predictor, PredictsMembers):
+        return np.asarray(predictor.predict_members(cells), dtype=np.float64)
+    if isinstance(predictor, Ensemble) and predictor.members:
+        return np.stack([np.asarray(m.predict(cells), dtype=np.float64) for m in predictor.members])
     return np.asarray(predictor.predict(cells), dtype=np.float64)[None, :]
 
 

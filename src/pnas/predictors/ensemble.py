@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pnas.predictors.base import ScoresExpansion
 from pnas.predictors.expansion import Expansion, build_expansion
 from pnas.predictors.neural import check_training_data
 from pnas.space.base import SearchSpace
@@ -86,7 +87,7 @@ class Ensemble:
 
     def predict_children(self, space: SearchSpace, parents: Sequence[Any]) -> np.ndarray:
         """Scores of every child of ``parents``; the expansion is laid out once for all members."""
-        if all(hasattr(member, "predict_expansion") for member in self.members):
+        if all(isinstance(member, ScoresExpansion) for member in self.members):
             return self.predict_expansion(build_expansion(space, parents))
         scores = [member.predict_children(space, parents) for member in self.members]
         return np.asarray(np.mean(scores, axis=0, dtype=np.float64), np.float32)

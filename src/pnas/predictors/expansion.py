@@ -59,17 +59,10 @@ class Expansion:
 
 
 def appended_blocks(space: SearchSpace, parent: Any) -> list[EncodedBlock]:
-    """The encoded block each child of ``parent`` appends, in ``space.children`` order.
-
-    Only meaningful when ``space.children_append_one_block``. A space may
-    provide ``appended_blocks(cell)`` itself (the PNAS space does: its answer
-    depends only on the parent's number of blocks); any other space pays for
-    encoding every child.
-    """
-    own = getattr(space, "appended_blocks", None)
-    if callable(own):
-        return list(own(parent))
-    return [space.encode(child)[-1] for child in space.children(parent)]
+    """The encoded block each child of ``parent`` appends, in ``space.children`` order
+    (:meth:`pnas.space.base.SearchSpace.appended_blocks`; only meaningful when
+    ``space.children_append_one_block``)."""
+    return list(space.appended_blocks(parent))
 
 
 def build_expansion(space: SearchSpace, parents: Sequence[Any]) -> Expansion:

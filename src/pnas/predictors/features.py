@@ -40,13 +40,6 @@ COSTLY_FEATURES = frozenset({"zero-cost"})
 """Feature sets that build a network per cell: a guided search computes them only for the cells that
 matter (the trained ones and the best of a cheap first ranking), and keeps them in its study."""
 
-PROXY_NETWORKS: dict[str, dict[str, int]] = {
-    "nb201": {"channels": 16, "cells_per_stage": 1},
-    "pnas": {"cells_per_stack": 1, "filters": 8},
-}
-"""The small networks zero-cost proxies are computed on: the space's own skeleton, narrowed to one cell
-per stage, so a proxy costs a few hundredths of a second per cell."""
-
 ZERO_COST_COLUMNS = ("synflow", "params", "mult_adds")
 """The data-free zero-cost features; ``naswot`` follows them when the study has images (a probe)."""
 
@@ -56,8 +49,24 @@ DATA_FREE_INPUT = (3, 32, 32)
 CACHE_CELLS = 50_000
 """Cells whose features are kept between fits (a guided search refits every step on mostly the same cells)."""
 
-_CACHE: dict[tuple[str, int, str], dict[Any, np.ndarray]] = {}
-"""Cheap feature rows (paths, tokens) by space, size and feature set: pure functions of the cell."""
+
+class FeatureCaches:
+    """The feature rows a process keeps between fits, each a pure function of the cell: the cheap rows
+    (paths, tokens) by space, size and feature set, and the data-free zero-cost rows by space and size.
+
+    :meth:`reset` empties them, as a new process starts (a test may give another ``limit``)."""
+
+    def __init__(self, limit: int = CACHE_CELLS) -> None:
+        self.limit = limit
+        self.cheap: dict[tuple[str, int, str], dict[Any, np.ndarray]] = {}
+        self.data_free: dict[tuple[str, int], ZeroCostFeatures] = {}
+
+    def reset(self, limit: int = CACHE_CELLS) -> None:
+        self.limit, self.cheap, self.data_free = limit, {}, {}
+
+
+CACHES = FeatureCaches()
+"""This process's cached feature rows."""
 
 
 def parse_features(text: str) -> tuple[str, ...]:
@@ -87,28 +96,15 @@ def token_features(space: SearchSpace, cells: Sequence[Any]) -> np.ndarray:
 
 
 def proxy_network(space: SearchSpace, cell: Any, *, in_channels: int = 3, num_classes: int = 10) -> Any:
-    """The cell's small untrained network (:data:`PROXY_NETWORKS`) that zero-cost proxies score, its weights
-    drawn from a seed of the cell's text."""
-    from pnas.nets import build_cifar_network, build_nb201_network
-
-    if space.name not in PROXY_NETWORKS:
-        raise ValueError(f"zero-cost features know the nb201 and pnas spaces, not {space.name!r}")
-    sizes = PROXY_NETWORKS[space.name]
+    """The cell's small untrained network that zero-cost proxies score (the space's own,
+    :meth:`~pnas.space.base.SearchSpace.proxy_network`: its skeleton narrowed to one cell per stage, so a
+    proxy costs a few hundredths of a second per cell), its weights drawn from a seed of the cell's text."""
     # the initial weights from the cell alone: a row computed again (another process, a resumed study) is
     # the same row, and the caller's random state is left as it was
     seed = int.from_bytes(hashlib.sha256(space.format(cell).encode()).digest()[:8], "little")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if space.name == "nb201":
-            return build_nb201_network(cell, in_channels=in_channels, num_classes=num_classes, **sizes)
-        return build_cifar_network(
-            cell,
-            in_channels=in_channels,
-            num_classes=num_classes,
-            cells_per_stack=sizes["cells_per_stack"],
-            filters=sizes["filters"],
-            channels_last=False,
-        )
+        return space.proxy_network(cell, in_channels=in_channels, num_classes=num_classes)
 
 
 def zero_cost_row(space: SearchSpace, cell: Any, probe: Probe | None = None) -> np.ndarray:
@@ -175,28 +171,23 @@ class ZeroCostFeatures:
         self._new.clear()
 
 
-_DATA_FREE: dict[tuple[str, int], ZeroCostFeatures] = {}
-"""Data-free zero-cost rows shared by every predictor of a process that was given no study's rows."""
-
-
 def shared_zero_cost(space: SearchSpace) -> ZeroCostFeatures:
-    source = _DATA_FREE.setdefault((space.name, space.max_level), ZeroCostFeatures(space))
-    if len(source.known) > CACHE_CELLS:
+    """Data-free zero-cost rows shared by every predictor of a process that was given no study's rows."""
+    source = CACHES.data_free.setdefault((space.name, space.max_level), ZeroCostFeatures(space))
+    if len(source.known) > CACHES.limit:
         source.clear()
     return source
 
 
 def _cheap_rows(space: SearchSpace, name: str, cells: Sequence[Any]) -> np.ndarray:
-    known = _CACHE.setdefault((space.name, space.max_level, name), {})
+    known = CACHES.cheap.setdefault((space.name, space.max_level, name), {})
     missing = [c for c in dict.fromkeys(cells) if c not in known]
-    if len(known) + len(missing) > CACHE_CELLS:
+    if len(known) + len(missing) > CACHES.limit:
         known.clear()
         missing = list(dict.fromkeys(cells))
     if missing:
         if name == "paths":
-            from pnas.space.paths import path_encodings
-
-            rows = np.asarray(path_encodings(space, missing), dtype=np.float32)
+            rows = np.asarray(space.path_encodings(missing), dtype=np.float32)
         else:
             rows = token_features(space, missing)
         known.update(zip(missing, rows))

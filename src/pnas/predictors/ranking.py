@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from pnas.predictors.base import Ensemble, ScoresChildren, ScoresExpansion
 from pnas.space.base import SearchSpace
 
 BATCH = 16384
@@ -28,9 +29,8 @@ def expand(space: SearchSpace, parents: Sequence[Any]) -> list[Any]:
 def score_expansion(predictor: Any, space: SearchSpace, parents: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
     """All children of ``parents`` and the predictor's score of each, in the same order."""
     children = expand(space, parents)
-    fast = getattr(predictor, "predict_children", None)
-    if callable(fast) and space.children_append_one_block:
-        scores = np.asarray(fast(space, parents), dtype=np.float64)
+    if isinstance(predictor, ScoresChildren) and space.children_append_one_block:
+        scores = np.asarray(predictor.predict_children(space, parents), dtype=np.float64)
     else:
         parts = [np.asarray(predictor.predict(children[s : s + BATCH])) for s in range(0, len(children), BATCH)]
         scores = np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
@@ -42,11 +42,11 @@ def score_expansion(predictor: Any, space: SearchSpace, parents: Sequence[Any]) 
 def member_scores_expansion(predictor: Any, space: SearchSpace, parents: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
     """All children of ``parents`` and each ensemble member's score of them: [members, children]
     (one row for a predictor that is not an ensemble). The expansion is laid out once for all members."""
-    members = getattr(predictor, "members", None) or [predictor]
+    members = list(predictor.members) if isinstance(predictor, Ensemble) and predictor.members else [predictor]
     if len(members) == 1:
         children, scores = score_expansion(members[0], space, parents)
         return children, scores[None, :]
-    if space.children_append_one_block and all(hasattr(m, "predict_expansion") for m in members):
+    if space.children_append_one_block and all(isinstance(m, ScoresExpansion) for m in members):
         from pnas.predictors.expansion import build_expansion
 
         expansion = build_expansion(space, parents)

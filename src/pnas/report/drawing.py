@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 from matplotlib.axes import Axes
@@ -30,8 +30,9 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.textpath import TextPath
 
-from pnas.space.nb201 import NB201_EDGES, Nb201Cell
-from pnas.space.pnas_cell import Cell, input_name
+from pnas.space import SearchSpace, create_space
+from pnas.space.nb201 import NB201_EDGES, Nb201Cell, Nb201Space
+from pnas.space.pnas_cell import Cell, PnasSpace, input_name
 
 FORMATS = ("png", "svg", "pdf")
 """The suffixes :func:`save_cell` writes."""
@@ -136,30 +137,42 @@ class _Drawing:
 
 
 def draw_cell(
-    cell: Cell | Nb201Cell | str,
+    cell: Any,
     ax: Axes | None = None,
     title: str | None = None,
     *,
     concat: str = "all",
-    space: str | None = None,
+    space: SearchSpace | str | None = None,
 ) -> Figure:
     """Draw ``cell`` and return the figure (``ax``'s own when given, else a new one).
 
-    ``cell`` is a PNAS :class:`~pnas.space.Cell`, an
-    :class:`~pnas.space.nb201.Nb201Cell`, or the text of either (NB201 strings
-    look like ``|nor_conv_3x3~0|+|...``; ``space`` = "pnas" or "nb201" forces
-    one reading). ``concat`` = "all" (PNASNet-5) feeds every block into the
-    output, "unused" only the blocks no other block reads; NB201 cells ignore it.
-    A bad text is a ValueError naming the problem.
+    ``cell`` is a cell object or its text. ``space`` (a :class:`~pnas.space.base.SearchSpace` or a
+    registered space's name) reads the text and draws the cell with its own drawing
+    (:meth:`~pnas.space.base.SearchSpace.draw`); a space without one says so. Without ``space``, a PNAS
+    :class:`~pnas.space.Cell` or an :class:`~pnas.space.nb201.Nb201Cell` is drawn by its type, and a
+    text is read as NAS-Bench-201's if it looks like ``|nor_conv_3x3~0|+|...``, else as a PNAS cell.
+    ``concat`` = "all" (PNASNet-5) feeds every block into the output, "unused" only the blocks no
+    other block reads; NB201 cells ignore it. A bad text is a ValueError naming the problem.
     """
     if concat not in CONCATS:
         raise ValueError(f"unknown concat {concat!r}: choose 'all' (PNASNet-5) or 'unused' (NASNet)")
-    parsed = as_cell(cell, space)
-    drawing = _pnas_drawing(parsed, concat) if isinstance(parsed, Cell) else _nb201_drawing(parsed)
-    return _render(drawing, ax, title)
+    reader, parsed = read_cell(cell, space)
+    return cast(Figure, reader.draw(parsed, ax, title, concat=concat))
 
 
-def save_cell(cell: Cell | Nb201Cell | str, path: str | Path, *, dpi: int = DPI, **kw: Any) -> Path:
+def draw_pnas_cell(cell: Cell, ax: Axes | None = None, title: str | None = None, *, concat: str = "all") -> Figure:
+    """A PNAS cell as a DAG (:meth:`pnas.space.PnasSpace.draw`)."""
+    if concat not in CONCATS:
+        raise ValueError(f"unknown concat {concat!r}: choose 'all' (PNASNet-5) or 'unused' (NASNet)")
+    return _render(_pnas_drawing(cell, concat), ax, title)
+
+
+def draw_nb201_cell(cell: Nb201Cell, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """A NAS-Bench-201 cell as its 4-node graph (:meth:`pnas.space.Nb201Space.draw`)."""
+    return _render(_nb201_drawing(cell), ax, title)
+
+
+def save_cell(cell: Any, path: str | Path, *, dpi: int = DPI, **kw: Any) -> Path:
     """Draw ``cell`` (``kw`` as :func:`draw_cell`'s) into ``path``: .png, .svg or .pdf by its suffix.
 
     Missing parent folders are made. SVG keeps its text as text (searchable, and
@@ -189,26 +202,43 @@ def save_cell(cell: Cell | Nb201Cell | str, path: str | Path, *, dpi: int = DPI,
     return path
 
 
-def as_cell(cell: Cell | Nb201Cell | str, space: str | None = None) -> Cell | Nb201Cell:
-    """``cell`` itself, or its text read as a PNAS or NB201 cell (``space`` forces which)."""
-    if space not in (None, "pnas", "nb201"):
-        raise ValueError(f"unknown space {space!r}: choose 'pnas' or 'nb201'")
-    if isinstance(cell, Cell | Nb201Cell):
-        if space == "pnas" and not isinstance(cell, Cell) or space == "nb201" and not isinstance(cell, Nb201Cell):
-            raise ValueError(f"{type(cell).__name__} is not a cell of space {space!r}")
-        return cell
-    if not isinstance(cell, str):
-        raise TypeError(f"draw a Cell, an Nb201Cell or a cell's text, not {type(cell).__name__}")
-    text = cell.strip()
-    if not text:
-        raise ValueError("empty cell text: give blocks like 'sep3x3(h1)+identity(h2)' or an NB201 string")
-    if space is None:
-        space = "nb201" if "~" in text or text.startswith("|") else "pnas"
-    try:
-        return Nb201Cell.parse(text) if space == "nb201" else Cell.parse(text)
-    except ValueError as exc:
-        kind = "NAS-Bench-201" if space == "nb201" else "PNAS"
-        raise ValueError(f"bad {kind} cell text: {exc}") from None
+def as_cell(cell: Any, space: SearchSpace | str | None = None) -> Any:
+    """``cell`` itself, or its text read as a cell (of ``space`` when given; see :func:`draw_cell`)."""
+    return read_cell(cell, space)[1]
+
+
+def read_cell(cell: Any, space: SearchSpace | str | None = None) -> tuple[SearchSpace, Any]:
+    """(the space that draws it, the cell): ``cell`` or its text read by ``space`` (a space or a
+    registered space's name); without one, by the cell's type or the text's look (see :func:`draw_cell`)."""
+    if isinstance(space, str):
+        space = create_space(space)
+    if isinstance(cell, str):
+        text = cell.strip()
+        if not text:
+            raise ValueError("empty cell text: give blocks like 'sep3x3(h1)+identity(h2)' or an NB201 string")
+        if space is None:
+            nb201 = "~" in text or text.startswith("|")
+            reader: SearchSpace = Nb201Space() if nb201 else PnasSpace(max_level=max(1, text.count(";") + 1))
+        else:
+            reader = space
+        try:
+            return reader, reader.parse(text)
+        except ValueError as exc:
+            raise ValueError(f"bad {reader.title or reader.name} cell text: {exc}") from None
+    if space is not None:
+        try:
+            text = space.format(cell)
+            same = space.parse(text) == cell
+        except (ValueError, TypeError, AttributeError):
+            same = False
+        if not same:
+            raise ValueError(f"{type(cell).__name__} is not a cell of space {space.name!r}")
+        return space, cell
+    if isinstance(cell, Cell):
+        return PnasSpace(max_level=cell.num_blocks), cell
+    if isinstance(cell, Nb201Cell):
+        return Nb201Space(), cell
+    raise TypeError(f"draw a Cell, an Nb201Cell or a cell's text (with its space), not {type(cell).__name__}")
 
 
 # --- the two kinds of cells -------------------------------------------------------
@@ -732,6 +762,7 @@ def _draw_node(ax: Axes, node: _Node, unit_per_point: float, scale: float) -> No
         ax.text(x, y, node.caption, ha=ha, va="center", fontsize=CAPTION_FONT * scale, color="#555555", zorder=4)
 
 
-def block_count(cell: Cell | Nb201Cell) -> int:
-    """Blocks of a PNAS cell; edges that are not ``none`` of an NB201 cell."""
-    return cell.num_blocks if isinstance(cell, Cell) else cell.level
+def block_count(cell: Any) -> int:
+    """Blocks of a PNAS cell; edges that are not ``none`` of an NB201 cell: the cell's level."""
+    space, parsed = read_cell(cell)
+    return space.level(parsed)

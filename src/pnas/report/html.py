@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from pnas import __version__
+from pnas.capability import MissingCapability
 from pnas.report import figures
 from pnas.report.data import StudyData, predictor_quality
+from pnas.space import SearchSpace, space_from_config
 from pnas.study.reading import training_compute
 
 DEFAULT_TOP = 5
@@ -58,6 +60,15 @@ def _number(value: Any, digits: int = 4) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return html.escape(str(value))
+
+
+def _drawing_space(study: StudyData) -> SearchSpace | None:
+    """The study's own space, which draws its cells; None (cells drawn by their text's look) when the
+    space's plugin is not installed here."""
+    try:
+        return space_from_config(study.config.get("space") or {})
+    except ValueError:
+        return None
 
 
 def write_report(studies: Sequence[StudyData], out: str | Path, *, top: int = DEFAULT_TOP) -> Report:
@@ -104,8 +115,13 @@ def write_report(studies: Sequence[StudyData], out: str | Path, *, top: int = DE
             )
         best = study.best(top)
         parts.append(_top_table(study, best))
+        space = _drawing_space(study)
         for rank, trial in enumerate(best, start=1):
-            drawn = draw_cell(trial.cell, title=f"{study.label}: #{rank}, accuracy {trial.accuracy:.4f}")
+            title = f"{study.label}: #{rank}, accuracy {trial.accuracy:.4f}"
+            try:
+                drawn = draw_cell(trial.cell, title=title, space=space)
+            except MissingCapability:
+                continue  # a space that cannot draw its cells: the table above lists them
             parts.append(figure_html(f"{prefix}cell_{rank}", drawn, f"cell #{rank}: {trial.cell}"))
         parts.append(_failures(study))
         parts.append(_settings(study))

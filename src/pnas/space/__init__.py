@@ -1,10 +1,11 @@
 """Search spaces: genotypes and their structure. Nothing here imports torch."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pnas.config import GROWS, option
-from pnas.registry import Registry
+from pnas.registry import Registry, load_plugins
 from pnas.space.base import EncodedBlock, SearchSpace, TokenSpec
 from pnas.space.nb201 import NB201_OPS, Nb201Cell, Nb201Space
 from pnas.space.pnas_cell import (
@@ -19,7 +20,18 @@ from pnas.space.pnas_cell import (
     space_size,
 )
 
-SPACES: Registry[SearchSpace] = Registry("search space", "pnas.spaces")
+
+class SpaceRegistry(Registry[SearchSpace]):
+    """The space registry: a space it builds carries the name it was registered under, so a plugin's
+    subclass of a built-in space is a space of its own in studies, messages and reports."""
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> SearchSpace:
+        space = super().create(name, *args, **kwargs)
+        space.name = name
+        return space
+
+
+SPACES: SpaceRegistry = SpaceRegistry("search space", "pnas.spaces")
 
 
 @dataclass(frozen=True)
@@ -34,10 +46,23 @@ SPACES.register("nb201", Nb201Space, help="NAS-Bench-201's cell: 6 edges over 5 
 
 
 def create_space(name: str, **options: Any) -> SearchSpace:
-    """Build a registered space by name (``pnas`` takes ``max_level``, its blocks per cell)."""
+    """Build a registered space by name (``pnas`` takes ``max_level``, its blocks per cell); a name
+    nobody registered yet loads the installed plugins of ``pnas.spaces`` first."""
     if "blocks" in options:  # the name the rest of the project used first
         options["max_level"] = options.pop("blocks")
+    if name not in SPACES:
+        load_plugins([SPACES])
     return SPACES.create(name, **options)
+
+
+def space_from_config(section: Mapping[str, Any]) -> SearchSpace:
+    """The space a study's stored ``space`` section names, with the options it recorded that the
+    space still declares (NAS-Bench-201 once recorded its fixed size)."""
+    name = str(section.get("name", "pnas"))
+    if name not in SPACES:
+        load_plugins([SPACES])
+    declared = SPACES.component(name).specs
+    return SPACES.create(name, **{k: v for k, v in section.items() if k in declared})
 
 
 __all__ = [
@@ -57,5 +82,7 @@ __all__ = [
     "Nb201Cell",
     "Nb201Space",
     "SPACES",
+    "SpaceRegistry",
     "create_space",
+    "space_from_config",
 ]

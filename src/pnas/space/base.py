@@ -8,6 +8,13 @@ Levels order cells by complexity. The progressive search starts from
 ``initial_cells()`` (level 1) and climbs one level at a time with
 ``children()``; the other strategies sample whole cells of ``max_level``
 with ``random_cell()`` / ``mutate()`` or build them from decisions.
+
+What else a space can do is declared here and overridden by the spaces that can
+(:mod:`pnas.capability`): its default evaluator, a shipped benchmark table, a
+list of all its cells, a path encoding, a proxy network for zero-cost features,
+a drawing. The rest of the project asks the space, never its registered name,
+so a space a plugin registers (a subclass of a built-in one under any name)
+works wherever the built-in does.
 """
 
 from __future__ import annotations
@@ -16,7 +23,12 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pnas.capability import MissingCapability
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,19 @@ class SearchSpace(ABC):
     children_append_one_block: bool = False
     """True when every child of a cell is the cell plus one block appended at the
     end of its encoding, which lets predictors share the parent's prefix."""
+
+    # --- capabilities (see the module docstring) ---------------------------------
+    default_evaluator: str = "train"
+    """The evaluator a search in this space uses when none is named (NAS-Bench-201: its table)."""
+    title: str = ""
+    """The space's name for people, in messages ("NAS-Bench-201"); empty: its registered name."""
+    level_noun: str = "level"
+    """What one level of a cell is called in messages (PNAS cells: "block")."""
+    draw_options: tuple[str, ...] = ()
+    """Options :meth:`draw` takes (PNAS cells: ``concat``)."""
+    benchmark_table: str | None = None
+    """A file in ``pnas/data`` holding every cell's recorded accuracies: the table evaluator's
+    table when none is given (NAS-Bench-201's 12-epoch table)."""
 
     # --- levels -------------------------------------------------------------
     @abstractmethod
@@ -96,6 +121,12 @@ class SearchSpace(ABC):
         """The cell's canonical text form."""
         return str(cell)
 
+    def appended_blocks(self, cell: Any) -> list[EncodedBlock]:
+        """The encoded block each child of ``cell`` appends, in :meth:`children` order; only meaningful
+        when :attr:`children_append_one_block`. This default encodes every child; a space that can tell
+        without doing so (the PNAS space) overrides it."""
+        return [self.encode(child)[-1] for child in self.children(cell)]
+
     def with_max_level(self, level: int) -> SearchSpace:
         """The same space with cells of up to ``level`` (what a study had before it was grown)."""
         if level != self.max_level:
@@ -105,3 +136,34 @@ class SearchSpace(ABC):
     def config(self) -> dict[str, Any]:
         """What identifies this space in a study's stored configuration."""
         return {"name": self.name, "max_level": self.max_level}
+
+    # --- optional capabilities: a space without one says so in one line ------------
+    def missing(self, capability: str, hint: str = "") -> MissingCapability:
+        """The error for a capability this space lacks (raise it)."""
+        return MissingCapability("space", self.name, capability, hint)
+
+    def all_cells(self) -> list[Any] | None:
+        """Every cell, for a space small enough to list (a table is read faster through it); None otherwise."""
+        return None
+
+    def path_names(self, *, max_length: int | None = None) -> list[str]:
+        """The name of every entry of :meth:`path_encodings`, in index order (:mod:`pnas.space.paths`)."""
+        raise self.missing("path encoding", "use the tokens or zero-cost features")
+
+    def path_encodings(self, cells: Sequence[Any], *, max_length: int | None = None) -> np.ndarray:
+        """``[len(cells), len(path_names())]`` float32 0/1 flags: which operator paths each cell has."""
+        raise self.missing("path encoding", "use the tokens or zero-cost features")
+
+    def proxy_network(self, cell: Any, *, in_channels: int, num_classes: int) -> Any:
+        """A small untrained ``nn.Module`` of the cell that zero-cost proxies score (built with the
+        caller's random state: :func:`pnas.predictors.features.proxy_network` seeds it)."""
+        raise self.missing("proxy network", "zero-cost features need one; use the paths or tokens features")
+
+    def draw(self, cell: Any, ax: Any = None, title: str | None = None, **options: Any) -> Any:
+        """The cell's drawing as a matplotlib Figure (``ax``'s own when given; see :mod:`pnas.report.drawing`)."""
+        raise self.missing("drawing")
+
+    def benchmark_cost_model(self, metric: str) -> Any:
+        """The parameters and mult-adds of the benchmark network behind a table column (``metric``, such
+        as ``cifar10-val``), or None: the table evaluator's cost model."""
+        return None

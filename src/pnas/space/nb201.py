@@ -16,9 +16,12 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pnas.space.base import EncodedBlock, SearchSpace, TokenSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
@@ -67,6 +70,11 @@ class Nb201Space(SearchSpace):
     name = "nb201"
     max_level = len(NB201_EDGES)
     token_spec = TokenSpec(input_vocab=4, op_vocab=len(NB201_OPS), inputs_per_block=2, ops_per_block=1)
+    title = "NAS-Bench-201"
+    default_evaluator = "table"  # every cell's accuracy is recorded: a search needs no training
+    benchmark_table = "nb201_12epoch.csv"
+    proxy_sizes = {"channels": 16, "cells_per_stage": 1}
+    """The proxy network of zero-cost features: the benchmark's skeleton, one cell per stage."""
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name}  # its size is fixed
@@ -121,3 +129,32 @@ class Nb201Space(SearchSpace):
 
     def parse(self, text: str) -> Nb201Cell:
         return Nb201Cell.parse(text)
+
+    # --- capabilities ---------------------------------------------------------
+    def path_names(self, *, max_length: int | None = None) -> list[str]:
+        from pnas.space.paths import nb201_path_names
+
+        return nb201_path_names(max_length)
+
+    def path_encodings(self, cells: Sequence[Any], *, max_length: int | None = None) -> np.ndarray:
+        from pnas.space.paths import nb201_path_encodings
+
+        return nb201_path_encodings(cells, max_length)
+
+    def proxy_network(self, cell: Nb201Cell, *, in_channels: int, num_classes: int) -> Any:
+        from pnas.nets.nb201 import build_nb201_network
+
+        return build_nb201_network(cell, in_channels=in_channels, num_classes=num_classes, **self.proxy_sizes)
+
+    def draw(self, cell: Nb201Cell, ax: Any = None, title: str | None = None, **options: Any) -> Any:
+        from pnas.report.drawing import draw_nb201_cell
+
+        return draw_nb201_cell(cell, ax, title)
+
+    def benchmark_cost_model(self, metric: str) -> Any:
+        """NAS-Bench-201's network sized for the column's data set (CIFAR-10 and -100: 32 px;
+        ImageNet16-120: 120 classes at 16 px)."""
+        from pnas.nets.nb201 import Nb201CostModel, nb201_dataset_sizes
+
+        classes, size = nb201_dataset_sizes(metric)
+        return Nb201CostModel(num_classes=classes, image_size=size)

@@ -76,19 +76,21 @@ NB201_ROUTES = _nb201_routes()
 """The 4 node routes 0->3, 0->1->3, 0->2->3, 0->1->2->3, as edge indices."""
 
 
-def _space_name(space: SearchSpace | str) -> str:
-    name = space if isinstance(space, str) else getattr(space, "name", None)
-    if name not in ("nb201", "pnas"):
-        raise ValueError(f"path encodings exist for the 'nb201' and 'pnas' spaces, not {name!r}")
-    return str(name)
+def _space(space: SearchSpace | str) -> SearchSpace:
+    """A space given by name is the registered one: its path encoding is its own capability."""
+    if isinstance(space, str):
+        from pnas.space import create_space
+
+        return create_space(space)
+    return space
 
 
-def _check_length(max_length: int | None, name: str) -> int:
+def _check_length(max_length: int | None, longest: int | None = None) -> int:
     length = DEFAULT_MAX_LENGTH if max_length is None else max_length
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
-    if name == "nb201" and length > 3:
-        raise ValueError(f"NAS-Bench-201 paths have at most 3 edges; max_length={length} adds nothing")
+    if longest is not None and length > longest:
+        raise ValueError(f"NAS-Bench-201 paths have at most {longest} edges; max_length={length} adds nothing")
     return length
 
 
@@ -102,21 +104,12 @@ def _offsets(alphabet: int, starts: int, max_length: int) -> list[int]:
 
 def path_encoding_size(space: SearchSpace | str, *, max_length: int | None = None) -> int:
     """Entries of the encoding, so a predictor can size its input before seeing a cell."""
-    name = _space_name(space)
-    length = _check_length(max_length, name)
-    if name == "nb201":
-        return _offsets(len(NB201_PATH_OPS), 1, length)[-1]
-    return _offsets(len(OPERATORS), 2, length)[-1]
+    return len(path_names(space, max_length=max_length))
 
 
 @lru_cache(maxsize=8)
-def _path_names(name: str, max_length: int) -> tuple[str, ...]:
+def _path_names(alphabet: tuple[str, ...], starts: tuple[str, ...], max_length: int) -> tuple[str, ...]:
     names: list[str] = []
-    if name == "nb201":
-        alphabet: tuple[str, ...] = NB201_PATH_OPS
-        starts: tuple[str, ...] = ("",)
-    else:
-        alphabet, starts = OPERATORS, ("h1:", "h2:")
     for length in range(1, max_length + 1):
         for start in starts:
             for code in range(len(alphabet) ** length):
@@ -130,11 +123,23 @@ def _path_names(name: str, max_length: int) -> tuple[str, ...]:
 
 def path_names(space: SearchSpace | str, *, max_length: int | None = None) -> list[str]:
     """The name of every entry, in index order, so features can be read and explained."""
-    name = _space_name(space)
-    return list(_path_names(name, _check_length(max_length, name)))
+    return _space(space).path_names(max_length=max_length)
 
 
 # --- NAS-Bench-201 ------------------------------------------------------------------------------
+
+NB201_LONGEST = len(NB201_ROUTES[-1])
+"""Edges of NAS-Bench-201's longest path (0 -> 1 -> 2 -> 3)."""
+
+
+def nb201_path_names(max_length: int | None = None) -> list[str]:
+    """:meth:`pnas.space.Nb201Space.path_names`."""
+    return list(_path_names(NB201_PATH_OPS, ("",), _check_length(max_length, NB201_LONGEST)))
+
+
+def nb201_path_encodings(cells: Sequence[object], max_length: int | None = None) -> np.ndarray:
+    """:meth:`pnas.space.Nb201Space.path_encodings`."""
+    return _nb201_encodings(list(cells), _check_length(max_length, NB201_LONGEST))
 
 
 def _nb201_tokens(cells: Sequence[object]) -> np.ndarray:
@@ -166,6 +171,17 @@ def _nb201_encodings(cells: Sequence[object], max_length: int) -> np.ndarray:
 
 
 # --- PNAS cells ------------------------------------------------------------------------------------
+
+
+def pnas_path_names(max_length: int | None = None) -> list[str]:
+    """:meth:`pnas.space.PnasSpace.path_names`."""
+    return list(_path_names(OPERATORS, ("h1:", "h2:"), _check_length(max_length)))
+
+
+def pnas_path_encodings(cells: Sequence[object], max_length: int | None = None) -> np.ndarray:
+    """:meth:`pnas.space.PnasSpace.path_encodings`."""
+    return _pnas_encodings(list(cells), _check_length(max_length))
+
 
 _Path = tuple[int, int, int]
 """(start input 0/1, length, operator sequence as a base-8 number, first operator most significant)."""
@@ -213,15 +229,11 @@ def _pnas_encodings(cells: Sequence[object], max_length: int) -> np.ndarray:
 def path_encodings(space: SearchSpace | str, cells: Sequence[object], *, max_length: int | None = None) -> np.ndarray:
     """``[len(cells), D]`` float32 flags, one row per cell: the batch form predictors score with.
 
-    ``space`` is a :class:`~pnas.space.base.SearchSpace` or its name (``nb201``, ``pnas``);
+    ``space`` is a :class:`~pnas.space.base.SearchSpace` or a registered space's name; the space
+    encodes (:meth:`~pnas.space.base.SearchSpace.path_encodings`), and one that cannot says so.
     ``max_length`` is the longest path kept (default 3; at most 3 for NAS-Bench-201).
     """
-    name = _space_name(space)
-    length = _check_length(max_length, name)
-    cells = list(cells)
-    if name == "nb201":
-        return _nb201_encodings(cells, length)
-    return _pnas_encodings(cells, length)
+    return _space(space).path_encodings(list(cells), max_length=max_length)
 
 
 def path_encoding(space: SearchSpace | str, cell: object, *, max_length: int | None = None) -> np.ndarray:
@@ -234,6 +246,10 @@ __all__ = [
     "DEFAULT_MAX_LENGTH",
     "NB201_PATH_OPS",
     "NB201_ROUTES",
+    "nb201_path_encodings",
+    "nb201_path_names",
+    "pnas_path_encodings",
+    "pnas_path_names",
     "path_encoding",
     "path_encoding_size",
     "path_encodings",

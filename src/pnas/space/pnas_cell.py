@@ -33,9 +33,12 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pnas.space.base import EncodedBlock, SearchSpace, TokenSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 OPERATORS: tuple[str, ...] = (
     "sep3x3",  # 3x3 depthwise-separable convolution (two stacked, as in the reference code)
@@ -271,6 +274,12 @@ class PnasSpace(SearchSpace):
 
     name = "pnas"
     children_append_one_block = True
+    title = "PNAS"
+    level_noun = "block"
+    draw_options = ("concat",)
+    proxy_cells_per_stack = 1
+    proxy_filters = 8
+    """The proxy network of zero-cost features: the CIFAR skeleton, one cell per stack, 8 filters."""
 
     def __init__(self, blocks: int = 5, *, max_level: int | None = None) -> None:
         blocks = blocks if max_level is None else max_level
@@ -282,7 +291,11 @@ class PnasSpace(SearchSpace):
         )
 
     def with_max_level(self, level: int) -> PnasSpace:
-        return self if level == self.max_level else PnasSpace(blocks=level)
+        if level == self.max_level:
+            return self
+        grown = type(self)(max_level=level)
+        grown.name = self.name  # the name it was registered under, a plugin's included
+        return grown
 
     def level(self, cell: Cell) -> int:
         return cell.num_blocks
@@ -352,3 +365,32 @@ class PnasSpace(SearchSpace):
         if cell.num_blocks > self.max_level:
             raise ValueError(f"cell has {cell.num_blocks} blocks, more than this space's {self.max_level}")
         return cell
+
+    # --- capabilities ---------------------------------------------------------
+    def path_names(self, *, max_length: int | None = None) -> list[str]:
+        from pnas.space.paths import pnas_path_names
+
+        return pnas_path_names(max_length)
+
+    def path_encodings(self, cells: Sequence[Any], *, max_length: int | None = None) -> np.ndarray:
+        from pnas.space.paths import pnas_path_encodings
+
+        return pnas_path_encodings(cells, max_length)
+
+    def proxy_network(self, cell: Cell, *, in_channels: int, num_classes: int) -> Any:
+        from pnas.nets import build_cifar_network
+
+        return build_cifar_network(
+            cell,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            cells_per_stack=self.proxy_cells_per_stack,
+            filters=self.proxy_filters,
+            channels_last=False,
+        )
+
+    def draw(self, cell: Cell, ax: Any = None, title: str | None = None, **options: Any) -> Any:
+        """``concat`` = "all" (PNASNet-5, the default) or "unused" (NASNet) picks the blocks that feed the output."""
+        from pnas.report.drawing import draw_pnas_cell
+
+        return draw_pnas_cell(cell, ax, title, concat=options.get("concat", "all"))

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import numpy as np
 
-from pnas.config import option
+from pnas.config import Options, option
 from pnas.evaluation.base import CostModel, EvalResult, Probe
 from pnas.objectives import LATENCY_PREDICTIONS, LIMITS, Goal
 from pnas.registry import Registry
@@ -72,9 +72,12 @@ class Strategy(ABC):
     """
 
     name: str = "strategy"
-
     rounds_are_levels: bool = False
-    """Whether the rounds of its proposals are cell sizes b (the progressive search) rather than batches."""
+    """Whether each round is one cell size (the progressive search: round b holds cells of b levels), so a
+    report may call its rounds ``b``; otherwise a round is just a batch."""
+
+    options: Options | None = None
+    """A built-in strategy's options (its constructor's argument); ``config()`` is derived from them."""
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, goal: Goal | None = None) -> None:
         self.space = space
@@ -164,8 +167,15 @@ class Strategy(ABC):
         """Cells to ask first, from the next ask on (see :attr:`accepts_enqueued`)."""
         self.check_enqueue(cells)
 
+    def predictor_config(self) -> dict[str, Any] | None:
+        """The ``[predictor]`` section of a strategy that uses a predictor (None: it uses none)."""
+        return None
+
     def config(self) -> dict[str, Any]:
-        """JSON-able options that determine the strategy's choices (stored with the study)."""
+        """JSON-able options that determine the strategy's choices (stored with the study): its options
+        as built (with the defaults it derived), else its seed and goal."""
+        if self.options is not None:
+            return {"name": self.name, **self.options.to_config()}
         return {"name": self.name, "seed": self.seed, **self.goal.to_options()}
 
 
@@ -178,8 +188,15 @@ def goal_from_options(options: dict[str, Any]) -> Goal:
     return Goal.from_options(options)
 
 
+DEFAULT_BEAM = 8
+"""K of the progressive search when none is given: also what a baseline's default budget is counted with."""
+
+DEFAULT_PREDICTOR = "mlp"
+"""The predictor of a strategy that uses one and names none of its own (``default_predictor``)."""
+
+
 @dataclass(frozen=True)
-class GoalOptions:
+class GoalOptions(Options):
     """The options every built-in strategy shares: what it optimises and under which limits."""
 
     objectives: str = option(
@@ -198,10 +215,32 @@ class GoalOptions:
         low=0,
     )
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.goal()  # an unknown objective is refused when the options are built
+
+    def goal(self) -> Goal:
+        return Goal.from_options({name: getattr(self, name) for name in ("objectives", *LIMITS)})
+
+    def to_config(self) -> dict[str, Any]:
+        """The goal as a study stores it, only where it differs from accuracy alone without limits (an
+        absent key means just that), then the other options."""
+        goal_keys = {f.name for f in fields(GoalOptions)}
+        rest = {key: value for key, value in super().to_config().items() if key not in goal_keys}
+        return {"seed": rest.pop("seed"), **self.goal().to_options(), **rest} if "seed" in rest else rest
+
 
 STRATEGIES: Registry[Strategy] = Registry("strategy", "pnas.strategies")
 """Factories are ``(space, **options)``; one that uses a predictor (``uses=("predictor",)``) also gets
 ``predictor=<name>``, ``ensemble=<members>`` and ``predictor_options=<that section's other options>``."""
+
+
+def rounds_are_levels(name: str) -> bool:
+    """Whether the rounds of the strategy registered as ``name`` are cell sizes
+    (:attr:`Strategy.rounds_are_levels`), for a reader of a stored study; False for a strategy not
+    registered here or not built by a :class:`Strategy` class."""
+    factory = STRATEGIES.component(name).factory if name in STRATEGIES else None
+    return isinstance(factory, type) and issubclass(factory, Strategy) and factory.rounds_are_levels
 
 
 @dataclass(frozen=True)
@@ -212,6 +251,25 @@ class DeriveContext:
     workers: int
     beam: int
     """The progressive search's K: baselines default to as many models as it would train."""
+
+
+def declared_ensemble(predictor: str) -> int:
+    """The ensemble size a predictor declares as its default (1 for one that declares none or is unknown)."""
+    from pnas.predictors import PREDICTORS
+
+    spec = PREDICTORS.component(predictor).specs.get("ensemble") if predictor in PREDICTORS else None
+    return 1 if spec is None else int(spec.default)
+
+
+def derived(options: Any, space: SearchSpace) -> Any:
+    """``options`` with the defaults its class derives (``derive``) filled for a strategy built directly in
+    Python: one worker, the default K. The search derives them with its own workers and K first."""
+    derive = getattr(type(options), "derive", None)
+    if derive is None:
+        return options
+    values = options.values()
+    derive(values, DeriveContext(space=space, workers=1, beam=DEFAULT_BEAM))
+    return options if values == options.values() else type(options)(**values)
 
 
 def progressive_model_count(space: SearchSpace, beam: int, max_level: int | None = None) -> int:

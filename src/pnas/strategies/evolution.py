@@ -20,7 +20,7 @@ distance (NSGA-II's crowded comparison), with aging as before.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from pnas.objectives import MEASURES, measured_values
 from pnas.pareto import crowding_distance, pareto_fronts
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES
-from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, draw_unseen, positive_int
+from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, draw_unseen
 
 MUTATION_ATTEMPTS = 100
 """Mutations of a parent tried for an unseen child before falling back to a random cell."""
@@ -52,27 +52,27 @@ def default_sample(population: int) -> int:
     return min(population, max(2, population // 4))
 
 
+@dataclass(frozen=True)
+class EvolutionOptions(WorkerBatchOptions):
+    population: int | None = option(None, "Population size (default: a quarter of the budget, 4 to 100).", low=2)
+    sample: int | None = option(
+        None, "Tournament sample size (default: a quarter of the population, at least 2).", low=1
+    )
+
+
 class RegularizedEvolution(BudgetedStrategy):
     """Aging evolution with tournament selection over ``budget`` trained models."""
 
     name = "evolution"
+    options_class = EvolutionOptions
+    options: EvolutionOptions
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        *,
-        seed: int = 0,
-        budget: int = 100,
-        population: int | None = None,
-        sample: int | None = None,
-        batch: int = 1,
-        **goal: Any,
-    ) -> None:
-        super().__init__(space, seed=seed, budget=budget, batch=positive_int("batch", batch), **goal)
-        self.population_size = (
-            default_population(self.budget) if population is None else positive_int("population", population)
-        )
-        self.sample_size = default_sample(self.population_size) if sample is None else positive_int("sample", sample)
+    def __init__(self, space: SearchSpace, options: EvolutionOptions | None = None, **values: Any) -> None:
+        super().__init__(space, options, **values)
+        population = self.options.population or default_population(self.budget)
+        sample = self.options.sample or default_sample(population)
+        self.options = replace(self.options, population=population, sample=sample)  # stored as chosen
+        self.population_size, self.sample_size = population, sample
         if self.sample_size > self.population_size:
             raise ValueError(
                 f"sample ({self.sample_size}) must not exceed population ({self.population_size}): "
@@ -144,17 +144,6 @@ class RegularizedEvolution(BudgetedStrategy):
             self._values.pop(gone, None)
         if len(self.population) == self.population_size:
             self._filled = True
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "population": self.population_size, "sample": self.sample_size}
-
-
-@dataclass(frozen=True)
-class EvolutionOptions(WorkerBatchOptions):
-    population: int | None = option(None, "Population size (default: a quarter of the budget, 4 to 100).", low=2)
-    sample: int | None = option(
-        None, "Tournament sample size (default: a quarter of the population, at least 2).", low=1
-    )
 
 
 STRATEGIES.register(

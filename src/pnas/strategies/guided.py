@@ -28,23 +28,23 @@ those weights are no longer read.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from pnas.checkpoints import checkpoint
-from pnas.config import option
+from pnas.config import build_options, option
 from pnas.evaluation.base import EvalResult
 from pnas.objectives import MEASURES, measured_values
 from pnas.pareto import select
 from pnas.predictors import create_predictor
-from pnas.predictors.acquisition import ACQUISITIONS, check_acquisition, choose, member_predictions, scores
+from pnas.predictors.acquisition import ACQUISITIONS, choose, member_predictions, scores
 from pnas.predictors.features import COSTLY_FEATURES, ZeroCostFeatures
 from pnas.space.base import SearchSpace
-from pnas.strategies.base import STRATEGIES, DeriveContext
-from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, positive_int
+from pnas.strategies.base import STRATEGIES, DeriveContext, declared_ensemble
+from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions
 
 PARENTS = 10
 """The best trained cells whose mutations fill the pool."""
@@ -68,62 +68,46 @@ def default_initial(budget: int) -> int:
 
 
 class GuidedSearch(BudgetedStrategy):
-    """Random start, then predictor-ranked mutations of the best cells, ``batch`` at a time."""
+    """Random start, then predictor-ranked mutations of the best cells, ``batch`` at a time.
+
+    Built from :class:`GuidedOptions` or its fields as keywords; the predictor is named apart (as for
+    :class:`~pnas.strategies.progressive.ProgressiveSearch`)."""
 
     name = "guided"
     default_predictor = "feature-mlp"
     """Refitted after every batch on tens of cells: the small, fast path-encoding ensemble."""
 
+    options: GuidedOptions
+
     def __init__(
         self,
         space: SearchSpace,
+        options: GuidedOptions | None = None,
         *,
-        seed: int = 0,
-        budget: int = 100,
-        batch: int = 1,
-        initial: int | None = None,
-        pool: int = 500,
-        screen: int = 50,
-        expand: float = 0.25,
-        acquisition: str = "ei",
-        kappa: float = 1.0,
-        predictor: str = "feature-mlp",
-        ensemble: int = 5,
+        predictor: str | None = None,
+        ensemble: int | None = None,
         predictor_options: dict[str, Any] | None = None,
-        **goal: Any,
+        **values: Any,
     ) -> None:
-        super().__init__(space, seed=seed, budget=budget, batch=positive_int("batch", batch), **goal)
-        self.initial = default_initial(self.budget) if initial is None else positive_int("initial", initial)
-        self.pool_size = positive_int("pool", pool)
-        if isinstance(screen, bool) or not isinstance(screen, int) or screen < 0:
-            raise ValueError(f"screen must be a whole number >= 0 (0: no first ranking), got {screen!r}")
-        if not 0 <= expand <= 1:
-            raise ValueError(f"expand must be a share of the pool between 0 and 1, got {expand!r}")
-        self.screen, self.expand = screen, float(expand)
-        self.acquisition, self.kappa = check_acquisition(acquisition, kappa)
-        self.predictor_name, self.ensemble = predictor, ensemble
+        super().__init__(space, build_options(GuidedOptions, options, values))
+        initial = self.options.initial or default_initial(self.budget)
+        self.options = replace(self.options, initial=initial)  # stored as chosen
+        self.initial, self.pool_size = initial, self.options.pool
+        self.screen, self.expand = self.options.screen, self.options.expand
+        self.acquisition, self.kappa = self.options.acquisition, self.options.kappa
+        self.predictor_name = predictor or self.default_predictor
+        self.ensemble = declared_ensemble(self.predictor_name) if ensemble is None else ensemble
         self.predictor_options = dict(predictor_options or {})
         self._zero_cost: ZeroCostFeatures | None = None
         self._new_predictor(0)  # a bad predictor name or option fails now, not after the first cells train
         self.history: list[tuple[Any, float]] = []
         self._values: dict[Any, tuple[float, ...]] = {}
         """With several objectives: each trained cell's measured objective values."""
-        self.draws = np.random.default_rng([seed % (2**63), 0x6E1DED])
+        self.draws = np.random.default_rng([self.options.seed % (2**63), 0x6E1DED])
         self.step_seconds: list[dict[str, float]] = []
+        """Fitting and ranking seconds of each guided step (indicative: they depend on the machine)."""
         self._siblings: dict[Any, list[Any]] = {}
         """Every child of the prefixes whose expansions pools drew (parents stay parents for many steps)."""
-        """Fitting and ranking seconds of each guided step (indicative: they depend on the machine)."""
-
-    def config(self) -> dict[str, Any]:
-        return {
-            **super().config(),
-            "initial": self.initial,
-            "pool": self.pool_size,
-            "screen": self.screen,
-            "expand": self.expand,
-            "acquisition": self.acquisition,
-            "kappa": self.kappa,
-        }
 
     def predictor_config(self) -> dict[str, Any]:
         """The ``predictor`` section of the study's configuration."""

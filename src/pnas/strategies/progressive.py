@@ -21,21 +21,29 @@ costs, predicted latency) instead of the top K by predicted accuracy (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from pnas.checkpoints import checkpoint
-from pnas.config import GROWS, option
+from pnas.config import GROWS, build_options, option
 from pnas.evaluation.base import EvalResult
 from pnas.pareto import select
 from pnas.predictors import PREDICTORS, create_predictor
-from pnas.predictors.acquisition import ACQUISITIONS, check_acquisition, choose
+from pnas.predictors.acquisition import ACQUISITIONS, choose
 from pnas.predictors.acquisition import scores as acquisition_scores
 from pnas.predictors.ranking import member_scores_expansion, score_expansion
 from pnas.space.base import SearchSpace
-from pnas.strategies.base import STRATEGIES, GoalOptions, Proposal, Strategy, goal_from_options
+from pnas.strategies.base import (
+    DEFAULT_BEAM,
+    DEFAULT_PREDICTOR,
+    STRATEGIES,
+    GoalOptions,
+    Proposal,
+    Strategy,
+    declared_ensemble,
+)
 
 
 def top_k_unique(children: list[Any], scores: np.ndarray, k: int) -> list[tuple[Any, float]]:
@@ -68,7 +76,7 @@ def first_occurrences(children: list[Any]) -> np.ndarray:
 @dataclass(frozen=True)
 class ProgressiveOptions(GoalOptions):
     seed: int = option(0, "Seed of the predictor's initialisation and of its folds.", low=0, high=2**63 - 1)
-    beam: int = option(8, "Children trained per round (K; the paper: 256).", low=1)
+    beam: int = option(DEFAULT_BEAM, "Children trained per round (K; the paper: 256).", low=1)
     max_level: int | None = option(
         None, "Stop after cells of this many blocks (default: the space's).", low=1, decides=GROWS
     )
@@ -80,34 +88,44 @@ class ProgressiveOptions(GoalOptions):
     )
     kappa: float = option(1.0, "Spreads added to the mean by --acquisition ucb.", low=0)
 
+    def to_config(self) -> dict[str, Any]:
+        config = super().to_config()
+        if self.acquisition == "mean":  # absent: the paper's rule, as every study before acquisitions
+            del config["acquisition"], config["kappa"]
+        return config
+
 
 class ProgressiveSearch(Strategy):
+    """``ProgressiveSearch(space, ProgressiveOptions(beam=8))``, or the options as keywords
+    (``ProgressiveSearch(space, beam=8)``); the defaults are :class:`ProgressiveOptions`' (the CLI's).
+    The surrogate is named apart: ``predictor`` (default :attr:`default_predictor`), its ``ensemble``
+    size (default: the predictor's declared one) and its other ``predictor_options``."""
+
     name = "pnas"
+    default_predictor = DEFAULT_PREDICTOR
     rounds_are_levels = True
 
     def __init__(
         self,
         space: SearchSpace,
+        options: ProgressiveOptions | None = None,
         *,
-        seed: int = 0,
-        beam: int = 256,
-        predictor: str = "lstm",
-        ensemble: int = 5,
-        max_level: int | None = None,
+        predictor: str | None = None,
+        ensemble: int | None = None,
         predictor_options: dict[str, Any] | None = None,
-        acquisition: str = "mean",
-        kappa: float = 1.0,
-        **goal: Any,
+        **values: Any,
     ) -> None:
-        super().__init__(space, seed=seed, goal=goal_from_options(goal))
-        self.acquisition, self.kappa = check_acquisition(acquisition, kappa)
-        self.draws = np.random.default_rng([seed % (2**63), 0xAC0])
-        if beam < 1:
-            raise ValueError(f"beam (K) must be >= 1, got {beam}")
-        self.beam = beam
-        self.predictor_name = predictor
-        self.ensemble = ensemble
-        self.max_level = min(max_level or space.max_level, space.max_level)
+        options = build_options(ProgressiveOptions, options, values)
+        levels = min(options.max_level or space.max_level, space.max_level)
+        options = replace(options, max_level=levels)  # stored as chosen
+        super().__init__(space, seed=options.seed, goal=options.goal())
+        self.options = options
+        self.acquisition, self.kappa = options.acquisition, options.kappa
+        self.draws = np.random.default_rng([options.seed % (2**63), 0xAC0])
+        self.beam = options.beam
+        self.predictor_name = predictor or self.default_predictor
+        self.ensemble = declared_ensemble(self.predictor_name) if ensemble is None else ensemble
+        self.max_level = levels
         self.predictor_options = dict(predictor_options or {})
         self._new_predictor(0)  # a bad name or option fails now, not after the first round's training
         self.level = 0
@@ -116,12 +134,6 @@ class ProgressiveSearch(Strategy):
         self._told = 0
         self._batch_size = 0
         self.predictor: Any = None
-
-    def config(self) -> dict[str, Any]:
-        config = {**super().config(), "beam": self.beam, "max_level": self.max_level}
-        if self.acquisition != "mean":  # absent: the paper's rule, as every study before acquisitions
-            config.update(acquisition=self.acquisition, kappa=self.kappa)
-        return config
 
     def predictor_config(self) -> dict[str, Any]:
         """The ``predictor`` section of the study's configuration."""
@@ -192,7 +204,7 @@ class ProgressiveSearch(Strategy):
         kept = [cell for cell, ok in zip(cells, self.costs.within(cells)) if ok]
         if not kept:
             raise ValueError(
-                f"no cell of one {'block' if self.space.name == 'pnas' else 'level'} meets the limits "
+                f"no cell of one {self.space.level_noun} meets the limits "
                 f"({', '.join(f'{k} {v:,}' for k, v in self.goal.limits.items())}): raise them, or make the "
                 "network smaller (fewer filters or cells)"
             )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from pnas.config import GROWS, option
+from pnas.config import GROWS, build_options, option
 from pnas.evaluation.base import EvalResult
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import (
@@ -24,7 +24,7 @@ from pnas.strategies.base import (
     GoalOptions,
     Proposal,
     Strategy,
-    goal_from_options,
+    derived,
     progressive_model_count,
 )
 
@@ -40,13 +40,6 @@ LAZY_CHUNK = 1024
 size: the whole budget stays one round, but any budget starts training at once."""
 
 
-def positive_int(name: str, value: Any) -> int:
-    """``value`` as an int >= 1, or a ValueError naming the option."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    return value
-
-
 def draw_unseen(
     draw: Callable[[], Hashable], seen: Callable[[Hashable], bool], attempts: int = DRAW_ATTEMPTS
 ) -> Any | None:
@@ -58,6 +51,42 @@ def draw_unseen(
     return None
 
 
+@dataclass(frozen=True)
+class BudgetOptions(GoalOptions):
+    """The options every budgeted strategy shares."""
+
+    seed: int = option(0, "Seed of the strategy's random choices.", low=0, high=2**63 - 1)
+    budget: int | None = option(
+        None,
+        "Models to train; default: as many as the progressive search with the same --blocks and --beam.",
+        low=1,
+        decides=GROWS,
+    )
+    batch: int | None = option(None, "Cells proposed at once; default: the whole budget as one round.", low=1)
+
+    @staticmethod
+    def derive(values: dict[str, Any], context: DeriveContext) -> None:
+        """A budget left unset is the progressive search's model count with the same blocks and beam."""
+        if values.get("budget") is None:
+            values["budget"] = progressive_model_count(context.space, context.beam)
+        if values.get("max_latency_ms") is not None and values.get("batch") is None:
+            # latency is predicted from measured cells: propose in batches, so later ones can use the earlier
+            values["batch"] = max(context.workers, LATENCY_BATCH)
+
+
+@dataclass(frozen=True)
+class WorkerBatchOptions(BudgetOptions):
+    """Strategies that learn from each batch propose one cell per worker at a time by default."""
+
+    batch: int | None = option(None, "Cells proposed at once (default: one per worker).", low=1)
+
+    @staticmethod
+    def derive(values: dict[str, Any], context: DeriveContext) -> None:
+        BudgetOptions.derive(values, context)
+        if values.get("batch") is None:
+            values["batch"] = context.workers
+
+
 class BudgetedStrategy(Strategy):
     """A strategy that proposes at most ``budget`` distinct cells, in batches.
 
@@ -65,15 +94,23 @@ class BudgetedStrategy(Strategy):
     and :meth:`observe` (one told outcome). This class checks the ask/tell
     contract, counts the budget (failed children count: they were paid for)
     and keeps the set of cells already proposed so none is proposed twice.
+
+    Built from its :attr:`options_class` (``RandomSearch(space, BudgetOptions(budget=20))``) or its
+    fields as keywords (``RandomSearch(space, budget=20)``); unset derived defaults are filled as the
+    search fills them, for one worker (a budget: the progressive search's model count at the default K).
     """
 
-    def __init__(
-        self, space: SearchSpace, *, seed: int = 0, budget: int = 100, batch: int | None = 1, **goal: Any
-    ) -> None:
-        super().__init__(space, seed=seed, goal=goal_from_options(goal))
-        self.budget = positive_int("budget", budget)
-        self.batch = None if batch is None else positive_int("batch", batch)
-        self.rng = random.Random(seed)
+    options_class: type[BudgetOptions] = BudgetOptions
+    options: BudgetOptions
+
+    def __init__(self, space: SearchSpace, options: BudgetOptions | None = None, **values: Any) -> None:
+        options = derived(build_options(self.options_class, options, values), space)
+        super().__init__(space, seed=options.seed, goal=options.goal())
+        self.options = options
+        assert options.budget is not None  # derived
+        self.budget = options.budget
+        self.batch = options.batch
+        self.rng = random.Random(options.seed)
         self.seen: set[Any] = set()
         self.told = 0
         self.round = 0
@@ -187,9 +224,6 @@ class BudgetedStrategy(Strategy):
             return True
         return bool(self.goal.limits) and not bool(self.costs.within([cell])[0])
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "budget": self.budget, "batch": self.batch}
-
 
 class RandomSearch(BudgetedStrategy):
     """Uniform random cells without repeats; ``batch=None`` proposes the whole budget at once."""
@@ -197,49 +231,8 @@ class RandomSearch(BudgetedStrategy):
     name = "random"
     proposals_depend_on_results = False
 
-    def __init__(
-        self, space: SearchSpace, *, seed: int = 0, budget: int = 100, batch: int | None = None, **goal: Any
-    ) -> None:
-        super().__init__(space, seed=seed, budget=budget, batch=batch, **goal)
-
     def propose(self, n: int) -> list[Any]:
         return self.random_cells(n)
-
-
-@dataclass(frozen=True)
-class BudgetOptions(GoalOptions):
-    """The options every budgeted strategy shares."""
-
-    seed: int = option(0, "Seed of the strategy's random choices.", low=0, high=2**63 - 1)
-    budget: int | None = option(
-        None,
-        "Models to train; default: as many as the progressive search with the same --blocks and --beam.",
-        low=1,
-        decides=GROWS,
-    )
-    batch: int | None = option(None, "Cells proposed at once; default: the whole budget as one round.", low=1)
-
-    @staticmethod
-    def derive(values: dict[str, Any], context: DeriveContext) -> None:
-        """A budget left unset is the progressive search's model count with the same blocks and beam."""
-        if values.get("budget") is None:
-            values["budget"] = progressive_model_count(context.space, context.beam)
-        if values.get("max_latency_ms") is not None and values.get("batch") is None:
-            # latency is predicted from measured cells: propose in batches, so later ones can use the earlier
-            values["batch"] = max(context.workers, LATENCY_BATCH)
-
-
-@dataclass(frozen=True)
-class WorkerBatchOptions(BudgetOptions):
-    """Strategies that learn from each batch propose one cell per worker at a time by default."""
-
-    batch: int | None = option(None, "Cells proposed at once (default: one per worker).", low=1)
-
-    @staticmethod
-    def derive(values: dict[str, Any], context: DeriveContext) -> None:
-        BudgetOptions.derive(values, context)
-        if values.get("batch") is None:
-            values["batch"] = context.workers
 
 
 STRATEGIES.register(

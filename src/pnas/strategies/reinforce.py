@@ -33,7 +33,7 @@ from pnas.config import option
 from pnas.evaluation.base import EvalResult
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import STRATEGIES
-from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, draw_unseen, positive_int
+from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, draw_unseen
 from pnas.threads import torch_threads
 
 RESAMPLE_ROUNDS = 8
@@ -96,33 +96,27 @@ class Controller(nn.Module):
         return total
 
 
+@dataclass(frozen=True)
+class ReinforceOptions(WorkerBatchOptions):
+    lr: float = option(0.01, "Controller learning rate (Adam; chosen by a sweep on NAS-Bench-201, docs/baselines.md).",
+                       above=0)  # fmt: skip
+    baseline_decay: float = option(0.9, "Decay of the moving-average reward baseline.", low=0, below=1)
+    hidden: int = option(35, "Controller LSTM units per layer (Zoph and Le's: 2 layers of 35 units [recalled]).", low=1)
+    layers: int = option(2, "Controller LSTM layers.", low=1)
+
+
 class Reinforce(BudgetedStrategy):
     """REINFORCE with an exponential moving-average baseline, over ``budget`` trained models."""
 
     name = "reinforce"
+    options_class = ReinforceOptions
+    options: ReinforceOptions
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        *,
-        seed: int = 0,
-        budget: int = 100,
-        batch: int = 1,
-        lr: float = 0.01,  # chosen by a sweep on NAS-Bench-201 (docs/baselines.md)
-        baseline_decay: float = 0.9,
-        hidden: int = 35,  # Zoph and Le's controller: 2 layers of 35 units [recalled]
-        layers: int = 2,
-        **goal: Any,
-    ) -> None:
-        super().__init__(space, seed=seed, budget=budget, batch=positive_int("batch", batch), **goal)
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
-        if not 0 <= baseline_decay < 1:
-            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay!r}")
-        self.lr = float(lr)
-        self.baseline_decay = float(baseline_decay)
-        self.hidden = positive_int("hidden", hidden)
-        self.layers = positive_int("layers", layers)
+    def __init__(self, space: SearchSpace, options: ReinforceOptions | None = None, **values: Any) -> None:
+        super().__init__(space, options, **values)
+        seed = self.options.seed
+        self.lr, self.baseline_decay = self.options.lr, self.options.baseline_decay
+        self.hidden, self.layers = self.options.hidden, self.options.layers
         generator = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):  # torch's default init draws from the global RNG: restore it
             self.controller = Controller(space.decision_sizes(), self.hidden, self.layers, generator)
@@ -197,23 +191,6 @@ class Reinforce(BudgetedStrategy):
         self.optimizer.step()
         for reward in rewards:
             self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
-
-    def config(self) -> dict[str, Any]:
-        return {
-            **super().config(),
-            "lr": self.lr,
-            "baseline_decay": self.baseline_decay,
-            "hidden": self.hidden,
-            "layers": self.layers,
-        }
-
-
-@dataclass(frozen=True)
-class ReinforceOptions(WorkerBatchOptions):
-    lr: float = option(0.01, "Controller learning rate (Adam).", low=0)
-    baseline_decay: float = option(0.9, "Decay of the moving-average reward baseline.", low=0, high=1)
-    hidden: int = option(35, "Controller LSTM units per layer.", low=1)
-    layers: int = option(2, "Controller LSTM layers.", low=1)
 
 
 STRATEGIES.register(

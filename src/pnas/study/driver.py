@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -400,9 +400,8 @@ class StudyDriver:
                     if streak.add(outcome):
                         self._stop_failing(streak)
             finally:
-                close = getattr(outcomes, "close", None)
-                if close is not None:
-                    close()  # stops the children still in flight when the run ends early
+                if isinstance(outcomes, Generator):
+                    outcomes.close()  # stops the children still in flight when the run ends early
             self.complete_batch()
             on_batch(batch.round)
 

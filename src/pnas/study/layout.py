@@ -66,9 +66,9 @@ def study_config(
     """The nested configuration a study stores: one section per component, from the built components
     (no evaluator section for a study whose cells the user evaluates)."""
     config: dict[str, Any] = {"space": strategy.space.config(), "strategy": strategy.config()}
-    predictor_config = getattr(strategy, "predictor_config", None)
-    if callable(predictor_config):
-        config["predictor"] = predictor_config()
+    predictor = strategy.predictor_config()
+    if predictor is not None:
+        config["predictor"] = predictor
     if evaluator is not None:
         config["evaluator"] = {"name": evaluator.name, **evaluator.config()}
     if executor is not None:

@@ -29,13 +29,10 @@ def goal_of(config: dict[str, Any]) -> Goal:
 
 def rounds_are_levels(config: dict[str, Any]) -> bool:
     """Whether a study's strategy, as registered, counts its rounds in cell sizes (False if unknown)."""
-    from pnas.strategies.base import STRATEGIES, Strategy
+    from pnas.strategies.base import rounds_are_levels as strategy_rounds_are_levels
 
     name = (config.get("strategy") or {}).get("name")
-    if not isinstance(name, str) or name not in STRATEGIES:
-        return False
-    factory = STRATEGIES.component(name).factory
-    return isinstance(factory, type) and issubclass(factory, Strategy) and factory.rounds_are_levels
+    return isinstance(name, str) and strategy_rounds_are_levels(name)
 
 
 def results_of(trials: Sequence[TrialRecord], goal: Goal) -> list[TrialRecord]:

@@ -22,32 +22,29 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from pnas.config import RUNTIME, option, option_specs
+from pnas.config import RUNTIME, OptionError, Options, option, option_specs
 from pnas.evaluation.augment import default_padding
 from pnas.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IMAGE_SIZE
 
 DEVICES = ("cpu", "cuda", "auto")
 
-FLIP_DEFAULTS: dict[str, bool] = {"fashion-mnist": True, "cifar10": True, "cifar100": True, "folder": True}
-"""Whether a horizontal flip keeps an image's class, per data set (off for digits or text, where it
-does not). A data set missing here is not flipped unless asked for with ``--flip``."""
-
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """The training protocol. JSON-able; stored in ``train.json`` and compared on every resume."""
+class TrainConfig(Options):
+    """The training protocol. JSON-able; stored in ``train.json`` and compared on every resume. Its fields'
+    declarations are the one place of their defaults and ranges, checked when it is built."""
 
     dataset: str = option("fashion-mnist", "Data set to train on (default: the study's, for --study).")
     epochs: int = option(600, "Epochs (600: the paper's CIFAR-10 protocol).", low=1, high=MAX_EPOCHS)
     batch_size: int = option(96, "Training batch size.", low=1, high=MAX_BATCH_SIZE)
-    lr: float = option(0.025, "Peak learning rate, annealed by a cosine over every step.", low=0)
+    lr: float = option(0.025, "Peak learning rate, annealed by a cosine over every step.", above=0)
     lr_min: float = option(0.0, "Learning rate at the end of the cosine.", low=0)
-    momentum: float = option(0.9, "SGD momentum.", low=0, high=1)
+    momentum: float = option(0.9, "SGD momentum.", low=0, below=1)
     nesterov: bool = option(True, "Nesterov momentum.")
     weight_decay: float = option(3e-4, "SGD weight decay.", low=0)
     aux_weight: float = option(0.4, "Weight of the auxiliary head's loss (0: no auxiliary head).", low=0)
     grad_clip: float = option(5.0, "Clip the gradients' global norm at this value (0: no clipping).", low=0)
-    label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy.", low=0, high=1)
+    label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy.", low=0, below=1)
     crop_padding: int | None = option(
         None, "Random-crop padding in pixels (unset: image size / 8, 4 px at 32 px; 0: no crop).", low=0
     )
@@ -70,37 +67,23 @@ class TrainConfig:
                                   decides=RUNTIME)  # fmt: skip
 
     def __post_init__(self) -> None:
-        checks = [
-            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be in [1, {MAX_EPOCHS}]"),
-            (1 <= self.batch_size <= MAX_BATCH_SIZE, f"batch_size must be in [1, {MAX_BATCH_SIZE}]"),
-            (self.lr > 0, "lr must be positive"),
-            (0 <= self.lr_min <= self.lr, "lr_min must be in [0, lr]"),
-            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
-            (self.weight_decay >= 0, "weight_decay must be >= 0"),
-            (self.aux_weight >= 0, "aux_weight must be >= 0"),
-            (self.grad_clip >= 0, "grad_clip must be >= 0"),
-            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
-            (self.crop_padding is None or self.crop_padding >= 0, "crop_padding must be >= 0"),
-            (self.cutout >= 0, "cutout must be >= 0"),
-            (self.val_size >= 0, "val_size must be >= 0"),
-            (self.train_subset is None or self.train_subset >= 1, "train_subset must be >= 1"),
-            (self.image_size is None or self.image_size >= 1, "image_size must be >= 1"),
-            (self.seed >= 0, "seed must be >= 0"),
-            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
-            (self.workers >= 0, "workers must be >= 0"),
-            (self.threads is None or self.threads >= 1, "threads must be >= 1"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
-            object.__setattr__(self, "data_dir", str(self.data_dir))
+            object.__setattr__(self, "data_dir", str(self.data_dir))  # a Path given in Python; stored as text
+        super().__post_init__()
+        if self.lr_min > self.lr:
+            raise OptionError("lr_min", f"must be at most lr ({self.lr:g}), got {self.lr_min!r}")
 
     def padding_for(self, image_size: int) -> int:
         return default_padding(image_size) if self.crop_padding is None else self.crop_padding
 
     def flips(self) -> bool:
-        return FLIP_DEFAULTS.get(self.dataset, False) if self.flip is None else self.flip
+        """``flip``, or where unset what the data set declares (:attr:`pnas.evaluation.readers.DatasetTraits.flip`:
+        whether a flip keeps an image's class; off for digits or text, and for a data set that does not say)."""
+        if self.flip is not None:
+            return self.flip
+        from pnas.evaluation.readers import DATASETS
+
+        return DATASETS.traits(self.dataset).flip
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -11,7 +11,7 @@ from pnas.evaluation.data import dataset_classes, dataset_fingerprint, load_data
 from pnas.limits import MAX_CELLS_PER_STACK, MAX_FILTERS
 from pnas.nets import CONCATS, NAMED_NETWORKS, NetworkConfig, network_config
 from pnas.nets.registry import LAYOUTS
-from pnas.space import Cell
+from pnas.space import Cell, space_from_config
 from pnas.training.config import DataInfo, TrainConfig
 from pnas.training.run import RunError, RunSpec
 
@@ -61,25 +61,21 @@ def parse_cell(text: str) -> Cell:
 def cell_from_study(storage: str | Path, study: str | None, rank: int) -> tuple[Cell, dict[str, Any]]:
     """The ``rank``-th best trained cell of a study (1 = best), and the study's configuration."""
     from pnas.storage.base import StoreError
-    from pnas.study.api import list_studies, load_study
+    from pnas.study.api import load_study
 
     if not Path(storage).expanduser().exists():
         raise RunError(f"--storage {storage}: no such study file")
     try:
-        if study is None:
-            names = list_studies(storage)
-            if len(names) != 1:
-                raise StoreError(
-                    f"{storage} holds {len(names)} studies ({', '.join(names) or 'none'}): pass --study NAME"
-                )
-            study = names[0]
         with load_study(study, storage) as handle:
             best, config, name = handle.best(rank), handle.config, handle.name
     except StoreError as exc:
         raise RunError(str(exc)) from None
-    space = (config.get("space") or {}).get("name", "pnas")
-    if space != "pnas":
-        raise RunError(f"study {name!r} searched the {space} space; pnas train builds networks from PNAS cells only")
+    space = space_from_config(config.get("space") or {})
+    if not isinstance(space.initial_cells()[0], Cell):
+        raise RunError(
+            f"study {name!r} searched the {space.name} space, whose cells are not PNAS cells; "
+            "pnas train builds networks from PNAS cells only"
+        )
     if len(best) < rank:
         raise RunError(
             f"study {name!r} has {len(best)} trained cell{'s' if len(best) != 1 else ''}, so it has no rank {rank}: "
