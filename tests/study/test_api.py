@@ -10,11 +10,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from study_objectives import fails_on_skip_heavy, table, table_accuracy
 
 import pnas
+import pnas.storage
 from pnas.search import SearchConfig, run_search
 from pnas.storage.base import StoreError
 
@@ -289,3 +291,64 @@ def test_the_command_line_runs_a_users_objective(tmp_path):
     with pytest.raises(ValueError, match="cannot be imported by worker processes"):
         with pnas.create_study("t", None, nb201({"name": "random", "budget": 4})) as other:
             other.optimize(lambda trial: 0.5, workers=2)
+
+
+def test_something_that_is_not_a_cell_of_the_space_is_refused_before_anything_is_written(tmp_path):
+    with pnas.create_study("s", tmp_path / "s.db", nb201(STRATEGIES["random"])) as study:
+        for wrong in (12, "sep3x3(h1)+identity(h2)", None):
+            with pytest.raises(ValueError, match="not a cell of the nb201 space"):
+                study.add_trial(wrong, 0.5)
+        assert study.trials() == []
+    with pnas.create_study("s", tmp_path / "s.db", nb201(STRATEGIES["random"]), load_if_exists=True) as study:
+        assert len(study.ask()) == 20
+
+
+def test_a_given_result_the_progressive_search_picks_later_replays_the_same(tmp_path):
+    config = nb201({"name": "pnas", "beam": 3})
+    with pnas.create_study("whole", None, config) as study:
+        study.optimize(table_accuracy)
+        later_pick = next(t.cell for t in study.trials() if t.round == 3)
+
+    def drive(study, stop_after_round=None):
+        while trials := study.ask():
+            for trial in trials:
+                study.tell(trial, table_accuracy(trial))
+            if trials[0].round == 1 and not study.trials()[0].extra.get("given"):
+                study.add_trial(later_pick, table()[later_pick])
+            if stop_after_round is not None and trials[0].round == stop_after_round:
+                return
+
+    with pnas.create_study("s", tmp_path / "a.db", config) as study:
+        drive(study)
+        whole = cells(study)
+    with pnas.create_study("s", tmp_path / "b.db", config) as study:
+        drive(study, stop_after_round=3)
+    with pnas.create_study("s", tmp_path / "b.db", config, load_if_exists=True) as study:
+        drive(study)
+        assert cells(study) == whole
+        assert study.totals()["given"] == 1
+
+
+def test_after_a_failed_run_the_same_handle_continues_and_the_lock_goes_with_close(tmp_path):
+    from pnas.study import ChildrenFailing
+
+    def broken(trial):
+        raise RuntimeError("no GPU")
+
+    store = pnas.storage.open_storage(tmp_path / "s.db")
+    study = pnas.create_study("s", store, nb201({"name": "random", "budget": 12}))
+    with pytest.raises(ChildrenFailing, match="no GPU"):
+        study.optimize(broken)
+    assert not store.is_driven(study.info.id)
+    study.optimize(lambda trial: np.float32(table_accuracy(trial)))
+    assert study.totals()["models"] == 12 and study.state == "complete"
+    again = pnas.create_study("t", store, nb201({"name": "random", "budget": 3}))
+    again.ask()
+    again.close()
+    assert not store.is_driven(again.info.id)
+    study.add_trial(sorted(table())[0], 0.5)  # a finished study stays complete
+    assert study.state == "complete"
+    with pnas.load_study("s", tmp_path / "s.db") as reader:
+        with pytest.raises(StoreError, match="load_if_exists=True"):
+            reader.ask()
+    store.close()

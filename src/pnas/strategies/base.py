@@ -122,9 +122,13 @@ class Strategy(ABC):
 
     def stored_picks(self, round_: int) -> list[tuple[Any, float | None]]:
         """The cells and predicted scores the study already holds for ``round_`` (none in a new round, or
-        without a study): a replayed round takes them instead of fitting and ranking again."""
+        without a study): a replayed round takes them instead of fitting and ranking again. The round's
+        decision record lists them; a study stored before it did has them as the round's trials."""
         if self.artifacts is None:
             return []
+        decision = self.stored_decision(round_)
+        if decision is not None and "picks" in decision:
+            return [(self.space.parse(text), predicted) for text, predicted in decision["picks"]]
         return [(self.space.parse(text), predicted) for text, predicted in self.artifacts.proposals(round_)]
 
     def stored_decision(self, round_: int) -> dict[str, Any] | None:
@@ -132,10 +136,24 @@ class Strategy(ABC):
         found = self.artifacts.load_artifact(DECISION.format(round_)) if self.artifacts else None
         return found[1] if found else None
 
-    def record_decision(self, round_: int, predictions: np.ndarray, trained_on: int, **state: Any) -> None:
-        """Keep the :data:`DECISION` record of a round just chosen (replacing one a stopped run left)."""
+    def record_decision(
+        self,
+        round_: int,
+        predictions: np.ndarray,
+        trained_on: int,
+        picks: list[tuple[Any, float | None]],
+        **state: Any,
+    ) -> None:
+        """Keep the :data:`DECISION` record of a round just chosen (replacing one a stopped run left): the
+        picks themselves, in order (a pick may be a trial the study held already, given with
+        ``add_trial``: the round's own trials would not list it), and a digest of what they were chosen from."""
         if self.artifacts is not None:
-            meta = {"predictions": predictions_digest(predictions), "trained_on": trained_on, **state}
+            meta = {
+                "predictions": predictions_digest(predictions),
+                "trained_on": trained_on,
+                "picks": [[self.space.format(cell), score] for cell, score in picks],
+                **state,
+            }
             self.artifacts.save_artifact(DECISION.format(round_), {}, meta)
 
     @abstractmethod

@@ -159,11 +159,12 @@ class GuidedSearch(BudgetedStrategy):
         picks = self._choose(self.acquisition, members, pool, n, best)
         self.step_seconds.append({"fit": fitted - fit_start, "rank": time.perf_counter() - fitted})
         self.record_predictor_seconds(step, **self.step_seconds[-1])
-        draws = {"draws": self.draws.bit_generator.state} if self.acquisition == "thompson" else {}
-        self.record_decision(step, members, len(self.history), **draws)
-        self._keep_zero_cost(step)
         mean = members.mean(axis=0)
         self.predicted = {pool[i]: float(mean[i]) for i in picks}
+        draws = {"draws": self.draws.bit_generator.state} if self.acquisition == "thompson" else {}
+        chosen = [(pool[i], self.predicted[pool[i]]) for i in picks]
+        self.record_decision(step, members, len(self.history), chosen, **draws)
+        self._keep_zero_cost(step)
         return [pool[i] for i in picks]
 
     def observe(self, cell: Any, result: EvalResult | None, batch_done: bool) -> None:

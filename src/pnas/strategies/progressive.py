@@ -180,7 +180,8 @@ class ProgressiveSearch(Strategy):
             children, scores, predictions = self._acquired()
         proposals = [Proposal(c, self.level + 1, s) for c, s in self._choose(children, scores)]
         draws = {"draws": self.draws.bit_generator.state} if self.acquisition == "thompson" else {}
-        self.record_decision(self.level + 1, predictions, len(self.history), **draws)
+        picks = [(p.cell, p.predicted) for p in proposals]
+        self.record_decision(self.level + 1, predictions, len(self.history), picks, **draws)
         return proposals
 
     def _acquired(self) -> tuple[list[Any], np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ process (after a crash, or on purpose) continues where it stopped (see :mod:`pna
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ class Study(StudyReader):
         self._components = components
         self._opening = opening
         self._driver: StudyDriver | None = None
+        self._fresh_strategy: Strategy | None = None
 
     @classmethod
     def load(cls, store: StudyStorage, name: str) -> Study:
@@ -114,8 +116,17 @@ class Study(StudyReader):
         return self.components.strategy.space
 
     def _drive(self) -> StudyDriver:
+        if self.store.read_only:
+            raise StoreError(
+                f"study {self.name!r} was opened for reading (pnas.load_study, or a read-only file): "
+                "to continue it, open it with pnas.create_study(name, storage, load_if_exists=True)"
+            )
         if self._driver is None:
             components = self.components
+            if self._fresh_strategy is None:  # kept unasked, so that a failed run can start over from it
+                self._fresh_strategy = copy.deepcopy(components.strategy)
+            else:
+                components.strategy = copy.deepcopy(self._fresh_strategy)
             opening = self._opening or open_study(self.store, self.name, components.config)
             self._driver = StudyDriver(self.store, opening, components.strategy, self.config)
         return self._driver
@@ -124,13 +135,32 @@ class Study(StudyReader):
         driver = self._drive()
         if not driver.prepared:
             evaluator = self.components.evaluator
-            needs_evaluator = self.components.strategy.goal.uses_costs
-            if evaluator is not None and needs_evaluator:
+            uses_costs = self.components.strategy.goal.uses_costs
+            if uses_costs and evaluator is None:
+                raise ConfigError(
+                    f"study {self.name!r} has objectives or limits on costs, which need each cell's costs before it "
+                    "is evaluated: give its configuration an [evaluator] section whose cost model can tell them "
+                    "(your own code may still evaluate the cells)"
+                )
+            if evaluator is not None and uses_costs:
                 evaluator.prepare()  # its cost model decides which cells may be asked
                 driver.prepare(evaluator)
             else:
                 driver.prepare(None)
         return driver
+
+    def _forget_driver(self) -> None:
+        """After a failure the handle's ask/tell state may be half-updated: the next call replays from the
+        store (which holds everything recorded) and takes the study's lock again."""
+        self._driver = None
+        self._opening = None
+        self.store.release_locks()
+
+    def close(self) -> None:
+        """Release the study's lock (if this handle drove it) and close a store this handle opened."""
+        if self._driver is not None and self._driver.prepared and not self.store.read_only:
+            self.store.release_locks()
+        super().close()
 
     # --- ask and tell ------------------------------------------------------------
     def ask(self) -> list[Trial]:
@@ -153,16 +183,27 @@ class Study(StudyReader):
     def add_trial(self, cell: Any, value: float | EvalResult | TrialFailed) -> None:
         """A result obtained elsewhere (another study, a table, a paper): recorded, told to the strategy as
         if it had asked, and never evaluated again by this study."""
+        result = as_result(value)
         driver = self._prepared_driver()
-        parsed = self.space.parse(cell) if isinstance(cell, str) else cell
-        driver.give(parsed, as_result(value))
+        driver.give(self._cell(cell), result)
         driver.complete_batch()
 
     def enqueue(self, cell: Any) -> None:
         """A cell (or its text) for the strategy to ask first. Only strategies that choose their cells
         freely take it (random, evolution, guided); the progressive search refuses with a ValueError."""
         driver = self._prepared_driver()
-        driver.enqueue([self.space.parse(cell) if isinstance(cell, str) else cell])
+        driver.enqueue([self._cell(cell)])
+
+    def _cell(self, cell: Any) -> Any:
+        """A cell of this study's space from a cell object or its text; a ValueError for anything else."""
+        try:
+            text = cell if isinstance(cell, str) else self.space.format(cell)
+            parsed = self.space.parse(text)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            raise ValueError(f"{cell!r} is not a cell of the {self.space.name} space: {exc}") from None
+        if not isinstance(cell, str) and parsed != cell:
+            raise ValueError(f"{cell!r} is not a cell of the {self.space.name} space")
+        return parsed
 
     # --- optimize ------------------------------------------------------------------
     def optimize(
@@ -216,25 +257,29 @@ class Study(StudyReader):
         reporter = reporter or Reporter()
         driver = self._drive()
         driver.reporter = reporter
-        driver.prepare(evaluator)
         own_executor = executor is None
         try:
+            driver.prepare(evaluator)
             reporter.study_started(self, driver.opening.resumed)
             if executor is None:
                 executor = self._executor(evaluator, executor_overrides or {})
             driver.run(executor, evaluator, reporter, lambda round_: reporter.batch_finished(self, round_))
+        except BaseException:
+            self._forget_driver()
+            raise
         finally:
             if own_executor and executor is not None:
                 executor.close()
-            self.store.release_locks()
         self.info = driver.opening.info
+        self._forget_driver()  # finished: the study is complete and its lock released
         return self
 
     def _executor(self, evaluator: Evaluator, overrides: Mapping[str, Any]) -> Executor:
         options = {k: v for k, v in self.components.executor.items() if k != "name"}
         name = self.components.executor.get("name", "local")
-        if evaluator.takes_trials:
-            name, options = "local", {k: v for k, v in options.items() if k != "workers"}
+        if evaluator.takes_trials:  # a user's objective runs here or in local worker processes
+            name = "local"
+            options = {k: v for k, v in options.items() if k in EXECUTORS.component(name).specs and k != "workers"}
         specs = EXECUTORS.component(name).specs
         options.update({k: v for k, v in overrides.items() if v is not None and k in specs})
         return EXECUTORS.create(name, evaluator, **options)
@@ -401,11 +446,13 @@ def optimize(
             store.lock_study(existing.id, study_name)
         config = config or study_config(strategy, evaluator)
         opening = open_study(store, study_name, config)
-        executor_options = {"name": "local", "workers": workers, "max_retries": max_retries or DEFAULT_MAX_RETRIES}
+        retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+        executor_options = {"name": "local", "workers": workers, "max_retries": retries}
         components = Components(strategy, evaluator, config, executor_options)
         study = Study(store, opening.info, owns_store=owns, components=components, opening=opening)
         return study.run(evaluator, executor=executor, reporter=reporter)
     except BaseException:
+        store.release_locks()
         if owns:
             store.close()
         raise

@@ -332,7 +332,8 @@ class StudyDriver:
                 f"{key} is already a trial of study {self.opening.info.name!r} ({_describe_record(record)})"
             )
         after = self.batches_told + (1 if self.batch is not None else 0)
-        self.opening.start(self.reporter)
+        # recorded without marking the study running: a finished study stays complete (the next ask that
+        # finds something new to evaluate marks it)
         self.store.add_proposals(self.study_id, [(key, GIVEN_ROUND, None)])
         self._record(
             key,
@@ -345,7 +346,7 @@ class StudyDriver:
         )
         result = value if isinstance(value, EvalResult) else None
         if self.finished:
-            return  # nothing left to ask: the result is kept for readers
+            return
         self._given.setdefault(after, []).append((cell, result))
 
     def enqueue(self, cells: list[Any]) -> None:
@@ -374,7 +375,6 @@ class StudyDriver:
             batch = self.batch
             assert batch is not None
             reporter.batch_started(batch.round, len(batch.proposals), len(trials))
-            by_key = {trial.key: trial for trial in trials}
             jobs = [Job(trial.key, trial if takes_trials else trial.cell) for trial in trials]
 
             def on_event(key: str, event: dict[str, Any]) -> None:
@@ -389,7 +389,7 @@ class StudyDriver:
                         outcome.result if outcome.result is not None else TrialFailed(outcome.error or "unknown error")
                     )
                     self.tell(
-                        by_key[outcome.key].key,
+                        outcome.key,
                         value,
                         worker=outcome.worker,
                         started=outcome.started,

@@ -54,11 +54,20 @@ def training_compute(trial: TrialRecord) -> int | None:
     return int(trial.mult_adds) * int(trial.examples)
 
 
+def is_given(trial: TrialRecord) -> bool:
+    """A result given from elsewhere (``study.add_trial``), not evaluated by this study."""
+    return "given" in trial.extra
+
+
 def totals_of(trials: Sequence[TrialRecord]) -> dict[str, Any]:
-    """Models trained, failed and pending, and the compute the finished ones took."""
+    """Models trained, failed and pending, and the compute the finished ones took; results given from
+    elsewhere are counted apart (``given``) and cost nothing here."""
+    given = [t for t in trials if is_given(t)]
+    trials = [t for t in trials if not is_given(t)]
     finished = [t for t in trials if t.status in FINISHED]
     return {
         "models": sum(t.status == "done" for t in trials),
+        "given": len(given),
         "failed": sum(t.status == "failed" for t in trials),
         "pending": sum(t.status in OPEN for t in trials),
         "examples": int(sum(t.examples or 0 for t in finished)),
@@ -200,7 +209,7 @@ class StudyReader:
         for name in goal.costs:
             value = goal.limits.get(name, stored.get(name))
             if value is None and name == "latency":
-                trials = self.trials()
+                trials = [t for t in self.trials() if not is_given(t)]
                 first = [t for t in trials if t.round == min(t.round for t in trials)] if trials else []
                 if first and all(t.status in FINISHED for t in first):  # fixed once the first round ends
                     measured = [measured_values(t)["latency_ms"] for t in self.results(first)]
@@ -211,10 +220,12 @@ class StudyReader:
         return reference
 
     def rounds(self) -> list[RoundSummary]:
-        """Per round (a level b of the progressive search, a batch of the others): counts and quality."""
+        """Per round (a level b of the progressive search, a batch of the others): counts and quality.
+        Results given from elsewhere belong to no round (see ``totals()["given"]``)."""
         by_round: dict[int, list[TrialRecord]] = {}
         for t in self.trials():
-            by_round.setdefault(t.round, []).append(t)
+            if not is_given(t):
+                by_round.setdefault(t.round, []).append(t)
         goal = self.goal
         reference = self.hypervolume_reference()
         so_far: list[TrialRecord] = []

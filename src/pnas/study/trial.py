@@ -38,13 +38,17 @@ def as_result(value: float | EvalResult | TrialFailed) -> EvalResult | TrialFail
     """What ``tell`` was given, checked: an accuracy is a fraction in [0, 1]."""
     if isinstance(value, TrialFailed | EvalResult):
         result = value
-    elif isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(
-            f"a trial's value is its validation accuracy (a float in [0, 1]), an EvalResult or "
-            f"pnas.TrialFailed, got {type(value).__name__}"
-        )
     else:
-        result = EvalResult(accuracy=float(value))
+        try:  # a float, or a number that converts to one (numpy scalars, a 0-d tensor)
+            accuracy = float(value) if not isinstance(value, str | bytes | bool) else None
+        except (TypeError, ValueError):
+            accuracy = None
+        if accuracy is None:
+            raise TypeError(
+                f"a trial's value is its validation accuracy (a float in [0, 1]), an EvalResult or "
+                f"pnas.TrialFailed, got {type(value).__name__}"
+            )
+        result = EvalResult(accuracy=accuracy)
     if isinstance(result, EvalResult):
         accuracy = result.accuracy
         if not isinstance(accuracy, int | float) or not math.isfinite(accuracy) or not 0.0 <= accuracy <= 1.0:
