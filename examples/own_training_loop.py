@@ -49,9 +49,11 @@ def read_idx(folder: Path, stem: str) -> np.ndarray:
 
 def load_fashion_mnist(data_dir: str | None, images: int, image_size: int) -> tuple[torch.Tensor, ...]:
     """Training and validation tensors: ``images`` of each, drawn from the training set, resized and normalised."""
-    folder = Path(data_dir or os.environ.get("PNAS_DATA_DIR") or DEBIAN_FOLDER).expanduser()
-    if (folder / "fashion-mnist").is_dir():
-        folder = folder / "fashion-mnist"
+    places = [data_dir] if data_dir else [os.environ.get("PNAS_DATA_DIR"), str(DEBIAN_FOLDER)]
+    folders = [Path(p).expanduser() for p in places if p]
+    folders = [f / "fashion-mnist" if (f / "fashion-mnist").is_dir() else f for f in folders]
+    found = [f for f in folders if any(f.glob("train-images-idx3-ubyte*"))]
+    folder = found[0] if found else folders[-1]
     x = torch.from_numpy(read_idx(folder, "train-images-idx3-ubyte").copy()).float().div(255).unsqueeze(1)
     y = torch.from_numpy(read_idx(folder, "train-labels-idx1-ubyte").astype(np.int64))
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[: 2 * images]
