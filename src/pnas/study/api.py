@@ -85,6 +85,8 @@ class Study(StudyReader):
         self._opening = opening
         self._driver: StudyDriver | None = None
         self._fresh_strategy: Strategy | None = None
+        self.for_reading = False
+        """Opened by :func:`load_study`: it reads, and refuses to drive the study."""
 
     @classmethod
     def load(cls, store: StudyStorage, name: str) -> Study:
@@ -116,7 +118,7 @@ class Study(StudyReader):
         return self.components.strategy.space
 
     def _drive(self) -> StudyDriver:
-        if self.store.read_only:
+        if self.for_reading:
             raise StoreError(
                 f"study {self.name!r} was opened for reading (pnas.load_study, or a read-only file): "
                 "to continue it, open it with pnas.create_study(name, storage, load_if_exists=True)"
@@ -158,7 +160,7 @@ class Study(StudyReader):
 
     def close(self) -> None:
         """Release the study's lock (if this handle drove it) and close a store this handle opened."""
-        if self._driver is not None and self._driver.prepared and not self.store.read_only:
+        if self._driver is not None and self._driver.prepared:
             self.store.release_locks()
         super().close()
 
@@ -395,8 +397,11 @@ def load_study(name: str | None, storage: StudyStorage | str | Path) -> Study:
                 raise StoreError(
                     f"{storage} holds {len(studies)} studies ({names}): name the one to read (--study NAME)"
                 )
-            return Study(store, studies[0], owns_store=owns)
-        return Study(store, _info(store, name), owns_store=owns)
+            study = Study(store, studies[0], owns_store=owns)
+        else:
+            study = Study(store, _info(store, name), owns_store=owns)
+        study.for_reading = True
+        return study
     except BaseException:
         if owns:
             store.close()
