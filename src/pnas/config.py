@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -244,6 +245,8 @@ def check_value(spec: OptionSpec, value: Any, where: str) -> Any:
                 raise ValueError
     except (TypeError, ValueError):
         raise OptionError(where, f"must be {_type_name(spec.type)}, got {value!r}") from None
+    if target is float and not math.isfinite(value):  # NaN passes every range check, infinity most
+        raise OptionError(where, f"must be a finite number, got {value!r}")
     if spec.choices and value not in spec.choices:
         raise OptionError(where, f"must be one of {', '.join(spec.choices)}, got {value!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -161,3 +161,18 @@ def test_print_config_puts_the_flag_under_the_component_that_declares_it(args, s
     result = CliRunner().invoke(main, ["search", *args, "--hidden", "50", "--print-config"])
     assert result.exit_code == 0, result.output
     assert tomllib.loads(result.stdout)[section]["hidden"] == 50
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf"])
+def test_a_float_option_refuses_nan_and_infinity_in_one_line(text):
+    """NaN passes every range comparison: refused where options are checked, once, for every float option."""
+    from click.testing import CliRunner
+
+    from pnas.cli.main import main
+
+    result = CliRunner().invoke(main, ["search", "--evaluator", "synthetic", "--noise", text, "--print-config"])
+    assert result.exit_code != 0 and "--noise" in result.output.splitlines()[-1]
+    if text != "-inf":  # below --noise's lower bound: the command line's range check says so first
+        assert f"--noise must be a finite number, got {float(text)!r}" in result.output
+    with pytest.raises(ConfigError, match="strategy.kappa must be a finite number"):
+        resolve([{"strategy": {"name": "guided", "acquisition": "ucb", "kappa": float(text)}}])
