@@ -91,10 +91,7 @@ class Study(StudyReader):
     @classmethod
     def load(cls, store: StudyStorage, name: str) -> Study:
         """The study ``name`` of an open store (a StoreError listing the names there if it has none)."""
-        info = store.get_study(name)
-        if info is None:
-            raise missing_study(store, name)
-        return cls(store, info)
+        return cls(store, _info(store, name))
 
     # --- components -----------------------------------------------------------
     @property
@@ -120,7 +117,7 @@ class Study(StudyReader):
     def _drive(self) -> StudyDriver:
         if self.for_reading:
             raise StoreError(
-                f"study {self.name!r} was opened for reading (pnas.load_study, or a read-only file): "
+                f"study {self.name!r} was opened for reading (pnas.load_study): "
                 "to continue it, open it with pnas.create_study(name, storage, load_if_exists=True)"
             )
         if self._driver is None:

@@ -96,7 +96,6 @@ def result_from_trial(trial: TrialRecord) -> EvalResult | None:
 class OpenBatch:
     """The strategy's batch being evaluated: its proposals, and the trials not told yet."""
 
-    number: int
     proposals: list[Proposal]
     keys: list[str]
     open: dict[str, Trial]
@@ -211,7 +210,7 @@ class StudyDriver:
             record = store.trial(study, key)
             assert record is not None
             trials[key] = Trial(record.number, record.round, cells[key], self.config, record.predicted)
-        self.batch = OpenBatch(self.batches_told, proposals, keys, trials)
+        self.batch = OpenBatch(proposals, keys, trials)
 
     def ask(self, *, mark_running: bool = True) -> list[Trial]:
         """The open batch's trials not handed out yet by this process; [] when the search is finished."""
