@@ -36,6 +36,12 @@ def test_the_components_may_be_chosen_by_a_file_or_the_stored_study():
     assert _resolve({"hidden": 40}, stored=stored)["strategy"]["hidden"] == 40
 
 
+def test_one_value_sizes_a_study():
+    # --max-level once also reached the progressive search's own stop level, which growth left behind
+    config = _resolve({"max_level": 3, "evaluator": "synthetic"})
+    assert config["space"]["max_level"] == 3 and "max_level" not in config["strategy"]
+
+
 def test_shared_and_training_flags():
     config = _resolve({"seed": 3, "evaluator": "synthetic"})
     assert config["strategy"]["seed"] == config["evaluator"]["seed"] == 3
@@ -50,7 +56,6 @@ def test_shared_and_training_flags():
     [
         ({"strategy": "random", "population": 10}, "--population is an option of evolution, not of strategy random"),
         ({"strategy": "random", "ensemble": 3}, "--ensemble is an option of the guided and pnas strategies, not of random"),
-        ({"max_level": 3}, "--max-level is an option of space.max_level and strategy.max_level: use --set to choose"),
         ({"space": "nb201", "blocks": 3}, "--blocks is an option of pnas, not of search space nb201"),
         ({"strategy": "random", "seed": -1}, "--seed must be at least 0, got -1"),
     ],

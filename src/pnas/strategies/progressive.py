@@ -21,13 +21,13 @@ costs, predicted latency) instead of the top K by predicted accuracy (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from pnas.checkpoints import checkpoint
-from pnas.config import GROWS, build_options, option
+from pnas.config import build_options, option
 from pnas.evaluation.base import EvalResult
 from pnas.pareto import select
 from pnas.predictors import PREDICTORS, create_predictor
@@ -77,9 +77,6 @@ def first_occurrences(children: list[Any]) -> np.ndarray:
 class ProgressiveOptions(GoalOptions):
     seed: int = option(0, "Seed of the predictor's initialisation and of its folds.", low=0, high=2**63 - 1)
     beam: int = option(DEFAULT_BEAM, "Children trained per round (K; the paper: 256).", low=1)
-    max_level: int | None = option(
-        None, "Stop after cells of this many blocks (default: the space's).", low=1, decides=GROWS
-    )
     acquisition: str = option(
         "mean",
         "How children are ranked: the ensemble's mean prediction (the paper's), ucb (mean + kappa spreads), "
@@ -116,8 +113,6 @@ class ProgressiveSearch(Strategy):
         **values: Any,
     ) -> None:
         options = build_options(ProgressiveOptions, options, values)
-        levels = min(options.max_level or space.max_level, space.max_level)
-        options = replace(options, max_level=levels)  # stored as chosen
         super().__init__(space, seed=options.seed, goal=options.goal())
         self.options = options
         self.acquisition, self.kappa = options.acquisition, options.kappa
@@ -125,7 +120,6 @@ class ProgressiveSearch(Strategy):
         self.beam = options.beam
         self.predictor_name = predictor or self.default_predictor
         self.ensemble = declared_ensemble(self.predictor_name) if ensemble is None else ensemble
-        self.max_level = levels
         self.predictor_options = dict(predictor_options or {})
         self._new_predictor(0)  # a bad name or option fails now, not after the first round's training
         self.level = 0
@@ -146,7 +140,7 @@ class ProgressiveSearch(Strategy):
             raise RuntimeError("every proposal of a batch must be told before the next ask")
         if self.level == 0:
             proposals = [Proposal(cell, 1) for cell in self._first_cells()]
-        elif self.level >= self.max_level or not self.kept:
+        elif self.level >= self.space.max_level or not self.kept:  # the space's size is the study's
             return []
         else:
             proposals = self._replayed(self.level + 1) or self._ranked()

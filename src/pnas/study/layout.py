@@ -48,6 +48,7 @@ def upgrade_layout(config: dict[str, Any]) -> dict[str, Any]:
     if isinstance(space, dict) and space.get("name") == "nb201" and "max_level" in space:
         # its size is fixed (6 edges): it was recorded before spaces recorded only their options
         config = {**config, "space": {"name": "nb201"}}
+    config = _one_size(config)
     strategy = config.get("strategy")
     if not isinstance(strategy, dict) or not isinstance(strategy.get("predictor"), str):
         return config
@@ -58,6 +59,24 @@ def upgrade_layout(config: dict[str, Any]) -> dict[str, Any]:
     predictor.update(strategy.pop("predictor_options", None) or {})
     upgraded = {key: value for key, value in config.items() if key != "strategy"}
     return {"space": upgraded.pop("space", None), "strategy": strategy, "predictor": predictor, **upgraded}
+
+
+def _one_size(config: dict[str, Any]) -> dict[str, Any]:
+    """The space alone sizes a study. Progressive studies once also recorded ``strategy.max_level`` (the
+    level to stop at, the space's unless chosen lower); growing the space then left it behind, and the
+    study trained nothing new. The smaller of the two was the size the study ran to: it becomes the
+    space's."""
+    strategy, space = config.get("strategy"), config.get("space")
+    if not isinstance(strategy, dict) or "max_level" not in strategy:
+        return config
+    declared = declared_options("strategy", str(strategy.get("name")))
+    if declared is None or "max_level" in declared:  # a plugin's own option of that name stays its own
+        return config
+    strategy = {key: value for key, value in strategy.items() if key != "max_level"}
+    stop = config["strategy"]["max_level"]
+    if isinstance(space, dict) and isinstance(stop, int) and isinstance(space.get("max_level"), int):
+        space = {**space, "max_level": min(stop, space["max_level"])}
+    return {**config, "space": space, "strategy": strategy}
 
 
 def study_config(
