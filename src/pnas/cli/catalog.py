@@ -21,8 +21,8 @@ CATALOG_KEYS = {
 
 def catalog() -> dict[str, list[dict[str, Any]]]:
     """Each registry as a list of ``{"name", "help", ...}`` objects (components also list their options)."""
-    from pnas.evaluation.data import DATASETS
-    from pnas.nets import NETWORKS
+    from pnas.evaluation.readers import DATASETS
+    from pnas.nets.registry import NETWORKS
     from pnas.search import load_components
     from pnas.space import OPERATORS
     from pnas.study import REGISTRIES

@@ -21,7 +21,7 @@ from pnas.config import (
     parse_assignment,
     to_toml,
 )
-from pnas.evaluation.data import DATASETS
+from pnas.evaluation.readers import DATASETS
 from pnas.execution.base import ExecutorUnavailable, Outcome
 from pnas.objectives import MEASURES, parse_objectives
 from pnas.search import (
