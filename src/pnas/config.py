@@ -106,6 +106,19 @@ class OptionSpec:
     def kind(self, config: Mapping[str, Any]) -> str:
         return self.decides(config) if callable(self.decides) else self.decides
 
+    def range_text(self) -> str:
+        """The values it takes, as a person reads them (``one of mean, ucb``, ``x >= 1``, ``0 <= x < 1``);
+        empty where any value of its type goes."""
+        if self.choices:
+            return f"one of {', '.join(self.choices)}"
+        low = ("<=", self.low) if self.low is not None else ("<", self.above) if self.above is not None else None
+        high = ("<=", self.high) if self.high is not None else ("<", self.below) if self.below is not None else None
+        if low and high:
+            return f"{_number(low[1])} {low[0]} x {high[0]} {_number(high[1])}"
+        if low:
+            return f"x {low[0].replace('<', '>')} {_number(low[1])}"
+        return f"x {high[0]} {_number(high[1])}" if high else ""
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -119,6 +132,21 @@ class OptionSpec:
             "choices": list(self.choices) if self.choices else None,
             "decides": self.decides if isinstance(self.decides, str) else "depends",
         }
+
+
+def _number(value: float | None) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def default_text(value: Any) -> str:
+    """An option's default as the command line shows it (``unset`` for None, ``true``/``false``)."""
+    if value is None:
+        return "unset"
+    if value == "":
+        return '""'
+    if isinstance(value, bool):
+        return str(value).lower()
+    return _number(value) if isinstance(value, float) else str(value)
 
 
 def option_specs(options: type | None) -> dict[str, OptionSpec]:

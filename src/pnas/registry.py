@@ -3,7 +3,11 @@ data sets and networks, and the plugins that add to them.
 
 A component is registered with its factory, its options dataclass (fields made
 with :func:`pnas.config.option`) and a one-line help; the command line, ``pnas
-list`` and the resume rule are all built from these declarations. A package adds
+list`` and the resume rule are all built from these declarations. The factory may
+be given as ``"package.module:attr"``: its module is imported the first time the
+factory is asked for (:attr:`Component.factory`, :meth:`Registry.get`), so that
+registering a component, listing it or offering its options imports nothing heavy
+(the command line starts without torch). A package adds
 components through entry points, one group per registry (``pnas.strategies``,
 ``pnas.predictors``, ...): each entry point names a module (or a callable) that
 registers its components when it is imported (or called).
@@ -11,6 +15,8 @@ registers its components when it is imported (or called).
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.metadata
 import warnings
 from collections.abc import Callable
@@ -29,7 +35,8 @@ class Component:
 
     kind: str
     name: str
-    factory: Callable[..., Any]
+    target: Callable[..., Any] | str
+    """The factory, or where it lives (``"package.module:attr"``, imported on first use: see :attr:`factory`)."""
     options: type | None
     help: str
     uses: tuple[str, ...] = ()
@@ -39,13 +46,37 @@ class Component:
     def specs(self) -> dict[str, OptionSpec]:
         return option_specs(self.options)
 
+    @functools.cached_property
+    def factory(self) -> Callable[..., Any]:
+        """What builds the component: a factory given as ``"module:attr"`` is imported here, the first time."""
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, attr = self.target.partition(":")
+        try:
+            factory: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ImportError(f"{self.kind} {self.name!r}: cannot import its factory {self.target}: {exc}") from exc
+        return factory
+
+    @property
+    def module(self) -> str:
+        """The module the factory lives in, read without importing it."""
+        if isinstance(self.target, str):
+            return self.target.partition(":")[0]
+        return str(getattr(self.target, "__module__", ""))
+
     @property
     def builtin(self) -> bool:
         """Registered by ``pnas`` itself (not by a plugin): a flat flag one of its options has is never a plugin's."""
-        return getattr(self.factory, "__module__", "").split(".")[0] == "pnas"
+        return self.module.split(".")[0] == "pnas"
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "help": self.help, "options": [s.to_json() for s in self.specs.values()]}
+
+
+def _doc_line(factory: Callable[..., Any] | str) -> str:
+    """The first line of a factory's docstring (none for one named by a string: it is not imported to read it)."""
+    return "" if isinstance(factory, str) else _first_line(factory.__doc__)
 
 
 def _first_line(text: str | None) -> str:
@@ -53,13 +84,28 @@ def _first_line(text: str | None) -> str:
 
 
 class Registry(Generic[T]):
-    """Maps names to components; ``register`` doubles as a decorator."""
+    """Maps names to components; ``register`` doubles as a decorator.
+
+    ``register(name, "package.module:attr", options=..., help=...)`` registers a factory without
+    importing it (give the help then: the docstring is not read).
+    """
 
     def __init__(self, kind: str, group: str | None = None) -> None:
         self.kind = kind
         self.group = group
         """The entry-point group plugins register through (e.g. ``pnas.strategies``)."""
         self._entries: dict[str, Component] = {}
+
+    @overload
+    def register(
+        self,
+        name: str,
+        factory: str,
+        *,
+        options: type | None = None,
+        help: str | None = None,
+        uses: tuple[str, ...] = (),
+    ) -> str: ...
 
     @overload
     def register(
@@ -86,7 +132,7 @@ class Registry(Generic[T]):
     def register(
         self,
         name: str,
-        factory: Callable[..., T] | None = None,
+        factory: Callable[..., T] | str | None = None,
         *,
         options: type | None = None,
         help: str | None = None,
@@ -95,11 +141,11 @@ class Registry(Generic[T]):
         """Register ``factory`` under ``name``, with its options dataclass and a one-line help
         (default: the first line of the factory's docstring)."""
 
-        def add(f: Callable[..., T]) -> Callable[..., T]:
+        def add(f: Any) -> Any:
             old = self._entries.get(name)
             if old is not None and old.factory is not f:
                 warnings.warn(f"{self.kind} {name!r} registered twice; the later one wins", stacklevel=3)
-            self._entries[name] = Component(self.kind, name, f, options, help or _first_line(f.__doc__), uses)
+            self._entries[name] = Component(self.kind, name, f, options, help or _doc_line(f), uses)
             return f
 
         return add(factory) if factory is not None else add

@@ -226,7 +226,7 @@ def load_components(*, rescan: bool = False) -> list[str]:
         import pnas.execution.ray  # noqa: F401  (registers the executor; Ray itself is imported when used)
         import pnas.predictors  # noqa: F401
         import pnas.strategies  # noqa: F401
-        from pnas.evaluation.data import DATASETS
+        from pnas.evaluation.readers import DATASETS
 
         _plugin_problems = load_plugins([*REGISTRIES.values(), DATASETS])
     return _plugin_problems

@@ -235,3 +235,32 @@ def test_the_ray_executor_without_ray_says_how_to_install_it_in_one_line(tmp_pat
     assert result.exit_code != 0 and "Traceback" not in result.output
     [line] = [line for line in result.output.splitlines() if line.strip()]
     assert 'pip install "pnas[ray]"' in line
+
+
+def _help_of(flag: str) -> str:
+    """The help of one flag of ``pnas search --help``, on one line."""
+    lines = invoke("search", "--help").output.splitlines()
+    names = [line[2:].split("  ")[0].replace(",", " ").split() if line.startswith("  -") else [] for line in lines]
+    start = next(i for i, words in enumerate(names) if flag in words)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("  -"))
+    return " ".join(" ".join(lines[start:end]).split())
+
+
+def test_search_help_gives_each_components_default_where_they_differ():
+    acquisition = _help_of("--acquisition")
+    assert "(strategy guided: default ei; strategy pnas: default mean)" in acquisition
+    assert "[default:" not in acquisition  # no one default that would be the guided search's alone
+    epochs = _help_of("--epochs")
+    assert "evaluator train: default 3;" in epochs and "predictor lstm: default 40;" in epochs
+    assert "[default: 1] (strategy: guided, pnas)" in _help_of("--kappa")  # one default where they agree
+
+
+def test_search_help_of_seed_names_every_component_it_seeds():
+    from pnas.study import REGISTRIES
+
+    seed = _help_of("--seed")
+    for section, registry in REGISTRIES.items():
+        seeded = [c.name for c in registry.components() if "seed" in c.specs]
+        if seeded:
+            assert f"{section}: {', '.join(seeded)}" in seed
+    assert "evaluator: synthetic, train" in seed and "strategy: evolution, guided, pnas, random, reinforce" in seed

@@ -8,6 +8,8 @@ import click
 
 from pnas.cli.main import main
 from pnas.cli.output import emit_json
+from pnas.config import OptionSpec, default_text
+from pnas.registry import Registry
 
 CATALOG_KEYS = {
     "spaces": "space",
@@ -19,19 +21,23 @@ CATALOG_KEYS = {
 """``pnas list`` key -> the study configuration's section."""
 
 
-def catalog() -> dict[str, list[dict[str, Any]]]:
-    """Each registry as a list of ``{"name", "help", ...}`` objects (components also list their options)."""
-    from pnas.evaluation.data import DATASETS
-    from pnas.nets import NETWORKS
+def option_registries() -> dict[str, Registry[Any]]:
+    """The registries of components with options, by ``pnas list`` key (every built-in and plugin registered)."""
+    from pnas.evaluation.readers import DATASETS
     from pnas.search import load_components
-    from pnas.space import OPERATORS
     from pnas.study import REGISTRIES
 
     load_components()
-    out: dict[str, list[dict[str, Any]]] = {
-        key: [c.to_json() for c in REGISTRIES[section].components()] for key, section in CATALOG_KEYS.items()
-    }
-    out["datasets"] = [c.to_json() for c in DATASETS.components()]
+    return {**{key: REGISTRIES[section] for key, section in CATALOG_KEYS.items()}, "datasets": DATASETS}
+
+
+def catalog() -> dict[str, list[dict[str, Any]]]:
+    """Each registry as a list of ``{"name", "help", ...}`` objects (components also list their options,
+    each with its default and range)."""
+    from pnas.nets.registry import NETWORKS
+    from pnas.space import OPERATORS
+
+    out = {key: [c.to_json() for c in registry.components()] for key, registry in option_registries().items()}
     out["networks"] = [{"name": c.name, "help": c.help} for c in NETWORKS.components()]
     out["operators"] = [{"name": op, "help": OPERATOR_HELP.get(op, "")} for op in OPERATORS]
     return out
@@ -57,9 +63,17 @@ def list_names(as_json: bool) -> None:
     if as_json:
         emit_json(names)
         return
+    registries = option_registries()
     for kind, entries in names.items():
         click.echo(f"{kind}:")
         for entry in entries:
             click.echo(f"  {entry['name']:<14} {entry['help']}")
-            for spec in entry.get("options", []):
-                click.echo(f"      {spec['name']:<18} {spec['help']}")
+            if kind in registries:
+                for spec in registries[kind].component(entry["name"]).specs.values():
+                    click.echo(f"      {spec.name:<18} {spec.help} {_values(spec)}")
+
+
+def _values(spec: OptionSpec) -> str:
+    """An option's default and range: ``[default: 8; x >= 1]``."""
+    shown = [f"default: {default_text(spec.default)}", spec.range_text()]
+    return f"[{'; '.join(part for part in shown if part)}]"

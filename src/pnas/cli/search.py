@@ -17,11 +17,12 @@ from pnas.config import (
     OptionSpec,
     base_type,
     check_sections,
+    default_text,
     merge,
     parse_assignment,
     to_toml,
 )
-from pnas.evaluation.data import DATASETS
+from pnas.evaluation.readers import DATASETS
 from pnas.execution.base import ExecutorUnavailable, Outcome
 from pnas.objectives import MEASURES, parse_objectives
 from pnas.search import (
@@ -286,22 +287,33 @@ HELP_FROM = ("evaluator", "space", "strategy", "executor", "predictor")
 
 
 def _flag_help(name: str, owners: list[tuple[str, Any]]) -> str:
-    """One flag's help: what it does, its default, and which components have it."""
+    """One flag's help: what it does, which components have it, and its default: one, or each component's
+    where they differ (``(strategy guided: default ei; strategy pnas: default mean)``)."""
     key = FLAT_ALIASES.get(name, (None, name))[1]
-    spec = min(owners, key=lambda owner: HELP_FROM.index(owner[0]))[1].specs[key]
-    default = "" if spec.default is None else f" [default: {spec.default}]"
+    owners = sorted(owners, key=lambda owner: HELP_FROM.index(owner[0]))  # the one whose help shows first
+    spec = owners[0][1].specs[key]
     extra = " Also sets a baseline's default budget." if name in BUDGET_FLAT else ""
     text = spec.help
     if name in SHARED_FLAGS:
         text = SHARED_HELP.get(name, f"Sets {name} in every chosen component that has it: {spec.help}")
+    defaults = {repr(component.specs[key].default) for _, component in owners}
+    if len(defaults) == 1:
+        default = "" if spec.default is None else f" [default: {default_text(spec.default)}]"
+        sections: dict[str, list[str]] = {}
+        for section, component in owners:
+            sections.setdefault(section, []).append(component.name)
+        where = "; ".join(f"{section}: {', '.join(names)}" for section, names in sections.items())
+    else:
         default = ""
-    sections: dict[str, list[str]] = {}
-    for section, component in owners:
-        sections.setdefault(section, []).append(component.name)
-    where = "; ".join(f"{section}: {', '.join(names)}" for section, names in sections.items())
-    if name in TRAINING_FLAGS and len(sections) > 1:
+        groups: dict[tuple[str, str], list[str]] = {}
+        for section, component in owners:
+            groups.setdefault((section, default_text(component.specs[key].default)), []).append(component.name)
+        where = "; ".join(
+            f"{section} {', '.join(names)}: default {value}" for (section, value), names in groups.items()
+        )
+    if name in TRAINING_FLAGS and len({section for section, _ in owners}) > 1:
         where += "; the evaluator's where it has one" + (
-            f", a predictor's only with --set predictor.{key}=VALUE" if "predictor" in sections else ""
+            f", a predictor's only with --set predictor.{key}=VALUE" if any(s == "predictor" for s, _ in owners) else ""
         )
     return f"{text}{extra}{default} ({where})"
 

@@ -16,20 +16,9 @@ from pnas.cli.main import main
 from pnas.cli.output import emit_json, err_console, fail
 from pnas.cli.search import click_type
 from pnas.config import option_specs
-from pnas.evaluation.data import DATASETS
-from pnas.training import (
-    NetworkChoices,
-    RunError,
-    RunFolder,
-    TrainConfig,
-    TrainingFailed,
-    TrainReporter,
-    cell_from_study,
-    make_spec,
-    parse_cell,
-    train_run,
-)
-from pnas.training.checkpoint import write_atomic
+from pnas.evaluation.readers import DATASETS
+from pnas.training.config import NetworkChoices, TrainConfig
+from pnas.training.reporting import TrainReporter
 
 MAX_REPEAT = 100
 
@@ -164,6 +153,9 @@ def train(
     Run on a finished run folder, it prints the result. The test set is scored once, at the end,
     into OUT/result.json.
     """
+    from pnas.training import RunFolder, TrainingFailed, make_spec, train_run
+    from pnas.training.checkpoint import write_atomic
+
     signal.signal(signal.SIGTERM, _interrupt)
     source, study_config = _source(target, study, storage, rank)
     settings = {k: v for k, v in options.items() if v is not None}
@@ -209,8 +201,9 @@ def _source(
     target: str | None, study: str | None, storage: str | None, rank: int | None
 ) -> tuple[Any, dict[str, Any] | None]:
     """The cell or network name to train, and the study's configuration when it comes from one."""
-    from pnas.nets import NAMED_NETWORKS
+    from pnas.nets.registry import NAMED_NETWORKS
     from pnas.search import DEFAULT_STORAGE
+    from pnas.training import RunError, cell_from_study, parse_cell
 
     from_study = study is not None or storage is not None or rank is not None
     if target is not None and from_study:
@@ -235,6 +228,8 @@ def _source(
 
 def _check_repeat_folder(folder: Path) -> None:
     """A folder of repeats holds only its seed-N runs and their summary."""
+    from pnas.training import RunError, RunFolder
+
     if folder.exists() and not folder.is_dir():
         raise RunError(f"--out {folder} is a file, not a folder")
     if folder.exists():

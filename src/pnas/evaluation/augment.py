@@ -14,11 +14,6 @@ import torch
 import torch.nn.functional as F
 
 
-def default_padding(image_size: int) -> int:
-    """The usual random-crop padding: an eighth of the side (4 px at CIFAR's 32)."""
-    return image_size // 8
-
-
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Each image padded by ``padding`` on every side and cropped back to its size at a random offset."""
     if padding <= 0:

@@ -36,10 +36,6 @@ from torch.nn import functional as F
 from pnas.nets.ops import FactorizedReduction, ReluConvBn, create_op
 from pnas.space import Cell
 
-CONCATS = ("all", "unused")
-"""Output conventions: ``all`` concatenates every block (PNASNet-5); ``unused``
-only the blocks no later block reads (NASNet, ENAS, DARTS)."""
-
 
 def concat_blocks(cell: Cell, concat: str) -> tuple[int, ...]:
     """1-based indices of the blocks whose outputs form the cell's output."""
@@ -85,7 +81,7 @@ class CellModule(nn.Module):
             (it then reads the raw H(c-1) as its ``h2``; pass the same tensor twice).
         reduction: stride 2 on the ops that read the cell inputs.
         h2_reduced: H(c-2) is twice H(c-1)'s spatial size (factorized reduction).
-        concat: ``all`` or ``unused`` (see :data:`CONCATS`).
+        concat: ``all`` or ``unused`` (see :data:`pnas.nets.registry.CONCATS`).
     """
 
     def __init__(

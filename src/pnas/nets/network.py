@@ -19,7 +19,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from pnas.nets.aux_head import AuxHead
-from pnas.nets.cell import CONCATS, CellModule, CellPlan, SkippedCell, live_cells
+from pnas.nets.cell import CellModule, CellPlan, SkippedCell, live_cells
+from pnas.nets.registry import CONCATS
 from pnas.space import Cell
 
 

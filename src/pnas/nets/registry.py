@@ -6,22 +6,28 @@
 
 Any field of :class:`NetworkConfig` can be overridden by keyword. The
 published counts exclude the auxiliary head, so the named defaults leave it off.
+The table and the configs import no torch; building a network does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pnas.limits import MAX_CELLS_PER_STACK, MAX_FILTERS, MAX_IMAGE_SIZE
-from pnas.nets.cifar import build_cifar_network
-from pnas.nets.imagenet import build_imagenet_network
-from pnas.nets.network import CellNetwork
 from pnas.registry import Registry
 from pnas.space import PNASNET5_CELL, Cell
 
+if TYPE_CHECKING:
+    from pnas.nets.network import CellNetwork
+
 LAYOUTS = ("cifar", "imagenet")
+"""Network layouts: ``cifar`` (one stem conv) or ``imagenet`` (stride-2 stem conv + two stem cells)."""
+
+CONCATS = ("all", "unused")
+"""Output conventions: ``all`` concatenates every block (PNASNet-5); ``unused``
+only the blocks no later block reads (NASNet, ENAS, DARTS)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,9 @@ class NetworkConfig:
 
 def build_network(config: NetworkConfig) -> CellNetwork:
     """The network a config describes."""
+    from pnas.nets.cifar import build_cifar_network
+    from pnas.nets.imagenet import build_imagenet_network
+
     build = build_imagenet_network if config.network == "imagenet" else build_cifar_network
     return build(
         config.cell,

@@ -18,8 +18,7 @@ import numpy as np
 from scipy.stats import norm
 
 from pnas.predictors.base import Ensemble, PredictsMembers
-
-ACQUISITIONS = ("mean", "ucb", "ei", "thompson")
+from pnas.predictors.options import ACQUISITIONS as ACQUISITIONS  # re-exported: the names of the functions here
 
 SPREAD_FLOOR = 1e-6
 """A spread below this is taken as this: members that agree exactly still leave some doubt."""

@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from pnas.config import option
 from pnas.evaluation.base import Probe
-from pnas.predictors.base import PREDICTORS
 from pnas.predictors.ensemble import fold_indices, member_seed
 from pnas.predictors.neural import check_training_data
 from pnas.space.base import SearchSpace
@@ -351,24 +348,6 @@ class _Adam:
         self.params -= step * self.first / (np.sqrt(self.second / (1 - beta2**self.steps)) + eps)
 
 
-@dataclass(frozen=True)
-class FeatureOptions:
-    ensemble: int = option(5, "Members, each fitted on a different 4/5 of the data.", low=1)
-    features: str = option("paths", "The cell's feature vector, comma-separated: paths, tokens, zero-cost.")
-    hidden: int = option(64, "Hidden units of each member.", low=1)
-    epochs: int = option(300, "Full-batch Adam steps per fit.", low=1)
-    lr: float = option(0.01, "Adam learning rate.", low=0)
-    weight_decay: float = option(1e-4, "Adam's L2 penalty.", low=0)
-
-
 def build_features(space: SearchSpace, *, seed: int = 0, ensemble: int = 5, **options: Any) -> FeatureEnsemble:
     """An ensemble of small MLPs on the cell's path encoding (or tokens), trained together."""
     return FeatureEnsemble(space, seed=seed, ensemble=ensemble, **options)
-
-
-PREDICTORS.register(
-    "feature-mlp",
-    build_features,
-    options=FeatureOptions,
-    help="Small MLPs on the cell's path encoding (or one-hot tokens), trained together: fast at small budgets.",
-)

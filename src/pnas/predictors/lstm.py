@@ -24,17 +24,12 @@ import torch
 from torch import nn
 
 from pnas.predictors.expansion import Expansion
-from pnas.predictors.neural import FitConfig, NeuralPredictor
+from pnas.predictors.neural import NeuralPredictor
+from pnas.predictors.options import LstmConfig
 from pnas.predictors.parallel import run_chunks
 from pnas.predictors.tokens import TokenBatch
 from pnas.space.base import TokenSpec
 from pnas.threads import torch_threads
-
-
-@dataclass(frozen=True)
-class LstmConfig(FitConfig):
-    epochs: int = 40  # fewer than the MLP: an LSTM step costs more, and 40 rank as well as 60 (docs/predictors.md)
-
 
 CHUNK = 1024
 """States stepped at once by the fast path: small enough that a chunk's gates

@@ -14,15 +14,14 @@ lookups, over 1 / (b + 1); only the later layers run per child.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from pnas.predictors.expansion import Expansion
-from pnas.predictors.neural import FitConfig, NeuralPredictor
+from pnas.predictors.neural import NeuralPredictor
+from pnas.predictors.options import MlpConfig
 from pnas.predictors.parallel import run_chunks
 from pnas.predictors.tokens import TokenBatch
 from pnas.space.base import TokenSpec
@@ -30,18 +29,6 @@ from pnas.threads import torch_threads
 
 CHUNK = 4096
 """Children pushed through the hidden layers at once by the fast path."""
-
-
-@dataclass(frozen=True)
-class MlpConfig(FitConfig):
-    layers: int = 1  # hidden layers of width `hidden` after the block average; on NB201 a
-    # second one ranks no better and makes ranking an expansion much dearer (docs/predictors.md)
-    lr: float = 0.002
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if isinstance(self.layers, bool) or not isinstance(self.layers, int) or self.layers < 1:
-            raise ValueError(f"predictor option layers must be a positive integer, got {self.layers!r}")
 
 
 class MlpModel(nn.Module):

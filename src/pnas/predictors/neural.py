@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -21,41 +21,13 @@ import torch
 from torch import nn
 
 from pnas.predictors.expansion import Expansion, build_expansion
+from pnas.predictors.options import FitConfig
 from pnas.predictors.tokens import TokenBatch, encode_cells
 from pnas.space.base import SearchSpace
 from pnas.threads import torch_threads
 
 PREDICT_BATCH = 8192
 """Cells scored per forward pass by ``predict``."""
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Options common to the neural predictors (each key is a factory option).
-
-    The defaults keep refitting a 5-member ensemble after every round cheap
-    next to training the round's children on CPU cores, while still ranking
-    well (fit times and ranking quality: docs/predictors.md).
-    """
-
-    hidden: int = 100  # LSTM state / MLP hidden width (paper: 100)
-    embedding: int = 100  # size of each token embedding (paper: 100)
-    epochs: int = 60  # passes over the training cells
-    batch_size: int = 64
-    lr: float = 0.005  # Adam learning rate
-    weight_decay: float = 0.0  # Adam's L2 penalty
-    threads: int = 1  # torch intra-op threads while fitting: small batches gain nothing
-    # from more, and on a busy CPU extra threads make each step many times slower
-
-    def __post_init__(self) -> None:
-        for name in ("hidden", "embedding", "epochs", "batch_size", "threads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"predictor option {name} must be a positive integer, got {value!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"predictor option lr must be a positive number, got {self.lr!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"predictor option weight_decay must be >= 0, got {self.weight_decay!r}")
 
 
 def split_options(config_type: type, options: dict[str, Any]) -> Any:

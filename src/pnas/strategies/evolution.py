@@ -20,18 +20,17 @@ distance (NSGA-II's crowded comparison), with aging as before.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from pnas.config import option
 from pnas.evaluation.base import EvalResult
 from pnas.objectives import MEASURES, measured_values
 from pnas.pareto import crowding_distance, pareto_fronts
 from pnas.space.base import SearchSpace
-from pnas.strategies.base import STRATEGIES
-from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, draw_unseen
+from pnas.strategies.options import EvolutionOptions
+from pnas.strategies.random_search import BudgetedStrategy, draw_unseen
 
 MUTATION_ATTEMPTS = 100
 """Mutations of a parent tried for an unseen child before falling back to a random cell."""
@@ -50,14 +49,6 @@ def default_sample(population: int) -> int:
     """A quarter of the population, at least 2 but never more than the population
     (Real et al.'s main CIFAR-10 run: P = 100, S = 25)."""
     return min(population, max(2, population // 4))
-
-
-@dataclass(frozen=True)
-class EvolutionOptions(WorkerBatchOptions):
-    population: int | None = option(None, "Population size (default: a quarter of the budget, 4 to 100).", low=2)
-    sample: int | None = option(
-        None, "Tournament sample size (default: a quarter of the population, at least 2).", low=1
-    )
 
 
 class RegularizedEvolution(BudgetedStrategy):
@@ -144,11 +135,3 @@ class RegularizedEvolution(BudgetedStrategy):
             self._values.pop(gone, None)
         if len(self.population) == self.population_size:
             self._filled = True
-
-
-STRATEGIES.register(
-    "evolution",
-    RegularizedEvolution,
-    options=EvolutionOptions,
-    help="Regularized (aging) evolution with tournament selection (Real et al., 2019).",
-)

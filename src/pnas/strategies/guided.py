@@ -28,23 +28,24 @@ those weights are no longer read.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from pnas.checkpoints import checkpoint
-from pnas.config import build_options, option
+from pnas.config import build_options
 from pnas.evaluation.base import EvalResult
 from pnas.objectives import MEASURES, measured_values
 from pnas.pareto import select
 from pnas.predictors import create_predictor
-from pnas.predictors.acquisition import ACQUISITIONS, choose, member_predictions, scores
+from pnas.predictors.acquisition import choose, member_predictions, scores
 from pnas.predictors.features import COSTLY_FEATURES, ZeroCostFeatures
 from pnas.space.base import SearchSpace
-from pnas.strategies.base import STRATEGIES, DeriveContext, declared_ensemble
-from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions
+from pnas.strategies.base import declared_ensemble
+from pnas.strategies.options import GuidedOptions
+from pnas.strategies.random_search import BudgetedStrategy
 
 PARENTS = 10
 """The best trained cells whose mutations fill the pool."""
@@ -298,46 +299,3 @@ class GuidedSearch(BudgetedStrategy):
         predictor.fit([c for c, _ in self.history], [a for _, a in self.history])
         checkpoint("predictor_fit")
         return predictor
-
-
-@dataclass(frozen=True)
-class GuidedOptions(WorkerBatchOptions):
-    initial: int | None = option(
-        None, "Random cells before the predictor guides (default: a fifth of the budget, at least 5).", low=1
-    )
-    pool: int = option(500, "Candidates ranked by the predictor at each step.", low=1)
-    screen: int = option(
-        50,
-        "When the predictor has costly features (zero-cost): candidates kept by a first ranking without them, "
-        "so they are computed for these few (0: rank the whole pool with every feature).",
-        low=0,
-        legacy=0,
-    )
-    expand: float = option(
-        0.25,
-        "Share of the pool from progressive expansions of the best cells (their last block replaced; spaces "
-        "that grow cells block by block, such as pnas).",
-        low=0,
-        high=1,
-        legacy=0.0,
-    )
-    acquisition: str = option(
-        "ei",
-        "How candidates are ranked: mean prediction, ucb (mean + kappa spreads), ei (expected improvement) or "
-        "thompson (one ensemble member per pick).",
-        choices=ACQUISITIONS,
-    )
-    kappa: float = option(1.0, "Spreads added to the mean by --acquisition ucb.", low=0)
-
-    @staticmethod
-    def derive(values: dict[str, Any], context: DeriveContext) -> None:
-        WorkerBatchOptions.derive(values, context)
-
-
-STRATEGIES.register(
-    "guided",
-    GuidedSearch,
-    options=GuidedOptions,
-    uses=("predictor",),
-    help="Predictor-guided local search: random start, then acquisition-ranked mutations of the best cells.",
-)

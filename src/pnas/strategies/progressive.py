@@ -21,29 +21,26 @@ costs, predicted latency) instead of the top K by predicted accuracy (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from pnas.checkpoints import checkpoint
-from pnas.config import build_options, option
+from pnas.config import build_options
 from pnas.evaluation.base import EvalResult
 from pnas.pareto import select
 from pnas.predictors import PREDICTORS, create_predictor
-from pnas.predictors.acquisition import ACQUISITIONS, choose
+from pnas.predictors.acquisition import choose
 from pnas.predictors.acquisition import scores as acquisition_scores
 from pnas.predictors.ranking import member_scores_expansion, score_expansion
 from pnas.space.base import SearchSpace
 from pnas.strategies.base import (
-    DEFAULT_BEAM,
     DEFAULT_PREDICTOR,
-    STRATEGIES,
-    GoalOptions,
     Proposal,
     Strategy,
     declared_ensemble,
 )
+from pnas.strategies.options import ProgressiveOptions
 
 
 def top_k_unique(children: list[Any], scores: np.ndarray, k: int) -> list[tuple[Any, float]]:
@@ -71,25 +68,6 @@ def first_occurrences(children: list[Any]) -> np.ndarray:
             seen.add(child)
             out.append(index)
     return np.asarray(out, dtype=int)
-
-
-@dataclass(frozen=True)
-class ProgressiveOptions(GoalOptions):
-    seed: int = option(0, "Seed of the predictor's initialisation and of its folds.", low=0, high=2**63 - 1)
-    beam: int = option(DEFAULT_BEAM, "Children trained per round (K; the paper: 256).", low=1)
-    acquisition: str = option(
-        "mean",
-        "How children are ranked: the ensemble's mean prediction (the paper's), ucb (mean + kappa spreads), "
-        "ei (expected improvement over the best so far) or thompson (one member per pick).",
-        choices=ACQUISITIONS,
-    )
-    kappa: float = option(1.0, "Spreads added to the mean by --acquisition ucb.", low=0)
-
-    def to_config(self) -> dict[str, Any]:
-        config = super().to_config()
-        if self.acquisition == "mean":  # absent: the paper's rule, as every study before acquisitions
-            del config["acquisition"], config["kappa"]
-        return config
 
 
 class ProgressiveSearch(Strategy):
@@ -247,12 +225,3 @@ class ProgressiveSearch(Strategy):
         predictor.fit([c for c, _ in self.history], [a for _, a in self.history])
         checkpoint("predictor_fit")
         return predictor
-
-
-STRATEGIES.register(
-    "pnas",
-    ProgressiveSearch,
-    options=ProgressiveOptions,
-    uses=("predictor",),
-    help="The progressive search (Liu et al., 2018): all 1-block cells, then the predicted top K per level.",
-)

@@ -12,28 +12,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from typing import Any
 
-from pnas.config import GROWS, build_options, option
+from pnas.config import build_options
 from pnas.evaluation.base import EvalResult
 from pnas.space.base import SearchSpace
-from pnas.strategies.base import (
-    STRATEGIES,
-    DeriveContext,
-    GoalOptions,
-    Proposal,
-    Strategy,
-    derived,
-    progressive_model_count,
-)
+from pnas.strategies.base import Proposal, Strategy, derived
+from pnas.strategies.options import BudgetOptions as BudgetOptions  # re-exported: the baselines' options
+from pnas.strategies.options import WorkerBatchOptions as WorkerBatchOptions  # re-exported
 
 DRAW_ATTEMPTS = 1000
 """Draws tried for one unseen cell before the space is taken as exhausted."""
-
-LATENCY_BATCH = 10
-"""Default batch of a baseline under a latency limit: the first batch is drawn before any latency is
-known, each later one within the limit as predicted from the batches before."""
 
 LAZY_CHUNK = 1024
 """Cells proposed per ask when a strategy whose proposals do not depend on results has no batch
@@ -49,42 +38,6 @@ def draw_unseen(
         if not seen(cell):
             return cell
     return None
-
-
-@dataclass(frozen=True)
-class BudgetOptions(GoalOptions):
-    """The options every budgeted strategy shares."""
-
-    seed: int = option(0, "Seed of the strategy's random choices.", low=0, high=2**63 - 1)
-    budget: int | None = option(
-        None,
-        "Models to train; default: as many as the progressive search with the same --blocks and --beam.",
-        low=1,
-        decides=GROWS,
-    )
-    batch: int | None = option(None, "Cells proposed at once; default: the whole budget as one round.", low=1)
-
-    @staticmethod
-    def derive(values: dict[str, Any], context: DeriveContext) -> None:
-        """A budget left unset is the progressive search's model count with the same blocks and beam."""
-        if values.get("budget") is None:
-            values["budget"] = progressive_model_count(context.space, context.beam)
-        if values.get("max_latency_ms") is not None and values.get("batch") is None:
-            # latency is predicted from measured cells: propose in batches, so later ones can use the earlier
-            values["batch"] = max(context.workers, LATENCY_BATCH)
-
-
-@dataclass(frozen=True)
-class WorkerBatchOptions(BudgetOptions):
-    """Strategies that learn from each batch propose one cell per worker at a time by default."""
-
-    batch: int | None = option(None, "Cells proposed at once (default: one per worker).", low=1)
-
-    @staticmethod
-    def derive(values: dict[str, Any], context: DeriveContext) -> None:
-        BudgetOptions.derive(values, context)
-        if values.get("batch") is None:
-            values["batch"] = context.workers
 
 
 class BudgetedStrategy(Strategy):
@@ -233,8 +186,3 @@ class RandomSearch(BudgetedStrategy):
 
     def propose(self, n: int) -> list[Any]:
         return self.random_cells(n)
-
-
-STRATEGIES.register(
-    "random", RandomSearch, options=BudgetOptions, help="Uniform random cells without repeats (the baseline)."
-)

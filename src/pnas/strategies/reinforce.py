@@ -23,17 +23,15 @@ generators, so a replay with the same seed and outcomes proposes the same cells.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from pnas.config import option
 from pnas.evaluation.base import EvalResult
 from pnas.space.base import SearchSpace
-from pnas.strategies.base import STRATEGIES
-from pnas.strategies.random_search import BudgetedStrategy, WorkerBatchOptions, draw_unseen
+from pnas.strategies.options import ReinforceOptions
+from pnas.strategies.random_search import BudgetedStrategy, draw_unseen
 from pnas.threads import torch_threads
 
 RESAMPLE_ROUNDS = 8
@@ -94,15 +92,6 @@ class Controller(nn.Module):
             logits = torch.log_softmax(head(out[:, t]), dim=-1)
             total = total + logits.gather(1, choices[:, t : t + 1])[:, 0]
         return total
-
-
-@dataclass(frozen=True)
-class ReinforceOptions(WorkerBatchOptions):
-    lr: float = option(0.01, "Controller learning rate (Adam; chosen by a sweep on NAS-Bench-201, docs/baselines.md).",
-                       above=0)  # fmt: skip
-    baseline_decay: float = option(0.9, "Decay of the moving-average reward baseline.", low=0, below=1)
-    hidden: int = option(35, "Controller LSTM units per layer (Zoph and Le's: 2 layers of 35 units [recalled]).", low=1)
-    layers: int = option(2, "Controller LSTM layers.", low=1)
 
 
 class Reinforce(BudgetedStrategy):
@@ -191,11 +180,3 @@ class Reinforce(BudgetedStrategy):
         self.optimizer.step()
         for reward in rewards:
             self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
-
-
-STRATEGIES.register(
-    "reinforce",
-    Reinforce,
-    options=ReinforceOptions,
-    help="REINFORCE with an LSTM controller and a moving-average baseline (Zoph and Le's method).",
-)

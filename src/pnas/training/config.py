@@ -8,6 +8,9 @@ A run is decided by three plain records, stored in the run folder's ``train.json
 * :class:`DataInfo`: the data set as the network sees it (channels, size, normalisation,
   class names), which is also what an exported model needs to be used without ``pnas``.
 
+:class:`NetworkChoices` are the network settings a user may give (``pnas train``'s flags). Nothing
+here imports torch, so the command line offers these options without it.
+
 The defaults follow the protocol most cell-based CIFAR-10 results since NASNet are trained
 with (DARTS, Liu et al. 2019, section 3.3 and its released code): SGD with Nesterov momentum
 0.9, a cosine schedule from lr 0.025 at batch 96, weight decay 3e-4, 600 epochs, drop-path
@@ -23,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pnas.config import RUNTIME, OptionError, Options, option, option_specs
-from pnas.evaluation.augment import default_padding
-from pnas.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IMAGE_SIZE
+from pnas.evaluation.options import default_padding
+from pnas.limits import MAX_BATCH_SIZE, MAX_CELLS_PER_STACK, MAX_EPOCHS, MAX_FILTERS, MAX_IMAGE_SIZE
+from pnas.nets.registry import CONCATS, LAYOUTS
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -138,3 +142,36 @@ class DataInfo:
 
     def class_name(self, index: int) -> str:
         return self.classes[index] if self.classes is not None else str(index)
+
+
+DEFAULT_CELLS_PER_STACK = 3
+DEFAULT_FILTERS = 48
+"""A cell's network defaults to PNASNet-5 CIFAR's size: N = 3 (9 cells), F = 48 (docs/paper.md)."""
+DEFAULT_DROP_PATH = 0.2
+"""Drop-path of the deepest cell at the end of training (DARTS's CIFAR-10 protocol) for a cell's network;
+a named network keeps its own."""
+
+
+@dataclass(frozen=True)
+class NetworkChoices:
+    """Network settings the user may give; None keeps the default of the cell's or the named network's."""
+
+    network: str | None = option(None, "Layout: cifar or imagenet (default: the named network's, cifar for a cell).",
+                                 choices=LAYOUTS)  # fmt: skip
+    cells_per_stack: int | None = option(
+        None, f"N: 3N cells, two of them reductions (default: a named network's, else {DEFAULT_CELLS_PER_STACK}).",
+        low=1, high=MAX_CELLS_PER_STACK,
+    )  # fmt: skip
+    filters: int | None = option(
+        None, f"F: filters of the first stack (default: a named network's, else {DEFAULT_FILTERS}).",
+        low=1, high=MAX_FILTERS,
+    )  # fmt: skip
+    stem_multiplier: float | None = option(None, "Stem filters = this x F (default 3).", low=0)
+    concat: str | None = option(None, "Cell output: all blocks (PNASNet-5) or only unused ones.", choices=CONCATS)
+    drop_path: float | None = option(
+        None, f"Drop-path of the deepest cell at the end of training (default: a named network's, else "
+        f"{DEFAULT_DROP_PATH}).", low=0, high=1,
+    )  # fmt: skip
+    dropout: float | None = option(
+        None, "Dropout before the classifier (default 0, or a named network's).", low=0, high=1
+    )

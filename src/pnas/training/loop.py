@@ -35,6 +35,7 @@ from pnas.nets import CellNetwork, build_network, count_mult_adds, count_params
 from pnas.threads import torch_threads
 from pnas.training.checkpoint import random_states, restore_random_states, save_checkpoint
 from pnas.training.config import TrainConfig
+from pnas.training.reporting import TrainReporter
 from pnas.training.run import RunFolder, RunSpec
 
 SCORE_BATCH = 500
@@ -44,25 +45,6 @@ faster in batches of 500 than of 1,000 (measured 2026-12-04 on a small cell netw
 
 class TrainingFailed(RuntimeError):
     """Training cannot go on (a loss that is not finite); the last checkpoint is kept."""
-
-
-class TrainReporter:
-    """Hooks a front end (a progress bar, a log) implements; the defaults do nothing."""
-
-    def resumed(self, epoch: int, epochs: int) -> None:
-        pass
-
-    def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
-        pass
-
-    def step(self, step: int, loss: float, accuracy: float, images_per_second: float) -> None:
-        pass
-
-    def epoch_ended(self, row: dict[str, Any]) -> None:
-        pass
-
-    def testing(self) -> None:
-        pass
 
 
 def derived_seed(*parts: int) -> int:

@@ -2,50 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pnas.config import option
 from pnas.evaluation.data import dataset_classes, dataset_fingerprint, load_dataset
-from pnas.limits import MAX_CELLS_PER_STACK, MAX_FILTERS
-from pnas.nets import CONCATS, NAMED_NETWORKS, NetworkConfig, network_config
-from pnas.nets.registry import LAYOUTS
+from pnas.nets.registry import NAMED_NETWORKS, NetworkConfig, network_config
 from pnas.space import Cell, space_from_config
-from pnas.training.config import DataInfo, TrainConfig
+from pnas.training.config import (
+    DEFAULT_CELLS_PER_STACK,
+    DEFAULT_DROP_PATH,
+    DEFAULT_FILTERS,
+    DataInfo,
+    NetworkChoices,
+    TrainConfig,
+)
 from pnas.training.run import RunError, RunSpec
-
-DEFAULT_CELLS_PER_STACK = 3
-DEFAULT_FILTERS = 48
-"""A cell's network defaults to PNASNet-5 CIFAR's size: N = 3 (9 cells), F = 48 (docs/paper.md)."""
-DEFAULT_DROP_PATH = 0.2
-"""Drop-path of the deepest cell at the end of training (DARTS's CIFAR-10 protocol) for a cell's network;
-a named network keeps its own."""
-
-
-@dataclass(frozen=True)
-class NetworkChoices:
-    """Network settings the user may give; None keeps the default of the cell's or the named network's."""
-
-    network: str | None = option(None, "Layout: cifar or imagenet (default: the named network's, cifar for a cell).",
-                                 choices=LAYOUTS)  # fmt: skip
-    cells_per_stack: int | None = option(
-        None, f"N: 3N cells, two of them reductions (default: a named network's, else {DEFAULT_CELLS_PER_STACK}).",
-        low=1, high=MAX_CELLS_PER_STACK,
-    )  # fmt: skip
-    filters: int | None = option(
-        None, f"F: filters of the first stack (default: a named network's, else {DEFAULT_FILTERS}).",
-        low=1, high=MAX_FILTERS,
-    )  # fmt: skip
-    stem_multiplier: float | None = option(None, "Stem filters = this x F (default 3).", low=0)
-    concat: str | None = option(None, "Cell output: all blocks (PNASNet-5) or only unused ones.", choices=CONCATS)
-    drop_path: float | None = option(
-        None, f"Drop-path of the deepest cell at the end of training (default: a named network's, else "
-        f"{DEFAULT_DROP_PATH}).", low=0, high=1,
-    )  # fmt: skip
-    dropout: float | None = option(
-        None, "Dropout before the classifier (default 0, or a named network's).", low=0, high=1
-    )
 
 
 def parse_cell(text: str) -> Cell:

@@ -122,6 +122,20 @@ class DatasetRegistry(Registry[RawDataset]):
     def register(
         self,
         name: str,
+        factory: str,
+        *,
+        options: type | None = None,
+        help: str | None = None,
+        uses: tuple[str, ...] = (),
+        flip: bool = False,
+        channels: int | None = None,
+        sized: bool = False,
+    ) -> str: ...
+
+    @overload
+    def register(
+        self,
+        name: str,
         factory: Callable[..., RawDataset],
         *,
         options: type | None = None,
@@ -149,7 +163,7 @@ class DatasetRegistry(Registry[RawDataset]):
     def register(
         self,
         name: str,
-        factory: Callable[..., RawDataset] | None = None,
+        factory: Callable[..., RawDataset] | str | None = None,
         *,
         options: type | None = None,
         help: str | None = None,
