@@ -30,7 +30,7 @@ def test_list_shows_each_options_default_and_range():
     pnas = _option_lines(result.output, "strategies", "pnas")
     assert pnas["acquisition"].endswith("[default: mean; one of mean, ucb, ei, thompson]")
     assert pnas["beam"].endswith("[default: 8; x >= 1]")
-    assert pnas["max_level"].endswith("[default: unset; x >= 1]")
+    assert pnas["kappa"].endswith("[default: 1; x >= 0]")
     assert _option_lines(result.output, "strategies", "guided")["acquisition"].endswith(
         "[default: ei; one of mean, ucb, ei, thompson]"
     )

@@ -154,7 +154,7 @@ def test_the_command_line_offers_every_declared_flag(plugin):
     command = _search_options(click.command()(lambda **options: None))
     flags = {p.name: p for p in command.params}
     assert {"lonely", "shared_name", "hidden", "budget"} <= set(flags)
-    assert "predictor.epochs" in flags["epochs"].help and "strategy: reinforce" in flags["hidden"].help
+    assert "predictor.epochs" in flags["epochs"].help and "strategy reinforce" in flags["hidden"].help
 
 
 @pytest.mark.parametrize(
