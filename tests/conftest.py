@@ -50,3 +50,31 @@ def scratch_registries(monkeypatch) -> None:
     for registry in (*REGISTRIES.values(), DATASETS):
         monkeypatch.setattr(registry, "_entries", dict(registry._entries))
     monkeypatch.setattr(DATASETS, "_traits", dict(DATASETS._traits))
+
+
+@pytest.fixture
+def install_plugin(tmp_path, monkeypatch, scratch_registries):
+    """A function ``(name, group, source)``: installs a plugin distribution of one module ``name``, with one
+    entry point ``name`` in ``group``, into a folder on ``sys.path`` for the test's time (as ``pip install
+    --target`` and ``PYTHONPATH`` would). Its module, what it registered and the plugin problems pnas
+    noted at start are gone after the test."""
+    import sys
+
+    import pnas.search
+
+    site = tmp_path / "site"
+    installed: list[str] = []
+    monkeypatch.setattr(pnas.search, "_plugin_problems", None)  # a later load_components looks again
+
+    def install(name: str, group: str, source: str) -> None:
+        info = site / f"{name}-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {name}\n")
+        (site / f"{name}.py").write_text(source)
+        installed.append(name)
+        monkeypatch.syspath_prepend(str(site))
+
+    yield install
+    for name in installed:
+        sys.modules.pop(name, None)

@@ -29,6 +29,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import os
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -385,6 +386,25 @@ def _parse_scalar(raw: str) -> Any:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw  # bare text, e.g. strategy.name=evolution
+
+
+def read_config_file(path: str | os.PathLike[str], label: str) -> dict[str, Any]:
+    """A TOML configuration file as a nested dict. One that cannot be read, is not UTF-8 (as TOML must be)
+    or is not TOML is a ConfigError naming it as ``label`` says it was given (``--config``)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {label} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{label} {path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}): "
+            "save it as UTF-8, as TOML requires"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{label} {path} is not valid TOML: {exc}") from None
 
 
 def merge(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

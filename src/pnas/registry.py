@@ -74,9 +74,22 @@ class Component:
         return {"name": self.name, "help": self.help, "options": [s.to_json() for s in self.specs.values()]}
 
 
+def _same_target(old: Callable[..., Any] | str, new: Callable[..., Any] | str) -> bool:
+    """Whether two registrations name one factory, without importing one given as ``"module:attr"``."""
+
+    def where(target: Callable[..., Any] | str) -> str:
+        return target if isinstance(target, str) else f"{target.__module__}:{getattr(target, '__qualname__', '')}"
+
+    return old is new or where(old) == where(new)
+
+
 def _doc_line(factory: Callable[..., Any] | str) -> str:
     """The first line of a factory's docstring (none for one named by a string: it is not imported to read it)."""
     return "" if isinstance(factory, str) else _first_line(factory.__doc__)
+
+
+class BuiltinKept(UserWarning):
+    """A component registered under a name built into pnas, by code that is not pnas's: the built-in stays."""
 
 
 def _first_line(text: str | None) -> str:
@@ -139,13 +152,24 @@ class Registry(Generic[T]):
         uses: tuple[str, ...] = (),
     ) -> Any:
         """Register ``factory`` under ``name``, with its options dataclass and a one-line help
-        (default: the first line of the factory's docstring)."""
+        (default: the first line of the factory's docstring). A name built into pnas is kept by pnas: code
+        outside pnas (a plugin) registering it gets a :class:`BuiltinKept` warning and changes nothing."""
 
         def add(f: Any) -> Any:
+            new = Component(self.kind, name, f, options, help or _doc_line(f), uses)
             old = self._entries.get(name)
-            if old is not None and old.factory is not f:
+            if old is not None and not _same_target(old.target, f):
+                if old.builtin and not new.builtin:  # a plugin never replaces pnas's own, silently or not
+                    origin = f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', f)}"
+                    warnings.warn(
+                        f"{self.kind} {name!r} is built into pnas: {origin} cannot replace it and is skipped "
+                        "(register it under another name)",
+                        BuiltinKept,
+                        stacklevel=3,
+                    )
+                    return f
                 warnings.warn(f"{self.kind} {name!r} registered twice; the later one wins", stacklevel=3)
-            self._entries[name] = Component(self.kind, name, f, options, help or _doc_line(f), uses)
+            self._entries[name] = new
             return f
 
         return add(factory) if factory is not None else add
@@ -179,7 +203,9 @@ class Registry(Generic[T]):
 
 
 def load_plugins(registries: list[Registry[Any]]) -> list[str]:
-    """Import every installed plugin of these registries; a broken one is a warning naming it, never a crash.
+    """Import every installed plugin of these registries; a broken one (an exception, or ``sys.exit``, while it
+    loads) is a warning naming it, never a crash; so is a component it registers under a built-in name, which
+    keeps the built-in one.
 
     Returns the warnings given (also issued with :mod:`warnings`).
     """
@@ -188,15 +214,24 @@ def load_plugins(registries: list[Registry[Any]]) -> list[str]:
         if registry.group is None:
             continue
         for entry in importlib.metadata.entry_points(group=registry.group):
-            try:
-                loaded = entry.load()
-                if callable(loaded) and not isinstance(loaded, type):
-                    loaded()
-            except Exception as exc:  # a plugin's bug must not stop pnas itself
-                message = (
-                    f"plugin {entry.name!r} ({entry.value}, group {registry.group}) failed to load and is skipped: "
-                    f"{type(exc).__name__}: {exc}"
-                )
+            plugin = f"plugin {entry.name!r} ({entry.value}, group {registry.group})"
+            found = []
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", BuiltinKept)
+                try:
+                    loaded = entry.load()
+                    if callable(loaded) and not isinstance(loaded, type):
+                        loaded()
+                except (Exception, SystemExit) as exc:  # a plugin's bug (or its exit) must not stop pnas itself
+                    found.append(f"{plugin} failed to load and is skipped: {type(exc).__name__}: {exc}")
+            for caught_warning in caught:
+                if issubclass(caught_warning.category, BuiltinKept):
+                    found.append(f"{plugin}: {caught_warning.message}")
+                else:  # the plugin's other warnings, as they would have been
+                    warnings.warn_explicit(
+                        caught_warning.message, caught_warning.category, caught_warning.filename, caught_warning.lineno
+                    )
+            for message in found:
                 problems.append(message)
                 warnings.warn(message, stacklevel=2)
     return problems

@@ -88,3 +88,21 @@ def test_impossible_config_is_a_clear_error():
 def test_sizes_no_machine_can_hold_are_refused_at_once(option):
     result = CliRunner().invoke(main, ["describe", "sep3x3(h1)+identity(h2)", option, "100000"])
     assert result.exit_code == 2 and option in result.output and "Traceback" not in result.output
+
+
+NB201_CELL = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 6, 30])
+def test_an_nb201_cell_at_a_size_its_reductions_cannot_halve_is_one_line(size):
+    result = run(NB201_CELL, "--image-size", str(size))
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and f"image size {size}" in lines[0] and "multiple of 4" in lines[0], result.output
+
+
+@pytest.mark.parametrize("size", [4, 8, 16])
+def test_an_nb201_cell_at_a_multiple_of_4_is_described(size):
+    result = run(NB201_CELL, "--image-size", str(size), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["config"]["image_size"] == size

@@ -88,6 +88,40 @@ def test_config_then_set_then_flags_and_print_config_round_trips(tmp_path):
     assert tomllib.loads(stored.stdout)["strategy"] == config["strategy"]
 
 
+def assert_one_error_line(result):
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--objectives", "accuracy,foo"], "unknown objective 'foo'"),
+        (["--set", "strategy.objectives=params"], "objectives params leave out accuracy"),
+    ],
+)
+def test_print_config_refuses_what_the_search_refuses(tmp_path, args, message):
+    storage = tmp_path / "s.db"
+    for printing in ([], ["--print-config"]):
+        line = assert_one_error_line(invoke("search", *NB201, "--storage", storage, *args, *printing))
+        assert message in line
+    assert not storage.exists()
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path):
+    config = tmp_path / "latin.toml"
+    config.write_bytes(b'[strategy]\nname = "random"\n# \xff\xfe\n')
+    storage = tmp_path / "x.db"
+    for printing in ([], ["--print-config"]):
+        line = assert_one_error_line(
+            invoke("search", "--config", config, "--storage", storage, "--study", "x", *printing)
+        )
+        assert str(config) in line and "UTF-8" in line
+    assert not storage.exists()
+
+
 def test_options_left_unset_on_resume_keep_the_stored_values(tmp_path):
     storage = tmp_path / "s.db"
     assert invoke("search", *NB201, *EVOLUTION, "--storage", storage, "--study", "e").exit_code == 0

@@ -215,3 +215,28 @@ def test_the_pareto_front_keeps_only_points_nothing_beats():
     costs = [1, 2, 2, 3, 4, 5]
     accuracies = [0.5, 0.4, 0.6, 0.6, 0.7, 0.65]
     assert pareto_front(costs, accuracies) == [0, 2, 4]
+
+
+def assert_one_error_line(result):
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_an_out_that_is_a_file_is_one_line_and_the_file_is_kept(storage, tmp_path):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    for out in (taken, taken / "report"):
+        line = assert_one_error_line(invoke("report", "--storage", storage, "--study", "pnas", "--out", str(out)))
+        assert f"--out {out}" in line and f"{taken} is a file, not a folder" in line
+    assert taken.read_text() == "mine"
+
+
+def test_a_study_in_a_missing_file_names_the_file(storage, tmp_path):
+    missing = tmp_path / "gone.db"
+    line = assert_one_error_line(
+        invoke("report", "--storage", storage, "--study", f"{missing}:pnas", "--out", str(tmp_path / "r"))
+    )
+    assert f"no study file at {missing}" in line and "no study named" not in line
+    assert not (tmp_path / "r").exists()

@@ -196,7 +196,7 @@ def _describe_nb201(
     import torch
 
     from pnas.nets import count_mult_adds, count_params
-    from pnas.nets.nb201 import NB201_CELLS_PER_STAGE, NB201_CHANNELS, build_nb201_network
+    from pnas.nets.nb201 import NB201_CELLS_PER_STAGE, NB201_CHANNELS, build_nb201_network, check_nb201_image_size
     from pnas.space.nb201 import NB201_EDGES
 
     config = {
@@ -207,6 +207,7 @@ def _describe_nb201(
         "num_classes": classes if classes is not None else 10,
     }
     try:
+        check_nb201_image_size(config["image_size"])
         with torch.device("meta"):
             model = build_nb201_network(cell, **{k: v for k, v in config.items() if k != "image_size"})
         params = count_params(model)

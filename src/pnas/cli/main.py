@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
 from pnas import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """The ``pnas`` group: an installed plugin's code that raises while a command runs is one line naming it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            from pnas.cli.output import fail, plugin_failure
+
+            line = plugin_failure(exc)
+            if line is None:
+                raise
+            fail(line)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pnas")
 def main() -> None:
     """Progressive Neural Architecture Search: search cells, inspect spaces and networks."""

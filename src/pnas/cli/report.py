@@ -30,7 +30,17 @@ def load_studies(specs: tuple[str, ...], storage: str) -> list[StudyData]:
     from pnas.report.data import open_study
 
     wanted = [parse_study(s, storage) for s in specs] or [(storage, None)]
-    studies = [open_study(file, name) for file, name in wanted]
+    studies = []
+    for spec, (file, name) in zip(specs or [None], wanted):
+        try:
+            studies.append(open_study(file, name))
+        except StoreError:
+            given, colon, _ = (spec or "").rpartition(":")
+            if colon and given:  # FILE:NAME whose file is missing, and no study of that name in --storage
+                raise StoreError(
+                    f"no study file at {given} (--study {spec}): give an existing study file before the colon"
+                ) from None
+            raise
     files = {file for file, _ in wanted}
     names = [s.name for s in studies]
     if len(files) > 1 or len(set(names)) < len(names):
@@ -51,8 +61,12 @@ def report(studies: tuple[str, ...], storage: str, out: str, top: int, as_json: 
 
     Reading never blocks or slows a running search, and a copied or read-only study file works.
     """
-    from pnas.report.html import write_report
+    from pnas.report.html import check_out, write_report
 
+    try:
+        check_out(out)
+    except ValueError as exc:
+        fail(f"--out {out}: {exc}")
     try:
         loaded = load_studies(studies, storage)
         written = write_report(loaded, out, top=top)

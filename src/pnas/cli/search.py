@@ -13,13 +13,13 @@ from pnas.cli.main import main
 from pnas.cli.output import emit_json, err_console, fail
 from pnas.config import (
     SECTIONS,
-    ConfigError,
     OptionSpec,
     base_type,
     check_sections,
     default_text,
     merge,
     parse_assignment,
+    read_config_file,
     to_toml,
 )
 from pnas.evaluation.readers import DATASETS
@@ -353,15 +353,7 @@ def _flag_order(name: str) -> tuple[int, str]:
 def _config_layers(config_file: str | None, sets: tuple[str, ...]) -> list[dict[str, dict[str, Any]]]:
     layers: list[dict[str, dict[str, Any]]] = []
     if config_file is not None:
-        import tomllib
-
-        try:
-            with open(config_file, "rb") as handle:
-                layers.append(tomllib.load(handle))
-        except OSError as exc:
-            raise ConfigError(f"cannot read --config {config_file}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"--config {config_file} is not valid TOML: {exc}") from None
+        layers.append(read_config_file(config_file, "--config"))
         check_sections(layers[0], config_file)
     overrides: dict[str, dict[str, Any]] = {}
     for text in sets:
@@ -425,7 +417,7 @@ def search(
             stored = stored_config(storage, name)
             click.echo(to_toml(resolve(layers, stored=stored, name=name, origin=origin).config), nl=False)
             return
-    except ConfigError as exc:
+    except (ValueError, StoreError) as exc:  # ConfigError, and what the components refuse when built
         fail(str(exc))
         return
     signal.signal(signal.SIGTERM, _interrupt)

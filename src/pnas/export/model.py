@@ -9,6 +9,7 @@ so a checkpoint from another network fails loudly instead of predicting nonsense
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,29 @@ def read_export_json(folder: Path) -> dict[str, Any]:
     return doc
 
 
+def misfit(doc: dict[str, Any], network: NetworkConfig) -> str | None:
+    """What an export's model.json says of the input and outputs that the network it describes does not
+    take or give (None when it fits): class names for each output, the input's channels and size, one mean
+    and one positive std per channel."""
+    shape = doc["input"]
+    classes, channels, size = doc["classes"], network.in_channels, network.image_size
+    if not isinstance(classes, list) or len(classes) != network.num_classes:
+        named = len(classes) if isinstance(classes, list) else "no list of"
+        return f"it names {named} classes but the network has {network.num_classes} outputs"
+    if shape["channels"] != channels:
+        return f"its input has {shape['channels']!r} channels but the network takes {channels}"
+    if (shape["height"], shape["width"]) != (size, size):
+        return f"its input is {shape['height']!r}x{shape['width']!r} pixels but the network takes {size}x{size}"
+    for name, low in (("mean", -math.inf), ("std", 0.0)):
+        values = shape[name]
+        if not isinstance(values, list) or len(values) != channels:
+            return f"its {name} {values!r} is not one number per channel ({channels})"
+        if not all(isinstance(v, int | float) and low < v < math.inf for v in values):
+            kind = "a positive number" if low == 0.0 else "a number"
+            return f"its {name} {values!r} has a value that is not {kind}"
+    return None
+
+
 def data_info_of(doc: dict[str, Any]) -> DataInfo:
     """The DataInfo an export's model.json records."""
     shape = doc["input"]
@@ -132,7 +156,15 @@ def exported_model(path: str | Path) -> tuple[CellNetwork, DataInfo]:
     doc = read_export_json(folder)
     try:
         config = NetworkConfig(**doc["network"])
+        problem = misfit(doc, config)
+        if problem is not None:
+            raise ExportError(
+                f"{folder / MODEL_JSON} does not fit the network it describes: {problem}; "
+                "export the run again with pnas export"
+            )
         data = data_info_of(doc)
+    except ExportError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ExportError(f"{folder / MODEL_JSON} is damaged ({type(exc).__name__}: {exc})") from None
     weights = folder / WEIGHTS

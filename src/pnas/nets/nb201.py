@@ -124,6 +124,17 @@ class Nb201Network(nn.Module):
         return logits
 
 
+def check_nb201_image_size(image_size: int) -> None:
+    """Refuse an input size NAS-Bench-201's network cannot take: each of its two reductions halves the
+    size on two paths (a stride-2 conv and a 2x2 pool) that agree only on an even size, so the input's
+    side must be a multiple of 4."""
+    if image_size < 4 or image_size % 4:
+        raise ValueError(
+            f"image size {image_size} does not fit NAS-Bench-201's network: its two reductions halve it twice, "
+            "so give a multiple of 4 (the benchmark's: 32, or 16 for ImageNet16-120)"
+        )
+
+
 def build_nb201_network(cell: Nb201Cell | str, **options: int) -> Nb201Network:
     """NAS-Bench-201's network for ``cell`` (a :class:`Nb201Cell` or its string); ``options`` are
     :class:`Nb201Network`'s (``in_channels``, ``num_classes``, ``channels``, ``cells_per_stage``)."""
@@ -145,6 +156,7 @@ def nb201_costs(
     reductions and head, plus each conv edge once per cell of each stage. Equal to counting the
     built network (a property test checks it), at a tiny fraction of the cost.
     """
+    check_nb201_image_size(image_size)
     if isinstance(cell, str):
         cell = Nb201Cell.parse(cell)
     kernel = {"nor_conv_3x3": 9, "nor_conv_1x1": 1}

@@ -71,13 +71,26 @@ def _drawing_space(study: StudyData) -> SearchSpace | None:
         return None
 
 
+def check_out(out: str | Path) -> Path:
+    """``out`` as a folder a report can be written into: a ValueError where it, or a folder above it, is a file."""
+    out = Path(out)
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ValueError(
+                    f"{path} is a file, not a folder: give a folder to write the report into (it is made if missing)"
+                )
+            break
+    return out
+
+
 def write_report(studies: Sequence[StudyData], out: str | Path, *, top: int = DEFAULT_TOP) -> Report:
     """Write the report of ``studies`` into folder ``out`` (created if missing; earlier files replaced)."""
     from pnas.report.drawing import draw_cell
 
     if not studies:
         raise ValueError("a report needs at least one study")
-    out = Path(out)
+    out = check_out(out)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out)
     several = len(studies) > 1

@@ -12,13 +12,12 @@ process (after a crash, or on purpose) continues where it stopped (see :mod:`pna
 from __future__ import annotations
 
 import copy
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pnas.config import ConfigError
+from pnas.config import ConfigError, read_config_file
 from pnas.evaluation.base import EvalResult, Evaluator
 from pnas.execution.base import EXECUTORS, Executor
 from pnas.storage import StoreError, StudyInfo, StudyStorage, open_storage
@@ -293,13 +292,7 @@ def config_layer(config: Mapping[str, Any] | str | Path | None) -> dict[str, Any
     if config is None:
         return {}
     if isinstance(config, str | Path):
-        try:
-            with open(config, "rb") as handle:
-                return tomllib.load(handle)
-        except OSError as exc:
-            raise ConfigError(f"cannot read the configuration {config}: {exc.strerror or exc}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"the configuration {config} is not valid TOML: {exc}") from None
+        return read_config_file(config, "the configuration")
     if not isinstance(config, Mapping):
         raise ConfigError(
             f"a study's configuration is a dict of sections or a TOML file's path, got {type(config).__name__}"

@@ -7,12 +7,15 @@ live handle, so both count, rank and total alike.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Self
 
 from pnas.objectives import LATENCY_PREDICTIONS, MEASURES, Goal, measured_values
 from pnas.pareto import hypervolume, non_dominated
+from pnas.space.base import SearchSpace
 from pnas.storage.base import StoreError, StudyInfo, StudyStorage, TrialRecord
 from pnas.strategies.base import PREDICTOR_SECONDS
 from pnas.study.layout import upgrade_layout
@@ -33,6 +36,28 @@ def rounds_are_levels(config: dict[str, Any]) -> bool:
 
     name = (config.get("strategy") or {}).get("name")
     return isinstance(name, str) and strategy_rounds_are_levels(name)
+
+
+FRACTIONS = ("accuracy", "report_accuracy")
+NUMBERS = ("round", "predicted", "params", "mult_adds", "examples", "seconds", "started", "finished")
+
+
+def trial_problem(trial: TrialRecord) -> str | None:
+    """What a stored trial holds that no search writes (an accuracy that is not a fraction in [0, 1], a
+    number that is not one), or None."""
+    for name in FRACTIONS:
+        value = getattr(trial, name)
+        if value is not None and not (_is_number(value) and 0.0 <= value <= 1.0):
+            return f"{name} {value!r}, not a fraction in [0, 1]"
+    for name in NUMBERS:
+        value = getattr(trial, name)
+        if value is not None and not _is_number(value):
+            return f"{name} {value!r}, not a number"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def results_of(trials: Sequence[TrialRecord], goal: Goal) -> list[TrialRecord]:
@@ -137,6 +162,8 @@ class StudyReader:
     def __init__(self, store: StudyStorage, info: StudyInfo, *, owns_store: bool = False) -> None:
         self.store, self.info = store, info
         self.owns_store = owns_store
+        self._cells_read: set[str] = set()  # cells already read by the space (a trial's cell never changes)
+        self._space_read: tuple[str, SearchSpace | None] | None = None  # (its stored section, the space)
 
     def close(self) -> None:
         """Close the store if this handle opened it; a shared store stays open for its owner."""
@@ -169,8 +196,50 @@ class StudyReader:
         return state
 
     def trials(self, status: str | None = None) -> list[TrialRecord]:
-        """The study's trials in number order (only those in ``status`` if given)."""
-        return self.store.trials(self.info.id, status)
+        """The study's trials in number order (only those in ``status`` if given).
+
+        Every reader gets them here, checked: a trial holding what no search writes (an accuracy that is
+        not a fraction, text for a number, a cell the study's space cannot read) is a StoreError naming the
+        study, the trial and the value, never a crash further on.
+        """
+        trials = self.store.trials(self.info.id, status)
+        for trial in trials:
+            problem = trial_problem(trial) or self._cell_problem(trial.cell)
+            if problem is not None:
+                where = self.store.path or "memory"
+                raise StoreError(
+                    f"study {self.name!r} in {where} holds a damaged trial {trial.number} ({trial.cell}): "
+                    f"{problem}; restore the study file from a copy"
+                )
+        return trials
+
+    def _cell_problem(self, text: str) -> str | None:
+        if text in self._cells_read:
+            return None
+        space = self._cell_space
+        if space is not None:
+            try:
+                space.parse(text)
+            except ValueError as exc:
+                return f"the {space.name} space cannot read its cell ({exc})"
+        self._cells_read.add(text)
+        return None
+
+    @property
+    def _cell_space(self) -> SearchSpace | None:
+        """The study's space, to read its cells (None for a plugin's space that is not installed here); built
+        again when the stored section changes (a study grown to more blocks reads its new cells)."""
+        from pnas.space import space_from_config
+
+        section = self.config.get("space") or {}
+        key = json.dumps(section, sort_keys=True, default=str)
+        if self._space_read is None or self._space_read[0] != key:
+            try:
+                space: SearchSpace | None = space_from_config(section)
+            except (ValueError, TypeError):
+                space = None
+            self._space_read = (key, space)
+        return self._space_read[1]
 
     @property
     def goal(self) -> Goal:

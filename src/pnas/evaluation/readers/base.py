@@ -172,8 +172,15 @@ class DatasetRegistry(Registry[RawDataset]):
         channels: int | None = None,
         sized: bool = False,
     ) -> Any:
-        self._traits[name] = DatasetTraits(flip=flip, channels=channels, sized=sized)
-        return super().register(name, factory, options=options, help=help, uses=uses)
+        traits = DatasetTraits(flip=flip, channels=channels, sized=sized)
+
+        def add(f: Callable[..., RawDataset]) -> Callable[..., RawDataset]:
+            Registry.register(self, name, f, options=options, help=help, uses=uses)
+            if self._entries[name].factory is f:  # not where a built-in data set kept its name
+                self._traits[name] = traits
+            return f
+
+        return add(factory) if factory is not None else add
 
     def traits(self, name: str) -> DatasetTraits:
         """The traits of data set ``name`` (a name nobody registered yet loads the installed plugins first;
