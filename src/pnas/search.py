@@ -573,6 +573,9 @@ def run_search(
 
         def prepare(components: Components) -> None:
             assert components.evaluator is not None
+            described = components.evaluator.data_description()
+            if described is not None and reporter is not None:
+                reporter.message(f"loading {described}...")
             components.evaluator.prepare()  # data that cannot be read never leaves a study behind
 
         handle = open_configured(name, storage, layers, origin=origin, keep_evaluator=True, before_create=prepare)

@@ -34,3 +34,10 @@ def fail(message: str, code: int = 2) -> None:
     """One clear line on stderr and a non-zero exit."""
     click.echo(f"error: {message}", err=True)
     raise SystemExit(code)
+
+
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """``n`` and the word that agrees with it: ``1 child``, ``2 children``, ``0 cells``."""
+    if n == 1:
+        return f"{n:,} {singular}"
+    return f"{n:,} {plural or singular + 's'}"
