@@ -300,3 +300,42 @@ def test_a_terminal_shows_a_bar_per_round_with_failed_pruned_and_the_best_so_far
     last = screen.getvalue().split("\r")[-1]
     assert "round 1" in last and "3/3" in last and "failed 1  pruned 0  best 0.5000" in last and "eta" in last
     assert "starting 2 worker processes" in screen.getvalue()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {},
+        {"strategy": "evolution"},
+        {"strategy": "evolution", "population": 10, "workers": 3},
+        {"strategy": "random", "beam": 4},
+        {"strategy": "guided", "space": "nb201", "budget": 30},
+        {"strategy": "reinforce", "blocks": 2},
+        {"space": "nb201", "objectives": "accuracy,params"},
+    ],
+)
+def test_print_config_fed_back_with_config_gives_the_same_study(tmp_path, flags):
+    import tomllib
+
+    from pnas.config import SECTIONS, to_toml
+    from pnas.search import SearchConfig, printable_config, resolve, search_layers
+
+    trainer = {k: flags.pop(k) for k in ("objectives",) if k in flags}
+    layers, origin = search_layers(SearchConfig(**flags, trainer=trainer))
+    expected = resolve(layers, origin=origin).config
+    printed = printable_config(layers, origin=origin)
+    text = to_toml(printed.config, printed.derived)
+    assert resolve([tomllib.loads(text)]).config == expected
+    shown = tomllib.loads(text)["strategy"]  # the defaults that decide results are shown, stored or not
+    assert shown["objectives"] == expected["strategy"].get("objectives", "accuracy")
+    assert shown.get("acquisition") == {"pnas": "mean", "guided": "ei"}.get(shown["name"])
+    derived = printed.derived.get("strategy", {})
+    assert all(f"\n# {key} = " in text and key not in tomllib.loads(text)["strategy"] for key in derived)
+    if flags.get("strategy") == "evolution":
+        assert {"batch", "sample"} <= set(derived)
+    (tmp_path / "c.toml").write_text(text)
+    again = invoke(
+        "search", "--config", str(tmp_path / "c.toml"), "--storage", str(tmp_path / "s.db"), "--print-config"
+    )
+    assert again.exit_code == 0 and again.stdout == text
+    assert set(tomllib.loads(text)) == {s for s in SECTIONS if s in expected}

@@ -33,7 +33,7 @@ from pnas.search import (
     default_study_name,
     flag_declarations,
     flat_layer,
-    resolve,
+    printable_config,
     run_search,
     stored_config,
 )
@@ -442,7 +442,8 @@ def search(
                 return
             name = study or default_study_name(merge(*layers))
             stored = stored_config(storage, name)
-            click.echo(to_toml(resolve(layers, stored=stored, name=name, origin=origin).config), nl=False)
+            printed = printable_config(layers, stored=stored, name=name, origin=origin)
+            click.echo(to_toml(printed.config, printed.derived), nl=False)
             return
     except ConfigError as exc:
         fail(str(exc))
