@@ -205,6 +205,13 @@ def test_a_search_whose_children_all_fail_alike_stops_in_one_line_and_resumes_wh
     assert doc["totals"]["failed"] == 0 and doc["totals"]["models"] == 139
 
 
+def test_a_search_stopped_by_its_first_failing_child_says_so_in_the_singular(tmp_path, faulty_synthetic):
+    failing = [arg for arg in SMALL if arg not in ("--evaluator", "synthetic")]
+    sets = ["--set", f"evaluator.name={faulty_synthetic}", "--set", "evaluator.fail_on="]
+    result = invoke("search", *failing, *sets, "--storage", str(tmp_path / "s.db"), "--stop-after-failures", "1")
+    assert result.exit_code != 0 and "stopped: the first child failed: SetupBroken" in result.output
+
+
 def test_status_shows_which_children_run_where_while_a_search_runs(tmp_path):
     import os
     import subprocess

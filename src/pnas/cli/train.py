@@ -140,7 +140,7 @@ def _print_result(result: dict[str, Any], out: Path) -> None:
             f"{result['repeats']} seeds ({', '.join(f'{a:.4f}' for a in result['test_accuracies'])})"
         )
     else:
-        click.echo(f"test accuracy {result['test_accuracy']:.4f} after {result['epochs']} epochs")
+        click.echo(f"test accuracy {result['test_accuracy']:.4f} after {count(result['epochs'], 'epoch')}")
     click.echo(
         f"{result['params']:,} parameters, {result['mult_adds']:,} mult-adds, {result['seconds']:.0f} s of training; "
         f"{result['cell']}"
