@@ -309,6 +309,14 @@ def test_a_terminal_shows_a_bar_per_round_with_failed_pruned_and_the_best_so_far
     assert "starting 2 worker processes" in screen.getvalue()
 
 
+def test_print_config_with_a_value_a_component_refuses_is_one_line():
+    result = invoke("search", "--objectives", "accuracy,foo", "--print-config")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        "error: unknown objective 'foo': choose from accuracy, params, mult_adds, latency (comma-separated)"
+    ]
+
+
 @pytest.mark.parametrize(
     "flags",
     [

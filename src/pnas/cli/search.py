@@ -445,7 +445,7 @@ def search(
             printed = printable_config(layers, stored=stored, name=name, origin=origin)
             click.echo(to_toml(printed.config, printed.derived), nl=False)
             return
-    except ConfigError as exc:
+    except ValueError as exc:  # ConfigError, and a value a component refuses when it is built
         fail(str(exc))
         return
     signal.signal(signal.SIGTERM, _interrupt)
