@@ -426,8 +426,9 @@ def check_sections(config: Mapping[str, Any], where: str) -> None:
             raise ConfigError(f"section {section!r} in {where} must be a table of options, got {values!r}")
 
 
-def to_toml(config: Mapping[str, Mapping[str, Any]]) -> str:
-    """The configuration as TOML; an option that is unset (None) is left out, as TOML has no null."""
+def to_toml(config: Mapping[str, Mapping[str, Any]], derived: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The configuration as TOML; an option that is unset (None) is left out, as TOML has no null.
+    ``derived`` options (per section) are written as comments: left out, they derive again."""
     import tomli_w
 
     clean = {
@@ -435,4 +436,15 @@ def to_toml(config: Mapping[str, Mapping[str, Any]]) -> str:
         for section, values in config.items()
         if isinstance(values, Mapping)
     }
-    return tomli_w.dumps({s: clean[s] for s in SECTIONS if s in clean})
+    parts = []
+    for section in SECTIONS:
+        if section not in clean:
+            continue
+        text = tomli_w.dumps({section: clean[section]})
+        comments = {k: v for k, v in (derived or {}).get(section, {}).items() if v is not None}
+        if comments:
+            lines = tomli_w.dumps(comments).splitlines()
+            text += "# derived from the other settings when left out (uncomment a line to fix its value):\n"
+            text += "".join(f"# {line}\n" for line in lines)
+        parts.append(text)
+    return "\n".join(parts)

@@ -410,6 +410,72 @@ def resolve(
     return ResolvedSearch(name or "", config, space, strategy, evaluator, executor)
 
 
+@dataclass
+class PrintedConfig:
+    """A resolved configuration as ``--print-config`` shows it (:func:`printable_config`)."""
+
+    config: dict[str, dict[str, Any]]
+    """Every option with a value, the defaults a study stores as absent included (``objectives``)."""
+    derived: dict[str, dict[str, Any]]
+    """Per section, the options derived from others when left out (``population`` from ``budget``,
+    ``batch`` from the workers), with their value here: a configuration without them gives the same study."""
+
+
+def printable_config(
+    layers: Sequence[Mapping[str, Mapping[str, Any]]],
+    *,
+    stored: Mapping[str, Any] | None = None,
+    name: str = "",
+    origin: Mapping[tuple[str, str], str] | None = None,
+) -> PrintedConfig:
+    """What ``--print-config`` prints: the resolved configuration with every default that decides results
+    shown (a study stores some as absent: ``objectives``, the progressive search's ``acquisition``), and
+    apart from it the options derived from others, which derive again where the printed configuration
+    is fed back with ``--config``. An option derived from a setting the configuration does not hold (a
+    budget from ``--beam``) stays a value, so the printed configuration always gives the same study."""
+    resolved = resolve(layers, stored=stored, name=name, origin=origin)
+    given = merge(*layers)
+    old = upgrade_layout(dict(stored)) if stored else {}
+    shown: dict[str, dict[str, Any]] = {}
+    candidates: dict[str, set[str]] = {}
+    for section, values in resolved.config.items():
+        specs = REGISTRIES[section].component(values["name"]).specs
+        section_stored = old.get(section)
+        kept: Mapping[str, Any] = section_stored if isinstance(section_stored, Mapping) else {}
+        same = kept.get("name") == values["name"]
+        ordered = {"name": values["name"]}
+        for key, spec in specs.items():
+            if key in values:
+                ordered[key] = values[key]
+            elif spec.default is not None and key not in NOT_FLAGS:
+                ordered[key] = spec.default
+        ordered.update(values)
+        shown[section] = ordered
+        candidates[section] = {
+            key
+            for key, value in values.items()
+            if key in specs
+            and specs[key].default is None
+            and value is not None
+            and key not in given.get(section, {})
+            and not (same and key in kept)
+        }
+    while any(candidates.values()):  # those that do not derive back to their value stay values
+        reduced = {s: {k: v for k, v in values.items() if k not in candidates[s]} for s, values in shown.items()}
+        try:
+            again = resolve([reduced]).config
+        except ConfigError:
+            candidates = {}
+            break
+        changed = {s: {k for k in keys if again.get(s, {}).get(k) != shown[s][k]} for s, keys in candidates.items()}
+        if not any(changed.values()):
+            break
+        candidates = {s: keys - changed[s] for s, keys in candidates.items()}
+    derived = {s: {k: v for k, v in values.items() if k in candidates.get(s, ())} for s, values in shown.items()}
+    config = {s: {k: v for k, v in values.items() if k not in derived[s]} for s, values in shown.items()}
+    return PrintedConfig(config, {s: d for s, d in derived.items() if d})
+
+
 def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -573,6 +639,9 @@ def run_search(
 
         def prepare(components: Components) -> None:
             assert components.evaluator is not None
+            described = components.evaluator.data_description()
+            if described is not None and reporter is not None:
+                reporter.message(f"loading {described}...")
             components.evaluator.prepare()  # data that cannot be read never leaves a study behind
 
         handle = open_configured(name, storage, layers, origin=origin, keep_evaluator=True, before_create=prepare)

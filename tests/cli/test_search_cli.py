@@ -71,6 +71,9 @@ def test_running_a_finished_search_again_reports_it(finished):
     result = invoke("search", *SMALL, "--storage", storage)
     assert result.exit_code == 0
     assert "139 models trained" in result.stdout and doc["best"]["cell"] in result.stdout
+    assert (
+        result.stdout.splitlines()[1].startswith("round  done") and f"[round 2]  {doc['best']['cell']}" in result.stdout
+    )
 
 
 def test_changed_settings_are_refused(finished):
@@ -129,7 +132,10 @@ def test_status_of_a_missing_study_names_the_ones_there(finished):
 @pytest.mark.parametrize(
     "args, messages",
     [
-        (["--dataset", "cifar10", "--data-dir", "{tmp}"], ["cifar10", "{tmp}"]),
+        (
+            ["--dataset", "cifar10", "--data-dir", "{tmp}"],
+            ["loading cifar10: 3,000 training images and 2,000 validation images at 14x14 px...", "{tmp}"],
+        ),
         (["--dataset", "imagenet-22k"], ["'imagenet-22k' is not one of", "fashion-mnist"]),
     ],
 )
@@ -199,6 +205,13 @@ def test_a_search_whose_children_all_fail_alike_stops_in_one_line_and_resumes_wh
     assert doc["totals"]["failed"] == 0 and doc["totals"]["models"] == 139
 
 
+def test_a_search_stopped_by_its_first_failing_child_says_so_in_the_singular(tmp_path, faulty_synthetic):
+    failing = [arg for arg in SMALL if arg not in ("--evaluator", "synthetic")]
+    sets = ["--set", f"evaluator.name={faulty_synthetic}", "--set", "evaluator.fail_on="]
+    result = invoke("search", *failing, *sets, "--storage", str(tmp_path / "s.db"), "--stop-after-failures", "1")
+    assert result.exit_code != 0 and "stopped: the first child failed: SetupBroken" in result.output
+
+
 def test_status_shows_which_children_run_where_while_a_search_runs(tmp_path):
     import os
     import subprocess
@@ -264,3 +277,109 @@ def test_search_help_of_seed_names_every_component_it_seeds():
         if seeded:
             assert f"{section}: {', '.join(seeded)}" in seed
     assert "evaluator: synthetic, train" in seed and "strategy: evolution, guided, pnas, random, reinforce" in seed
+
+
+def test_best_pareto_lists_each_distinct_point_once_with_the_cells_that_share_it_and_honours_top(tmp_path):
+    from pnas.search import SearchConfig, run_search
+
+    storage = str(tmp_path / "s.db")
+    with run_search(SearchConfig(space="nb201", strategy="random", budget=200), storage=storage, study="p") as study:
+        front = study.pareto()  # cells that build the same network have the same accuracy and size
+    rows = json.loads(invoke("best", "--pareto", "--storage", storage, "--json").stdout)
+    points = [(r["accuracy"], r["params"]) for r in rows]
+    assert len(set(points)) == len(points) < len(front) and sum(r["shared_by"] for r in rows) == len(front)
+    shared = next(r for r in rows if r["shared_by"] > 1)
+    assert len(shared["same_point"]) == shared["shared_by"] - 1 and shared["cell"] not in shared["same_point"]
+    assert [r["cell"] for r in rows] == [r["cell"] for r in sorted(rows, key=lambda r: -r["accuracy"])]
+    top = json.loads(invoke("best", "--pareto", "--top", "2", "--storage", storage, "--json").stdout)
+    assert top == rows[:2]
+    text = invoke("best", "--pareto", "--storage", storage).stdout
+    assert len(text.splitlines()) == len(rows) and "other cell at this point" in text
+    cut = invoke("best", "--pareto", "--top", "2", "--storage", storage).stdout.splitlines()
+    assert len(cut) == 3 and cut[-1] == f"{len(rows) - 2} more points on the front: raise --top to list them"
+    assert len(json.loads(invoke("best", "--storage", storage, "--json").stdout)) == 5  # without --pareto: 5
+
+
+def test_a_log_says_what_happens_before_the_first_child_in_words_that_agree(capsys):
+    from pnas.cli.search import ProgressReporter
+    from pnas.evaluation.base import EvalResult
+    from pnas.execution.base import Outcome
+
+    with ProgressReporter() as reporter:  # stderr is not a terminal here: a log
+        reporter.batch_started(1, 1, 1)
+        reporter.child_event("c", {"type": "workers", "starting": 1})
+        reporter.child_event("c", {"type": "start", "worker": "host:1"})
+        reporter.child_finished(Outcome("c", EvalResult(0.5, seconds=1.0), None, "host:1", 0.0, 1.0))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "round 1: 1 child, 1 to train"
+    assert lines[1].startswith("starting 1 worker process (") and lines[2].startswith("workers ready after ")
+    assert lines[3].startswith("round 1 child 1/1: accuracy 0.5000 in 1.0 s on host:1")
+
+
+def test_a_terminal_shows_a_bar_per_round_with_failed_pruned_and_the_best_so_far(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import pnas.cli.search as cli
+    from pnas.evaluation.base import EvalResult
+    from pnas.execution.base import Outcome
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "err_console", Console(file=screen, force_terminal=True, width=160, color_system=None))
+    with cli.ProgressReporter() as reporter:
+        reporter.batch_started(1, 3, 3)
+        reporter.child_event("a", {"type": "workers", "starting": 2})
+        reporter.child_finished(Outcome("a", EvalResult(0.5), None, "host:1", 0.0, 1.0))
+        reporter.child_finished(Outcome("b", None, "ValueError: no", "host:2", 0.0, 1.0))
+        reporter.child_finished(Outcome("c", EvalResult(0.25), None, "host:1", 0.0, 1.0))
+    last = screen.getvalue().split("\r")[-1]
+    assert "round 1" in last and "3/3" in last and "failed 1  pruned 0  best 0.5000" in last and "eta" in last
+    assert "starting 2 worker processes" in screen.getvalue()
+
+
+def test_print_config_with_a_value_a_component_refuses_is_one_line():
+    result = invoke("search", "--objectives", "accuracy,foo", "--print-config")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        "error: unknown objective 'foo': choose from accuracy, params, mult_adds, latency (comma-separated)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {},
+        {"strategy": "evolution"},
+        {"strategy": "evolution", "population": 10, "workers": 3},
+        {"strategy": "random", "beam": 4},
+        {"strategy": "guided", "space": "nb201", "budget": 30},
+        {"strategy": "reinforce", "blocks": 2},
+        {"space": "nb201", "objectives": "accuracy,params"},
+    ],
+)
+def test_print_config_fed_back_with_config_gives_the_same_study(tmp_path, flags):
+    import tomllib
+
+    from pnas.config import SECTIONS, to_toml
+    from pnas.search import SearchConfig, printable_config, resolve, search_layers
+
+    trainer = {k: flags.pop(k) for k in ("objectives",) if k in flags}
+    layers, origin = search_layers(SearchConfig(**flags, trainer=trainer))
+    expected = resolve(layers, origin=origin).config
+    printed = printable_config(layers, origin=origin)
+    text = to_toml(printed.config, printed.derived)
+    assert resolve([tomllib.loads(text)]).config == expected
+    shown = tomllib.loads(text)["strategy"]  # the defaults that decide results are shown, stored or not
+    assert shown["objectives"] == expected["strategy"].get("objectives", "accuracy")
+    assert shown.get("acquisition") == {"pnas": "mean", "guided": "ei"}.get(shown["name"])
+    derived = printed.derived.get("strategy", {})
+    assert all(f"\n# {key} = " in text and key not in tomllib.loads(text)["strategy"] for key in derived)
+    if flags.get("strategy") == "evolution":
+        assert {"batch", "sample"} <= set(derived)
+    (tmp_path / "c.toml").write_text(text)
+    again = invoke(
+        "search", "--config", str(tmp_path / "c.toml"), "--storage", str(tmp_path / "s.db"), "--print-config"
+    )
+    assert again.exit_code == 0 and again.stdout == text
+    assert set(tomllib.loads(text)) == {s for s in SECTIONS if s in expected}

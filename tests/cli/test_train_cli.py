@@ -131,3 +131,19 @@ def test_another_configuration_in_a_finished_run_folder_is_refused(reference):
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     same = invoke("train", CELL, *TINY, "--out", out, "--threads", "2", "--json")  # a runtime setting may differ
     assert same.exit_code == 0 and json.loads(same.stdout) == result
+
+
+@pytest.mark.slow  # about 5 s: tests/training covers the extension itself, this its words on the command line
+def test_a_finished_run_is_trained_longer_with_more_epochs_and_never_shortened(tmp_path):
+    small = [a for a in TINY if a not in ("--epochs", "3")] + ["--image-size", "8", "--train-subset", "64"]
+    out = tmp_path / "run"
+    assert invoke("train", CELL, *small, "--epochs", "1", "--out", out).exit_code == 0
+    longer = invoke("train", CELL, *small, "--epochs", "2", "--out", out, "--json")
+    assert longer.exit_code == 0, longer.output
+    assert (
+        "training the run of 1 epoch on to 2: epoch 2 follows a new cosine from --lr (a warm restart)" in longer.stderr
+    )
+    result = json.loads(longer.stdout)
+    assert result["epochs"] == 2 and result["restarts"] == [1]
+    line = one_error_line(invoke("train", CELL, *small, "--epochs", "1", "--out", out))
+    assert "holds a run of 2 epochs: --epochs 1 would shorten it; give --epochs 2 to resume or report it" in line

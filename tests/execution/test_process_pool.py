@@ -54,6 +54,8 @@ def test_a_killed_worker_costs_only_its_child_which_is_retried_then_fails_as_mac
         assert [k for k, _ in retries] == [victim] and WORKER_DIED in retries[0][1]["reason"]
         starts = Counter(k for k, e in events if e["type"] == "start")
         assert starts[victim] == 2 and all(starts[c] == 1 for c in CELLS if c != victim)  # nobody else restarted
+        starting = [(i, e["starting"]) for i, (_, e) in enumerate(events) if e["type"] == "workers"]
+        assert [n for _, n in starting] == [2, 1] and starting[0][0] == 0  # the pool first, then the replacement
         finished = Counter(log.read_text().splitlines())
         assert all(finished[c] == 1 for c in CELLS)  # the victim never finished its first attempt
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -199,3 +200,101 @@ def test_a_named_network_is_sized_for_the_data():
     cell = make_spec(CELL, TINY.replace(aux_weight=0), NetworkChoices())
     assert (cell.network.filters, cell.network.cells_per_stack, cell.network.drop_path) == (48, 3, 0.2)
     assert not cell.network.aux_head
+
+
+FAST = {"image_size": 8, "train_subset": 96}
+"""Runs of a second or so: 8 px images score the 10,000 test images quickly."""
+
+
+@pytest.fixture(scope="module")
+def short(tmp_path_factory):
+    """A finished one-epoch run at 8 px."""
+    folder = tmp_path_factory.mktemp("short") / "run"
+    return folder, train_run(spec(epochs=1, **FAST), RunFolder(folder))
+
+
+def copy_of(folder, tmp_path, name="copy"):
+    import shutil
+
+    return Path(shutil.copytree(folder, tmp_path / name))
+
+
+def log_rows(folder):
+    return (folder / "log.csv").read_text().splitlines()
+
+
+def test_a_finished_run_trained_longer_keeps_its_epochs_and_restarts_the_cosine_over_the_added_ones(finished, tmp_path):
+    folder, result = finished
+    longer = copy_of(folder, tmp_path)
+    extended = train_run(spec(epochs=3), RunFolder(longer))
+    assert (
+        extended["epochs"] == 3 and extended["restarts"] == [2] and extended["test_accuracy"] != result["test_accuracy"]
+    )
+    assert log_rows(longer)[:3] == log_rows(folder) and len(log_rows(longer)) == 4  # the first two epochs as they were
+    stored = RunFolder(longer).read_spec()
+    assert stored.restarts == (2,) and stored.training.epochs == 3 and json.loads(stored_text(longer))["format"] == 2
+    assert train_run(spec(epochs=3), RunFolder(longer)) == extended  # now a finished run of 3 epochs
+    with pytest.raises(RunError, match="holds a run of 3 epochs: --epochs 2 would shorten it"):
+        train_run(spec(epochs=2), RunFolder(longer))
+    # stopped in the added epoch, the same command ends with the weights of the uninterrupted extension
+    stopped = copy_of(folder, tmp_path, "stopped")
+    with pytest.raises(KeyboardInterrupt):
+        train_run(spec(epochs=3), RunFolder(stopped), StopInEpoch(3))
+    assert not (stopped / "result.json").exists()  # the 2-epoch result is not the run's any more
+    assert train_run(spec(epochs=3), RunFolder(stopped))["test_accuracy"] == extended["test_accuracy"]
+    assert same_weights(weights(longer), weights(stopped))
+
+
+def stored_text(folder):
+    return (folder / "train.json").read_text()
+
+
+def test_the_schedule_of_an_extended_run_is_its_own_then_a_new_cosine():
+    from pnas.training.loop import learning_rate, scheduled_rate
+
+    planned = spec(epochs=3, lr_min=0.001)
+    longer, steps = planned.extended(5), 7
+    t = planned.training
+    for step in range(3 * steps):  # the epochs trained before: their schedule unchanged
+        assert scheduled_rate(longer, step, steps) == scheduled_rate(planned, step, steps)
+    assert scheduled_rate(longer, 3 * steps, steps) == t.lr  # the restart
+    assert scheduled_rate(longer, 4 * steps, steps) == learning_rate(t, steps, 2 * steps)  # halfway down again
+    twice = longer.extended(6)
+    assert twice.restarts == (3, 5) and twice.cycle(6) == (5, 6) and twice.cycle(4) == (3, 5)
+    assert scheduled_rate(twice, 5 * steps, steps) == t.lr
+    with pytest.raises(ValueError, match="more than the run's 5 epochs"):
+        longer.extended(5)
+
+
+def test_a_resume_that_only_scores_the_test_set_adds_no_training_seconds(short, tmp_path):
+    folder, result = short
+    rescored = copy_of(folder, tmp_path)
+    (rescored / "result.json").unlink()  # killed while scoring the test set
+    again = train_run(spec(epochs=1, **FAST), RunFolder(rescored))
+    history = torch.load(RunFolder(rescored).checkpoint_path, weights_only=True)["history"]
+    assert again["seconds"] == result["seconds"] == round(sum(row["seconds"] for row in history), 3)
+    assert again["test_accuracy"] == result["test_accuracy"] and again["test_seconds"] > 0
+
+
+def test_an_epochs_images_per_second_leave_out_its_first_steps_set_up(tmp_path, monkeypatch):
+    import time
+    import types
+
+    from pnas.training import loop
+
+    offset = [0.0]
+    clock = types.SimpleNamespace(monotonic=lambda: time.monotonic() + offset[0])
+    monkeypatch.setattr(loop, "time", clock)
+    real_batches = loop._batches
+
+    def slow_start(dataset, workers):  # 100 s of set-up before the first epoch's first batch, on the clock
+        for i, batch in enumerate(real_batches(dataset, workers)):
+            if i == 0 and dataset.epoch == 1:
+                offset[0] += 100.0
+            yield batch
+
+    monkeypatch.setattr(loop, "_batches", slow_start)
+    train_run(spec(epochs=1, **FAST), RunFolder(tmp_path / "run"))
+    [row] = torch.load(RunFolder(tmp_path / "run").checkpoint_path, weights_only=True)["history"]
+    assert row["seconds"] > 100  # the epoch took that long
+    assert row["images_per_second"] > 20 * 96 / row["seconds"]  # and its speed is measured after its first step

@@ -69,3 +69,10 @@ def plugin_failure(exc: BaseException) -> str | None:
             )
         error = error.__cause__ or error.__context__
     return None
+
+
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """``n`` and the word that agrees with it: ``1 child``, ``2 children``, ``0 cells``."""
+    if n == 1:
+        return f"{n:,} {singular}"
+    return f"{n:,} {plural or singular + 's'}"

@@ -10,7 +10,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pnas.cli.main import main
-from pnas.cli.output import emit_json, err_console, fail
+from pnas.cli.output import count, emit_json, err_console, fail
 from pnas.config import (
     SECTIONS,
     OptionSpec,
@@ -24,7 +24,7 @@ from pnas.config import (
 )
 from pnas.evaluation.readers import DATASETS
 from pnas.execution.base import ExecutorUnavailable, Outcome
-from pnas.objectives import MEASURES, parse_objectives
+from pnas.objectives import MEASURES, measured_values, parse_objectives
 from pnas.search import (
     BUDGET_FLAT,
     DEFAULT_STORAGE,
@@ -34,7 +34,7 @@ from pnas.search import (
     default_study_name,
     flag_declarations,
     flat_layer,
-    resolve,
+    printable_config,
     run_search,
     stored_config,
 )
@@ -45,10 +45,10 @@ from pnas.study.reading import trial_json
 
 
 class ProgressReporter(Reporter):
-    """Bars on stderr: round, child i of K, the current child's epoch, elapsed and ETA.
-
-    When stderr is not a terminal (a log file), one line per finished child instead.
-    """
+    """What a search does, on stderr. On a terminal, a bar per round: children done of the round's,
+    failed, pruned (always 0: no strategy prunes yet), the best accuracy so far, elapsed time and ETA,
+    and the current child's epochs. In a log (stderr not a terminal), one line per finished child.
+    Both say what happens before the first child: the data loading, the workers starting."""
 
     def __init__(self, enabled: bool = True, report: str | None = None) -> None:
         self.report = report
@@ -59,6 +59,7 @@ class ProgressReporter(Reporter):
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TextColumn("{task.fields[tally]}"),
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
@@ -67,11 +68,15 @@ class ProgressReporter(Reporter):
             transient=False,
         )
         self.children_task: Any = None
-        self.finished = self.total = 0
+        self.finished = self.total = self.failed = 0
+        self.best: float | None = None
+        self.goal: Any = None
         self.epoch_task: Any = None
         self.started = time.time()
         self.workers: dict[str, str] = {}
         """The worker (host:pid) of each child in flight."""
+        self.starting: tuple[int, float] | None = None
+        """Worker processes starting, and since when, until the first child starts."""
 
     def __enter__(self) -> ProgressReporter:
         self.progress.start()
@@ -83,53 +88,82 @@ class ProgressReporter(Reporter):
     def study_started(self, study: Study, resumed: bool) -> None:
         done = sum(t.status in ("done", "failed") for t in study.trials())
         verb = (
-            f"resuming study {study.name!r} ({done} children already recorded)"
+            f"resuming study {study.name!r} ({count(done, 'child', 'children')} already recorded)"
             if resumed
             else f"new study {study.name!r}"
         )
         self.message(f"{verb} in {study.store.path or 'memory'}")
+        self.goal = study.goal
+        best = study.best(1)
+        self.best = best[0].accuracy if best else None
 
     def batch_started(self, round_: int, total: int, todo: int) -> None:
         if self.epoch_task is not None:
             self.progress.remove_task(self.epoch_task)
             self.epoch_task = None
-        self.children_task = self.progress.add_task(f"round {round_}: children", total=total, completed=total - todo)
-        self.round, self.finished, self.total = round_, total - todo, total
+        if self.children_task is not None:
+            self.progress.update(self.children_task, description=f"round {self.round}")
+        self.round, self.finished, self.total, self.failed = round_, total - todo, total, 0
+        self.children_task = self.progress.add_task(
+            f"round {round_}", total=total, completed=total - todo, tally=self._tally()
+        )
         if self.lines:
-            self.message(f"round {round_}: {total} children, {todo} to train")
+            self.message(f"round {round_}: {count(total, 'child', 'children')}, {todo} to train")
+
+    def _tally(self) -> str:
+        best = "-" if self.best is None else f"{self.best:.4f}"
+        return f"failed {self.failed}  pruned 0  best {best}"
 
     def _in_flight(self) -> str:
+        if self.starting is not None:
+            return f"round {self.round} (starting {count(self.starting[0], 'worker')})"
         workers = sorted(set(self.workers.values()))
         shown = ", ".join(workers[:4]) + (f" and {len(workers) - 4} more" if len(workers) > 4 else "")
-        return f"round {self.round}: children" + (f" (on {shown})" if workers else "")
+        return f"round {self.round}" + (f" (on {shown})" if workers else "")
 
     def child_event(self, key: str, event: dict[str, Any]) -> None:
-        if event.get("type") == "start":
+        kind = event.get("type")
+        if kind == "workers":
+            starting = int(event.get("starting", 0))
+            self.starting = (starting, time.time())
+            self.message(
+                f"starting {count(starting, 'worker process', 'worker processes')} "
+                "(each builds its evaluator and loads its data before its first child)..."
+            )
+        if kind == "start":
+            if self.starting is not None:
+                self.message(f"workers ready after {time.time() - self.starting[1]:.1f} s")
+                self.starting = None
             self.workers[key] = str(event.get("worker", "?"))
-            if self.children_task is not None:
-                self.progress.update(self.children_task, description=self._in_flight())
-        if event.get("type") == "progress" and "epochs" in event:
+        if kind in ("workers", "start") and self.children_task is not None:
+            self.progress.update(self.children_task, description=self._in_flight())
+        if kind == "progress" and "epochs" in event:
             if self.epoch_task is None:
-                self.epoch_task = self.progress.add_task("  epoch of current child", total=event["epochs"])
+                self.epoch_task = self.progress.add_task("  epoch of current child", total=event["epochs"], tally="")
             self.progress.update(self.epoch_task, total=event["epochs"], completed=event.get("epoch", 0))
-        elif event.get("type") == "start" and self.epoch_task is not None:
+        elif kind == "start" and self.epoch_task is not None:
             self.progress.update(self.epoch_task, completed=0)
-        elif event.get("type") == "retry":
+        elif kind == "retry":
             self.workers.pop(key, None)
             self.message(f"[yellow]child retried[/] (attempt {event.get('attempt')}): {key}: {event.get('reason')}")
 
     def child_finished(self, outcome: Outcome) -> None:
         self.workers.pop(outcome.key, None)
-        if self.children_task is not None:
-            self.progress.update(self.children_task, advance=1, description=self._in_flight())
         self.finished += 1
+        result = outcome.result
+        if outcome.error:
+            self.failed += 1
+        elif result is not None and (self.goal is None or not self.goal.violations(measured_values(result))):
+            self.best = result.accuracy if self.best is None else max(self.best, result.accuracy)
+        if self.children_task is not None:
+            self.progress.update(self.children_task, advance=1, description=self._in_flight(), tally=self._tally())
         if outcome.error:
             self.message(f"[yellow]child failed[/]: {outcome.key}: {outcome.error}")
-        elif self.lines and outcome.result is not None:
+        elif self.lines and result is not None:
             elapsed = time.time() - self.started
             self.message(
-                f"round {self.round} child {self.finished}/{self.total}: accuracy {outcome.result.accuracy:.4f} "
-                f"in {outcome.result.seconds:.1f} s on {outcome.worker} ({elapsed:.0f} s elapsed)  {outcome.key}"
+                f"round {self.round} child {self.finished}/{self.total}: accuracy {result.accuracy:.4f} "
+                f"in {result.seconds:.1f} s on {outcome.worker} ({elapsed:.0f} s elapsed)  {outcome.key}"
             )
 
     def message(self, text: str) -> None:
@@ -181,27 +215,24 @@ def summary_json(study: Study, top: int = 5) -> dict[str, Any]:
     return study.summary(top)
 
 
-def _round_label(study: Study) -> str:
-    """Progressive rounds are block counts; other strategies' rounds are batches."""
-    return "b" if study.rounds_are_levels else "batch"
-
-
 def _seconds_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _trial_line(rank: int, t: dict[str, Any], label: str) -> str:
+def _trial_line(rank: int, t: dict[str, Any]) -> str:
+    """One ranked cell. Every strategy's batches are called rounds (the progressive search's round b
+    trains cells of b blocks)."""
     report = f"  report {t['report_accuracy']:.4f}" if t["report_accuracy"] is not None else ""
-    return f"{rank:>3}. {t['accuracy']:.4f}{report}  [{label}={t['round']}]  {t['cell']}"
+    return f"{rank:>3}. {t['accuracy']:.4f}{report}  [round {t['round']}]  {t['cell']}"
 
 
 def print_summary(study: Study, top: int = 5) -> None:
     doc = summary_json(study, top)
-    label = _round_label(study)
     totals = doc["totals"]
     click.echo(
-        f"study {study.name!r} ({doc['state']}): {totals['models']} models trained, {totals['failed']} failed, "
-        f"{totals['pending']} pending; {totals['examples']:,} training examples, {totals['train_seconds']:.0f} s of training"
+        f"study {study.name!r} ({doc['state']}): {count(totals['models'], 'model')} trained, {totals['failed']} failed, "
+        f"{totals['pending']} pending; {count(totals['examples'], 'training example')}, "
+        f"{totals['train_seconds']:.0f} s of training"
     )
     goal = study.goal
     if goal.multi or goal.limits:
@@ -209,7 +240,7 @@ def print_summary(study: Study, top: int = 5) -> None:
         click.echo(f"objectives: {', '.join(goal.objectives)}; limits: {limits}")
     multi, latency = goal.multi, goal.uses_latency
     timed = any(r["fit_seconds"] is not None for r in doc["rounds"])
-    header = f"{label:>5}  done  failed  pending  best_acc  predictor_spearman"
+    header = "round  done  failed  pending  best_acc  predictor_spearman"
     header += ("  hypervolume" if multi else "") + ("  latency_spearman" if latency else "")
     click.echo(header + ("  fit_s  rank_s" if timed else ""))
     for r in doc["rounds"]:
@@ -223,15 +254,15 @@ def print_summary(study: Study, top: int = 5) -> None:
         )
     over = sum(r["over_limit"] for r in doc["rounds"])
     if over:
-        click.echo(f"{over} trained cell(s) broke a measured limit: recorded, never counted as results")
+        click.echo(f"{count(over, 'trained cell')} broke a measured limit: recorded, never counted as results")
     click.echo("best cells (validation accuracy):")
     for i, t in enumerate(doc["top"], start=1):
-        click.echo(_trial_line(i, t, label))
+        click.echo(_trial_line(i, t))
     if doc["running"]:
         click.echo("running now:")
     for r in doc["running"]:
         since = f" for {time.time() - r['started']:.0f} s" if r["started"] else ""
-        click.echo(f"  on {r['worker'] or '?'}{since}  [{label}={r['round']}]  {r['cell']}")
+        click.echo(f"  on {r['worker'] or '?'}{since}  [round {r['round']}]  {r['cell']}")
 
 
 OWN_FLAGS = frozenset({"study", "storage", "config", "set", "print_config", "top", "json", "report"})
@@ -415,7 +446,8 @@ def search(
                 return
             name = study or default_study_name(merge(*layers))
             stored = stored_config(storage, name)
-            click.echo(to_toml(resolve(layers, stored=stored, name=name, origin=origin).config), nl=False)
+            printed = printable_config(layers, stored=stored, name=name, origin=origin)
+            click.echo(to_toml(printed.config, printed.derived), nl=False)
             return
     except (ValueError, StoreError) as exc:  # ConfigError, and what the components refuse when built
         fail(str(exc))
@@ -456,10 +488,15 @@ def status(study: str | None, storage: str, as_json: bool) -> None:
 @main.command()
 @click.option("--study", default=None, help="Study name (default: the storage's only study, or the default search's).")
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
-@click.option("--top", type=click.IntRange(1), default=5, show_default=True)
+@click.option(
+    "--top", type=click.IntRange(1), default=None, help="Rows listed. [default: 5; with --pareto, the whole front]"
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, best first.")
 @click.option(
-    "--pareto", is_flag=True, help="The non-dominated cells on the study's objectives instead (every one of them)."
+    "--pareto",
+    is_flag=True,
+    help="The Pareto front on the study's objectives instead: one row per distinct point, with how many "
+    "cells share it.",
 )
 @click.option(
     "--objectives",
@@ -468,20 +505,22 @@ def status(study: str | None, storage: str, as_json: bool) -> None:
     help="With --pareto: the objectives to compare on, e.g. accuracy,mult_adds "
     "(default: the study's; for a study of accuracy alone, accuracy,params).",
 )
-def best(study: str | None, storage: str, top: int, as_json: bool, pareto: bool, objectives: str | None) -> None:
+def best(study: str | None, storage: str, top: int | None, as_json: bool, pareto: bool, objectives: str | None) -> None:
     """The best trained cells of a study, by validation accuracy; with --pareto, its Pareto front.
 
-    Cells over one of the study's limits are never listed."""
+    Cells over one of the study's limits are never listed. On the front, cells with the same objective
+    values (cells that build the same network) are one row: the first trained, and how many share it."""
     if objectives is not None and not pareto:
         fail("--objectives goes with --pareto")
     handle = _read_study(storage, study)
+    more = 0
     try:
         if pareto:
-            chosen = parse_objectives(objectives) if objectives else None
-            rows = [trial_json(t) for t in handle.pareto(chosen)]
+            points = handle.pareto_points(parse_objectives(objectives) if objectives else None)
+            more = max(0, len(points) - top) if top is not None else 0
+            rows = [_point_json(cells) for cells in points[:top]]
         else:
-            rows = [trial_json(t) for t in handle.best(top)]
-        label = _round_label(handle)
+            rows = [trial_json(t) for t in handle.best(top or 5)]
     except (StoreError, ValueError) as exc:
         fail(str(exc))
         return
@@ -491,11 +530,20 @@ def best(study: str | None, storage: str, top: int, as_json: bool, pareto: bool,
     if not rows:
         click.echo(f"study {handle.name!r} has no trained cell yet")
     for i, t in enumerate(rows, start=1):
-        click.echo(_trial_line(i, t, label) + (_costs_text(t) if pareto else ""))
+        click.echo(_trial_line(i, t) + (_costs_text(t) if pareto else ""))
+    if more:
+        click.echo(f"{count(more, 'more point')} on the front: raise --top to list them")
+
+
+def _point_json(cells: list[Any]) -> dict[str, Any]:
+    """One point of a Pareto front: its first cell's row, how many cells share the point, the others."""
+    return {**trial_json(cells[0]), "shared_by": len(cells), "same_point": [t.cell for t in cells[1:]]}
 
 
 def _costs_text(row: dict[str, Any]) -> str:
     parts = [f"{row[k]:,} {k}" for k in ("params", "mult_adds") if row.get(k) is not None]
     if row.get("latency_ms") is not None:
         parts.append(f"{row['latency_ms']:.2f} ms")
+    if row.get("shared_by", 1) > 1:
+        parts.append(f"{count(row['shared_by'] - 1, 'other cell')} at this point")
     return f"  ({', '.join(parts)})" if parts else ""

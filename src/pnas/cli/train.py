@@ -13,7 +13,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pnas.cli.main import main
-from pnas.cli.output import emit_json, err_console, fail
+from pnas.cli.output import count, emit_json, err_console, fail
 from pnas.cli.search import click_type
 from pnas.config import option_specs
 from pnas.evaluation.readers import DATASETS
@@ -54,6 +54,13 @@ class EpochBars(TrainReporter):
 
     def resumed(self, epoch: int, epochs: int) -> None:
         self.message(f"{self.label}resuming after epoch {epoch} of {epochs} (its checkpoint)")
+
+    def extending(self, epochs: int, to: int) -> None:
+        added = f"epoch {to} follows" if to == epochs + 1 else f"epochs {epochs + 1}-{to} follow"
+        self.message(
+            f"{self.label}training the run of {count(epochs, 'epoch')} on to {to}: {added} a new cosine from --lr "
+            "(a warm restart); the test set is scored again at the end"
+        )
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         if self.task is not None:
@@ -122,7 +129,7 @@ def _print_result(result: dict[str, Any], out: Path) -> None:
             f"{result['repeats']} seeds ({', '.join(f'{a:.4f}' for a in result['test_accuracies'])})"
         )
     else:
-        click.echo(f"test accuracy {result['test_accuracy']:.4f} after {result['epochs']} epochs")
+        click.echo(f"test accuracy {result['test_accuracy']:.4f} after {count(result['epochs'], 'epoch')}")
     click.echo(
         f"{result['params']:,} parameters, {result['mult_adds']:,} mult-adds, {result['seconds']:.0f} s of training; "
         f"{result['cell']}"
@@ -150,8 +157,9 @@ def train(
     pnasnet5-large), or, with --study, a study's R-th best cell.
 
     Kill it at any moment and run the same command: it resumes from the last epoch's checkpoint.
-    Run on a finished run folder, it prints the result. The test set is scored once, at the end,
-    into OUT/result.json.
+    Run on a finished run folder, it prints the result; with a larger --epochs, it trains the run on
+    (the added epochs follow a new cosine from --lr down to --lr-min, a warm restart) and scores it
+    again. The test set is scored once, at the end, into OUT/result.json.
     """
     from pnas.training import RunFolder, TrainingFailed, make_spec, train_run
     from pnas.training.checkpoint import write_atomic

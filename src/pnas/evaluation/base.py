@@ -85,6 +85,12 @@ class Evaluator(ABC):
     def prepare(self) -> None:
         """Load what every child needs and fail with a clear error before the study starts."""
 
+    def data_description(self) -> str | None:
+        """What :meth:`prepare` reads, in words for a person, known from the settings before it reads
+        anything (``fashion-mnist: 3,000 training and 2,000 validation images at 14x14 px``); None: it
+        reads nothing worth announcing."""
+        return None
+
     def cost_model(self) -> CostModel | None:
         """The cost model of the networks this evaluator builds (None: it cannot tell costs before
         evaluating). Call it after :meth:`prepare`: the costs may depend on the data (channels, classes)."""

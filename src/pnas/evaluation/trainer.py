@@ -199,6 +199,16 @@ class TrainingEvaluator(Evaluator):
                 )
         self.data()
 
+    def data_description(self) -> str:
+        s = self.settings
+        train = (
+            "the training images left after validation"
+            if s.train_subset is None
+            else f"{s.train_subset:,} training images"
+        )
+        size = "" if s.image_size is None else f" at {s.image_size}x{s.image_size} px"
+        return f"{s.dataset}: {train} and {s.val_size:,} validation images{size}"
+
     def cost_model(self) -> CellCostModel:
         """The child network's costs from the cell alone (:class:`pnas.nets.costs.CellCostModel`)."""
         d = self.data()

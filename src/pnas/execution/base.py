@@ -90,8 +90,10 @@ class Outcome:
 
 EventCallback = Callable[[str, dict[str, Any]], None]
 """Called as ``on_event(job_key, event)``; events are ``{"type": "start", "worker": ...}``,
-the evaluator's progress dictionaries (``{"type": "progress", "epoch": ...}``) and
-``{"type": "retry", "attempt": n, "reason": ...}`` when a child is given to a new worker."""
+the evaluator's progress dictionaries (``{"type": "progress", "epoch": ...}``),
+``{"type": "retry", "attempt": n, "reason": ...}`` when a child is given to a new worker, and
+``{"type": "workers", "starting": n}`` when n worker processes start (keyed by the first job waiting
+for them; a worker loads what the evaluator needs before its first child starts)."""
 
 
 class ExecutorUnavailable(RuntimeError):

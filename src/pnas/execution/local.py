@@ -297,8 +297,12 @@ class ProcessPoolExecutor(Executor):
         emit = on_event or (lambda key, event: None)
         try:
             while todo or running:
+                starting = 0
                 while todo and len(self._pool) < self.workers:
                     self._start_worker()
+                    starting += 1
+                if starting:
+                    emit(todo[0].key, {"type": "workers", "starting": starting})
                 for worker in self._pool:
                     if worker.job is None and todo:
                         job = todo.popleft()

@@ -166,14 +166,13 @@ def _overview(study: StudyData) -> str:
 
 
 def _top_table(study: StudyData, best: Sequence[Any]) -> str:
-    label = "b" if study.has_rounds else "batch"
     rows = "".join(
         f"<tr><td>{rank}</td><td><code>{html.escape(t.cell)}</code></td><td>{t.round}</td>"
         f"<td>{_number(t.accuracy)}</td><td>{_number(t.params)}</td><td>{_number(t.mult_adds)}</td>"
         f"<td>{_number(t.seconds, 1)}</td></tr>"
         for rank, t in enumerate(best, start=1)
     )
-    head = f"<tr><th>rank</th><th>cell</th><th>{label}</th><th>accuracy</th><th>params</th><th>mult-adds</th><th>training s</th></tr>"
+    head = "<tr><th>rank</th><th>cell</th><th>round</th><th>accuracy</th><th>params</th><th>mult-adds</th><th>training s</th></tr>"
     return f'<h3>Top cells</h3><table class="top">{head}{rows}</table>'
 
 
@@ -192,7 +191,7 @@ def _settings(study: StudyData) -> str:
     versions = "; ".join(f"{k} {', '.join(v)}" for k, v in study.versions().items()) or "no child trained yet"
     quality = "".join(
         f"<li>round {q.round}: Spearman {_number(q.spearman, 3)}, Kendall {_number(q.kendall, 3)}, "
-        f"{len(q.actual)} children</li>"
+        f"{len(q.actual)} {'child' if len(q.actual) == 1 else 'children'}</li>"
         for q in predictor_quality(study)
     )
     config = html.escape(json.dumps(study.config, indent=2, sort_keys=True))

@@ -409,10 +409,14 @@ class StudyDriver:
         for key in streak.keys:
             self.store.mark_machinery_failure(self.study_id, key)
         raise ChildrenFailing(
-            f"stopped: the first {len(streak.keys)} children all failed with the same error: {streak.error}; "
+            f"stopped: {_first_failed(len(streak.keys))}: {streak.error}; "
             "fix the cause and run the same command again (those children are trained again), "
             "or raise --stop-after-failures"
         )
+
+
+def _first_failed(n: int) -> str:
+    return "the first child failed" if n == 1 else f"the first {n} children all failed with the same error"
 
 
 def _same_outcome(record: TrialRecord, value: EvalResult | TrialFailed) -> bool:

@@ -261,10 +261,25 @@ class StudyReader:
     def pareto(self, objectives: tuple[str, ...] | None = None) -> list[TrialRecord]:
         """The results no other result beats on every objective (default: the study's; a study of accuracy
         alone: accuracy and parameters), best accuracy first. Results lacking a value are left out."""
-        goal = Goal(objectives or (self.goal.objectives if self.goal.multi else ("accuracy", "params")))
+        goal = Goal(self.pareto_objectives(objectives))
         rows, points = _points(self.results(), goal)
         chosen = [rows[i] for i in non_dominated(points, goal.maximize)]
         return sorted(chosen, key=lambda t: (-(t.accuracy or 0.0), t.number))
+
+    def pareto_objectives(self, objectives: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """The objectives :meth:`pareto` compares on: ``objectives``, else the study's, else (a study of
+        accuracy alone) accuracy and parameters."""
+        return tuple(objectives or (self.goal.objectives if self.goal.multi else ("accuracy", "params")))
+
+    def pareto_points(self, objectives: tuple[str, ...] | None = None) -> list[list[TrialRecord]]:
+        """The Pareto front as distinct points: per point (best accuracy first), every result with exactly
+        those objective values, earliest first (cells that build the same network share a point)."""
+        names = self.pareto_objectives(objectives)
+        points: dict[tuple[Any, ...], list[TrialRecord]] = {}
+        for trial in self.pareto(names):
+            values = measured_values(trial)
+            points.setdefault(tuple(values[MEASURES[name]] for name in names), []).append(trial)
+        return list(points.values())
 
     def hypervolume_reference(self) -> dict[str, float] | None:
         """The point each round's hypervolume is measured from, per objective: accuracy 0; a cost its

@@ -14,6 +14,7 @@ weights of an uninterrupted one, with or without data-loading workers.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import platform
@@ -56,6 +57,14 @@ def derived_seed(*parts: int) -> int:
 def learning_rate(config: TrainConfig, step: int, total: int) -> float:
     """The cosine from ``lr`` at step 0 down to ``lr_min`` at ``total``."""
     return config.lr_min + cosine_lr(config.lr - config.lr_min, step, total)
+
+
+def scheduled_rate(spec: RunSpec, step: int, steps: int) -> float:
+    """The learning rate at ``step`` (counted from the run's start) with ``steps`` steps an epoch: the cosine
+    of the step's cycle, one over the whole run unless it was trained longer than planned (a new cosine
+    over the added epochs, :meth:`RunSpec.extended`)."""
+    start, end = spec.cycle(step // steps + 1)
+    return learning_rate(spec.training, step - start * steps, (end - start) * steps)
 
 
 def exported_network(spec: RunSpec) -> RunSpec:
@@ -161,9 +170,16 @@ def train_run(spec: RunSpec, folder: RunFolder, reporter: TrainReporter | None =
     folder.lock()
     try:
         if resuming:
+            stored = folder.read_spec()
+            if spec.training.epochs > stored.training.epochs:
+                reporter.extending(stored.training.epochs, spec.training.epochs)
+                folder.result_path.unlink(missing_ok=True)  # the result of fewer epochs is not this run's
+                folder.write_spec(stored.extended(spec.training.epochs))
+                stored = folder.read_spec()
             done = folder.read_result()
             if done is not None:
                 return done
+            spec = dataclasses.replace(spec, restarts=stored.restarts)  # this call's runtime settings
         else:
             folder.write_spec(spec)
         with torch_threads(spec.training.threads):
@@ -199,12 +215,11 @@ def _train(spec: RunSpec, folder: RunFolder, reporter: TrainReporter) -> dict[st
         reporter.resumed(epoch, t.epochs)
     augment = Augment(spec.training.padding_for(spec.data.image_size), t.flips(), t.cutout)
     steps = epoch_steps(len(data.train_y), t.batch_size)
-    total = t.epochs * steps
     board = _TensorBoard(folder, epoch + 1)
     try:
         while epoch < t.epochs:
             epoch += 1
-            row = _epoch(model, optimizer, data, spec, augment, epoch, steps, total, device, reporter)
+            row = _epoch(model, optimizer, data, spec, augment, epoch, steps, device, reporter)
             history.append(row)
             save_checkpoint(
                 folder.checkpoint_path,
@@ -226,6 +241,7 @@ def _train(spec: RunSpec, folder: RunFolder, reporter: TrainReporter) -> dict[st
     start = time.monotonic()
     test_x, test_y = load_test(t.dataset, data_dir=t.data_dir, image_size=t.image_size)
     test_accuracy = accuracy(model, test_x.to(device), test_y.to(device), SCORE_BATCH)
+    test_seconds = time.monotonic() - start
     params, mult_adds = deployed_size(spec)
     last = history[-1]
     result = {
@@ -234,7 +250,8 @@ def _train(spec: RunSpec, folder: RunFolder, reporter: TrainReporter) -> dict[st
         "epochs": epoch,
         "params": params,
         "mult_adds": mult_adds,
-        "seconds": round(sum(r["seconds"] for r in history) + time.monotonic() - start, 3),
+        "seconds": round(sum(r["seconds"] for r in history), 3),
+        "test_seconds": round(test_seconds, 3),
         "train_loss": last["train_loss"],
         "train_accuracy": last["train_accuracy"],
         "val_accuracy": last["val_accuracy"],
@@ -242,6 +259,7 @@ def _train(spec: RunSpec, folder: RunFolder, reporter: TrainReporter) -> dict[st
         "cell": str(spec.network.cell),
         "network": spec.network.to_json(),
         "training": t.to_json(),
+        **({"restarts": list(spec.restarts)} if spec.restarts else {}),
         "data": spec.data.to_json(),
         "device": str(device),
         "versions": versions(),
@@ -259,7 +277,6 @@ def _epoch(
     augment: Augment,
     epoch: int,
     steps: int,
-    total: int,
     device: torch.device,
     reporter: TrainReporter,
 ) -> dict[str, Any]:
@@ -271,12 +288,14 @@ def _epoch(
     loss_sum = correct = seen = 0.0
     lr = t.lr
     step = (epoch - 1) * steps
+    ramp = spec.cycle(1)[1] * steps  # drop-path reaches its full rate at the end of the planned epochs
+    clock = Throughput(start)
     for i, (x, y) in enumerate(_batches(batches, t.workers)):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        lr = learning_rate(t, step, total)
+        lr = scheduled_rate(spec, step, steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        model.set_drop_path_progress(step / total)
+        model.set_drop_path_progress(min(1.0, step / ramp))
         out = model(x)
         logits, aux = out if isinstance(out, tuple) else (out, None)
         loss = F.cross_entropy(logits, y, label_smoothing=t.label_smoothing)
@@ -298,8 +317,8 @@ def _epoch(
         correct += float((logits.detach().argmax(1) == y).sum())
         seen += n
         step += 1
-        reporter.step(i + 1, loss_sum / seen, correct / seen, seen / max(time.monotonic() - start, 1e-9))
-    seconds = time.monotonic() - start
+        reporter.step(i + 1, loss_sum / seen, correct / seen, clock.step(n))
+    seconds, speed = time.monotonic() - start, clock.rate()
     val = accuracy(model, data.val_x, data.val_y, SCORE_BATCH) if len(data.val_y) else None
     return {
         "epoch": epoch,
@@ -308,5 +327,30 @@ def _epoch(
         "val_accuracy": val,
         "lr": lr,
         "seconds": round(seconds, 3),
-        "images_per_second": round(seen / max(seconds, 1e-9), 1),
+        "images_per_second": round(speed, 1),
     }
+
+
+class Throughput:
+    """Images per second of an epoch, counted from the end of its first step: the first step carries the
+    one-off set-up (data-loading workers starting, kernels chosen, memory first allocated), which is no
+    measure of speed. An epoch of one step is timed whole."""
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.images = 0
+        self.warm: tuple[float, int] | None = None
+        """When the first step ended, and the images it took."""
+
+    def step(self, images: int) -> float:
+        """Count a finished step's images (the loss read back, so the device is done with it); the rate so far."""
+        self.images += images
+        if self.warm is None:
+            self.warm = (time.monotonic(), self.images)
+        return self.rate()
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        if self.warm is None or self.images == self.warm[1] or now <= self.warm[0]:
+            return self.images / max(now - self.start, 1e-9)
+        return (self.images - self.warm[1]) / (now - self.warm[0])

@@ -12,6 +12,9 @@ class TrainReporter:
     def resumed(self, epoch: int, epochs: int) -> None:
         pass
 
+    def extending(self, epochs: int, to: int) -> None:
+        """A run planned for ``epochs`` epochs is trained on to ``to`` (:meth:`RunSpec.extended`)."""
+
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         pass
 

@@ -19,7 +19,7 @@ import fcntl
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ from pnas.nets import NetworkConfig
 from pnas.training.checkpoint import CheckpointError, load_checkpoint, write_atomic
 from pnas.training.config import DataInfo, TrainConfig
 
-SPEC_FORMAT = 1
+SPEC_FORMAT = 2
+"""Format 2 adds ``restarts`` (a run trained longer than it was planned); a run without them is written as 1."""
 SPEC = "train.json"
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
@@ -50,15 +51,35 @@ class RunSpec:
     fingerprint: dict[str, Any] | None = None
     """The decoded data set's fingerprint (pnas.evaluation.data.dataset_fingerprint): a run resumes on the
     same data only, wherever its files lie."""
+    restarts: tuple[int, ...] = ()
+    """The epochs after which the learning rate restarted because the run was trained longer than planned
+    (see :meth:`extended`); empty for a run trained as it was asked."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "format": SPEC_FORMAT,
+        doc = {
+            "format": 2 if self.restarts else 1,
             "network": self.network.to_json(),
             "training": self.training.to_json(),
             "data": self.data.to_json(),
             "data_fingerprint": self.fingerprint,
         }
+        return doc | ({"restarts": list(self.restarts)} if self.restarts else {})
+
+    def extended(self, epochs: int) -> RunSpec:
+        """This run trained on to ``epochs`` (more than its own): the epochs it has keep their schedule, and
+        the added ones follow a new cosine from ``lr`` down to ``lr_min`` over their own steps (a warm
+        restart, as in SGDR, Loshchilov and Hutter 2017); drop-path stays at its full rate. Recomputing the
+        cosine over the new total instead would change the schedule of epochs already trained."""
+        if epochs <= self.training.epochs:
+            raise ValueError(f"an extension trains more than the run's {self.training.epochs} epochs, got {epochs}")
+        restarts = (*self.restarts, self.training.epochs)
+        return replace(self, training=self.training.replace(epochs=epochs), restarts=restarts)
+
+    def cycle(self, epoch: int) -> tuple[int, int]:
+        """The learning-rate cycle epoch ``epoch`` (1-based) belongs to: (epochs before it, epochs at its end)."""
+        ends = (*self.restarts, self.training.epochs)
+        start = max((end for end in ends if end < epoch), default=0)
+        return start, min(end for end in ends if end >= epoch)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any], source: str = "train.json") -> RunSpec:
@@ -72,7 +93,8 @@ class RunSpec:
         try:
             network = NetworkConfig(**doc["network"])
             training, data = TrainConfig.from_json(doc["training"]), DataInfo.from_json(doc["data"])
-            return cls(network, training, data, doc.get("data_fingerprint"))
+            restarts = tuple(int(epoch) for epoch in doc.get("restarts", []))
+            return cls(network, training, data, doc.get("data_fingerprint"), restarts)
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError(f"{source} is damaged ({type(exc).__name__}: {exc})") from None
 
@@ -187,7 +209,8 @@ class RunFolder:
             self._lock = None
 
     def check_usable_for(self, spec: RunSpec) -> bool:
-        """Whether ``spec`` may train here: True to resume or report the run there, False for a new folder.
+        """Whether ``spec`` may train here: True to resume, extend or report the run there, False for a
+        new folder. More epochs than the run's extend it (:meth:`RunSpec.extended`); fewer are refused.
 
         Raises RunError for a folder with other content, or a run with another network or protocol.
         """
@@ -204,7 +227,13 @@ class RunFolder:
                 )
             return False
         stored = self.read_spec()
-        differences = stored.differences(spec)
+        planned, asked = stored.training.epochs, spec.training.epochs
+        if asked < planned:
+            raise RunError(
+                f"{self.path} holds a run of {planned} epochs: --epochs {asked} would shorten it; give --epochs "
+                f"{planned} to resume or report it, more to train it longer, or pick another --out"
+            )
+        differences = stored.differences(replace(spec, training=spec.training.replace(epochs=planned)))
         if differences:
             raise RunError(
                 f"{self.path} holds a run with other settings ({'; '.join(differences[:4])}"

@@ -174,9 +174,9 @@ class DatasetRegistry(Registry[RawDataset]):
     ) -> Any:
         traits = DatasetTraits(flip=flip, channels=channels, sized=sized)
 
-        def add(f: Callable[..., RawDataset]) -> Callable[..., RawDataset]:
+        def add(f: Any) -> Any:
             Registry.register(self, name, f, options=options, help=help, uses=uses)
-            if self._entries[name].factory is f:  # not where a built-in data set kept its name
+            if self._entries[name].target is f:  # not where a built-in data set kept its name
                 self._traits[name] = traits
             return f
 
