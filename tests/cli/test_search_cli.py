@@ -235,3 +235,45 @@ def test_the_ray_executor_without_ray_says_how_to_install_it_in_one_line(tmp_pat
     assert result.exit_code != 0 and "Traceback" not in result.output
     [line] = [line for line in result.output.splitlines() if line.strip()]
     assert 'pip install "pnas[ray]"' in line
+
+
+def test_a_second_driver_through_a_hard_link_is_refused_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from pnas.storage import StudyClaim; "
+         f"c = StudyClaim({str(path)!r}, 's'); print('claimed', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "claimed"  # a driver of study s is starting
+        os.link(path, tmp_path / "hard.db")
+        result = invoke("search", *SMALL, "--storage", str(tmp_path / "hard.db"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "being driven by another running process" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--strategy", "random", "--population", "3"],
+        ["--set", "strategy.name=oracle"],
+        ["--evaluator", "synthetic", "--noise", "nan"],
+        ["--dataset", "cifar10", "--data-dir", "{tmp}/none"],
+    ],
+    ids=["option-of-another-strategy", "unknown-strategy", "nan", "no-data"],
+)
+def test_a_refused_search_leaves_nothing_in_its_folder(tmp_path, monkeypatch, args):
+    folder = tmp_path / "here"
+    folder.mkdir()
+    monkeypatch.chdir(folder)  # the default storage, ./pnas-studies.db
+    result = invoke("search", *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert list(folder.iterdir()) == []
