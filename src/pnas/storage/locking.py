@@ -33,6 +33,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import struct
 import threading
 import time
@@ -62,12 +63,12 @@ FileKey = tuple[int, int]
 
 
 def file_key(path: str | os.PathLike[str]) -> FileKey | None:
-    """The file ``path`` leads to (links followed), or None where there is none."""
+    """The regular file ``path`` leads to (links followed), or None where there is none."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_dev, st.st_ino
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
 
 
 def _ofd(fd: int, command: int, kind: int, start: int, size: int = 1) -> bytes:
@@ -116,8 +117,8 @@ class StudyFiles:
                 return None
             entry = self._files.get(key)
             if entry is None:
-                try:
-                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                try:  # never waits (a FIFO put in the file's place)
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
                 except OSError:
                     return None
                 st = os.fstat(fd)
@@ -154,7 +155,7 @@ class StudyFiles:
         """The read-write descriptor of the file, opened now if need be; None where it cannot be written."""
         if entry.lock_fd is None:
             try:
-                fd = os.open(entry.path, os.O_RDWR | os.O_CLOEXEC)
+                fd = os.open(entry.path, os.O_RDWR | os.O_CLOEXEC | os.O_NONBLOCK)
             except OSError:  # read-only media, a file we may not write: nobody writes through this process
                 return None
             st = os.fstat(fd)
