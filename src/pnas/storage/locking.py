@@ -171,7 +171,9 @@ class StudyFiles:
         Raises :class:`StudyLocked` when another holder, of this process or another, has it.
         """
         with self._mutex:
-            entry = self._files[key]
+            entry = self._files.get(key)
+            if entry is None:  # a store this forked process inherited: its parent's file, not to be locked here
+                return False
             current = entry.holders.get(byte)
             if current is holder:
                 return True
@@ -201,7 +203,9 @@ class StudyFiles:
     def is_held(self, key: FileKey, byte: int) -> bool:
         """Whether some holder of this process, or another live process, has lock ``byte``."""
         with self._mutex:
-            entry = self._files[key]
+            entry = self._files.get(key)
+            if entry is None:  # a store this forked process inherited: nothing to ask with
+                return False
             if byte in entry.holders:
                 return True
             try:
@@ -260,7 +264,9 @@ class StudyFiles:
         if not _OFD or key is None:
             return False
         with self._mutex:
-            entry = self._files[key]
+            entry = self._files.get(key)
+            if entry is None:
+                return False
             if entry.pins:
                 entry.pins += 1
                 return True
