@@ -112,7 +112,7 @@ def test_a_second_driver_is_refused_before_the_study_even_exists(tmp_path):
         assert holder.stdout.readline().strip() == "claimed"  # a driver still starting: no study written yet
         with pytest.raises(StudyLocked, match="driven by another running process"):
             run_search(evolution(budget=8), storage=str(tmp_path / "link.db"), study="evo")
-        assert not path.exists()
+        assert path.stat().st_size == 0  # the holder's claim made it, to lock it; nothing was written
     finally:
         holder.kill()
         holder.wait()

@@ -601,11 +601,15 @@ def search_layers(config: SearchConfig) -> tuple[list[dict[str, dict[str, Any]]]
 
 
 def stored_config(storage: StudyStorage | str | os.PathLike[str] | None, name: str) -> dict[str, Any] | None:
-    """The stored configuration of study ``name``, if the storage and the study exist (read only)."""
+    """The stored configuration of study ``name``, if the storage and the study exist (read only).
+
+    An empty file holds no study: a driver's claim makes one to lock (see
+    :class:`pnas.storage.StudyClaim`), and a writer makes a store of it.
+    """
     if isinstance(storage, StudyStorage):
         info = storage.get_study(name)
         return info.config if info else None
-    if storage is None or not Path(storage).exists():
+    if storage is None or not Path(storage).exists() or Path(storage).stat().st_size == 0:
         return None
     store = open_storage(storage, read_only=True)
     try:

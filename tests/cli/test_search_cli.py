@@ -383,3 +383,45 @@ def test_print_config_fed_back_with_config_gives_the_same_study(tmp_path, flags)
     )
     assert again.exit_code == 0 and again.stdout == text
     assert set(tomllib.loads(text)) == {s for s in SECTIONS if s in expected}
+
+
+def test_a_second_driver_through_a_hard_link_is_refused_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from pnas.storage import StudyClaim; "
+         f"c = StudyClaim({str(path)!r}, 's'); print('claimed', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "claimed"  # a driver of study s is starting
+        os.link(path, tmp_path / "hard.db")
+        result = invoke("search", *SMALL, "--storage", str(tmp_path / "hard.db"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "being driven by another running process" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--strategy", "random", "--population", "3"],
+        ["--set", "strategy.name=oracle"],
+        ["--evaluator", "synthetic", "--noise", "nan"],
+        ["--dataset", "cifar10", "--data-dir", "{tmp}/none"],
+    ],
+    ids=["option-of-another-strategy", "unknown-strategy", "nan", "no-data"],
+)
+def test_a_refused_search_leaves_nothing_in_its_folder(tmp_path, monkeypatch, args):
+    folder = tmp_path / "here"
+    folder.mkdir()
+    monkeypatch.chdir(folder)  # the default storage, ./pnas-studies.db
+    result = invoke("search", *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert list(folder.iterdir()) == []

@@ -14,7 +14,13 @@ import pytest
 
 from pnas.evaluation.base import EvaluatorSpec
 from pnas.execution.base import Job, timeout_error
-from pnas.execution.local import WORKER_DIED, InProcessExecutor, ProcessPoolExecutor, local_executor
+from pnas.execution.local import (
+    PARENT_POLL_SECONDS,
+    WORKER_DIED,
+    InProcessExecutor,
+    ProcessPoolExecutor,
+    local_executor,
+)
 from pnas.space import PnasSpace
 
 CELLS = [str(c) for c in PnasSpace(1).initial_cells()[:6]]
@@ -81,37 +87,75 @@ import sys, time
 from pnas.evaluation.base import EvaluatorSpec
 from pnas.execution.base import Job
 from pnas.execution.local import ProcessPoolExecutor
-pool = ProcessPoolExecutor(EvaluatorSpec("synthetic", {"seed": 0, "delay": 60.0}), workers=2, threads=1)
+pool = ProcessPoolExecutor(EvaluatorSpec("synthetic", {"seed": 0, "delay": 0.1}), workers=2, threads=1)
 def on_event(key, event):
     if event["type"] == "start":
         print(event["worker"].rsplit(":", 1)[1], flush=True)
-for _ in pool.run([Job(str(i), "sep3x3(h1)+sep3x3(h1)") for i in range(2)], on_event):
+for _ in pool.run([Job(str(i), "sep3x3(h1)+sep3x3(h1)") for i in range(10000)], on_event):
     pass
 """
 
 
-def _alive(pid: int) -> bool:
+def _state(pid: int) -> tuple[int, str] | None:
+    """(parent pid, state letter) of a process, None once it is gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:  # a zombie waiting for its reaper is gone for our purpose
-        return f.read().split(")")[-1].split()[0] != "Z"
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(fields[1]), fields[0]
+
+
+def _alive(pid: int) -> bool:
+    state = _state(pid)
+    return state is not None and state[1] != "Z"  # a zombie waiting for its reaper is gone for our purpose
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and (_state(int(p)) or (0, ""))[0] == pid]
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
-def test_workers_exit_when_their_driver_dies(how):
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True)
+def test_workers_exit_quietly_within_two_seconds_when_their_driver_dies(how, tmp_path):
+    log = tmp_path / "stderr"
+    with open(log, "w") as stderr:
+        driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
-        workers = [int(driver.stdout.readline()) for _ in range(2)]  # both are training a 60 s child
+        started = Counter(int(driver.stdout.readline()) for _ in range(8))
+        while len(started) < 2:  # both workers busy with short children, sending results all the time
+            started[int(driver.stdout.readline())] += 1
+        children = _children(driver.pid)  # the workers, and whatever else it started (multiprocessing's tracker)
+        assert set(started) <= set(children)
         driver.send_signal(how)
         driver.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [p for p in workers if _alive(p)], "workers outlived their driver by 10 s"
+        deadline = time.monotonic() + 2
+        while any(_alive(p) for p in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [p for p in children if _alive(p)], "children outlived their driver by 2 s"
     finally:
         driver.kill()
+        driver.wait()
+    time.sleep(0.5)
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_workers_started_by_a_thread_that_ended_go_on_serving_their_driver():
+    import threading
+
+    pool = ProcessPoolExecutor(EvaluatorSpec("synthetic", {"seed": 0}), workers=2, threads=1)
+    events: list[dict] = []
+    try:
+        first = threading.Thread(target=lambda: list(pool.run(_jobs()[:2])))
+        first.start()
+        first.join()  # the thread that started the workers is gone; the driver is not
+        pids = pool.pids
+        time.sleep(2 * PARENT_POLL_SECONDS)
+        outcomes = list(pool.run(_jobs()[2:], lambda key, event: events.append(event)))
+        assert all(o.error is None for o in outcomes) and pool.pids == pids
+        assert not [e for e in events if e["type"] == "retry"]
+    finally:
+        pool.close()
 
 
 def test_a_child_that_hangs_is_stopped_at_its_timeout_and_the_others_go_on():

@@ -2,8 +2,10 @@
 pnas predict classifies images, and every bad input is one clear error line that writes nothing."""
 
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 import warnings
 
@@ -233,6 +235,30 @@ def test_export_text_output_and_a_second_export_replacing_the_first(exported, ru
     assert "model.pt" in result.stdout and "tolerance 1e-05" in result.stdout and "pnas predict" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.pt", "model.safetensors"]  # no stale ONNX
     assert json.loads((out / "model.json").read_text())["opset"] is None
+
+
+def test_an_export_removes_what_a_killed_export_left_and_keeps_a_running_ones(exported, run_dir, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(exported[0], out)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, alive = int(gone.stdout), os.getppid()
+    for name in ("model.onnx", "model.json"):
+        (out / f".{name}.tmp-{dead}").write_bytes(b"half an export")  # killed (kill -9) while writing
+    (out / f".model.pt.tmp-{alive}").write_bytes(b"an export still running")
+    result = cli("export", str(run_dir), "--out", str(out), "--format", "safetensors")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [f".model.pt.tmp-{alive}", "model.json", "model.safetensors"]
+
+
+def test_a_folder_holding_other_files_is_refused_and_left_as_it_was(run_dir, tmp_path):
+    for files in ({"model.json": '{"mine": true}'}, {"notes.txt": "mine", "model.onnx": "not ours"}):
+        out = tmp_path / f"out{len(files)}"
+        out.mkdir()
+        for name, text in files.items():
+            (out / name).write_text(text)
+        line = assert_one_error_line(cli("export", str(run_dir), "--out", str(out), "--format", "safetensors"))
+        assert f"--out {out} holds other files" in line and "not a pnas export" in line
+        assert {p.name: p.read_text() for p in out.iterdir()} == files
 
 
 # --- refusals -------------------------------------------------------------------------------------

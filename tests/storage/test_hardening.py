@@ -1,6 +1,7 @@
 """The study store under hostile use: other paths, races, read-only media, damaged and foreign files."""
 
 import multiprocessing
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -21,24 +22,27 @@ def test_the_lock_holds_for_every_path_to_the_file(tmp_path):
     store = StudyStore(tmp_path / "link.db")
     study = store.create_study("a", {})
     store.lock_study(study.id, "a")
+    os.link(real, tmp_path / "hard.db")  # another name of the same file: the lock is the file's, not a name's
     code = (
         "import sys\nfrom pnas.storage import StudyLocked, StudyStore\n"
-        "for path in sys.argv[1:]:\n"
+        "study = int(sys.argv[1])\n"
+        "for path in sys.argv[2:]:\n"
         "    reader = StudyStore(path, create=False)\n"
-        "    assert reader.is_driven(reader.get_study('a').id), path\n"
+        "    assert reader.is_driven(study), path\n"
         "    writer = StudyStore(path)\n"
-        "    try:\n        writer.lock_study(writer.get_study('a').id, 'a')\n"
+        "    try:\n        writer.lock_study(study, 'a')\n"
         "    except StudyLocked:\n        continue\n"
         "    sys.exit(f'{path}: second driver not refused')\n"
     )
+    paths = [real, tmp_path / "linked-folder" / "s.db", tmp_path / "hard.db"]
     out = subprocess.run(
-        [sys.executable, "-c", code, str(real), str(tmp_path / "linked-folder" / "s.db")],
+        [sys.executable, "-c", code, str(study.id), *map(str, paths)],
         capture_output=True,
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     store.close()
-    assert sorted(p.name for p in real.parent.iterdir() if p.name.endswith(".lock")) == ["s.db.lock"]
+    assert not [p for p in tmp_path.rglob("*.lock")]  # nothing beside the file: the lock is on the file itself
 
 
 def _open_at_once(barrier, paths, errors):

@@ -14,7 +14,9 @@ FORMAT_NAMES = {"onnx": "ONNX", "torchscript": "TorchScript", "safetensors": "we
 
 @main.command()
 @click.argument("run_dir", metavar="RUN_DIR")
-@click.option("--out", required=True, help="Folder to write the exported files into (created if missing).")
+@click.option(
+    "--out", required=True, help="Folder to write the exported files into: new, empty, or an earlier export's."
+)
 @click.option(
     "--format",
     "formats",

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as mp_wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, NoReturn
 
 from pnas.config import RUNTIME, option
 from pnas.evaluation.base import EVALUATORS, Evaluator, EvaluatorSpec
@@ -108,30 +109,71 @@ class InProcessExecutor(Executor):
 WORKER_DIED = "worker process died"
 """Start of the error of a child whose worker process died under it (killed, out of memory)."""
 
-PARENT_POLL_SECONDS = 0.5
+PARENT_POLL_SECONDS = 0.2
 """How often a worker checks that the process that started it is still alive."""
+PARENT_DEATH_SIGNAL = signal.SIGUSR2
+"""The signal the kernel sends (Linux) a worker started by a thread other than the main one when that thread
+ends; the worker exits if its driver is gone. One started by the main thread, which lasts as long as its
+process, gets SIGKILL: the kernel ends it at once, however busy it is."""
+_PR_SET_PDEATHSIG = 1
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Exit this worker as soon as its parent is gone, whatever killed the parent.
+def _parent_gone() -> NoReturn:
+    """Exit at once and without a word: no interpreter shutdown, which takes seconds once torch is loaded."""
+    os._exit(1)
 
-    A worker blocked waiting for work notices a closed pipe by itself; one busy
-    training a child would not, so a daemon thread polls the parent's pid.
+
+def _exit_with_parent(parent: int, death_signal: int) -> None:
+    """Exit this worker as soon as its parent is gone, whatever killed the parent (``kill -9`` included).
+
+    On Linux the kernel sends ``death_signal`` when the thread that started the
+    worker ends (``prctl(PR_SET_PDEATHSIG)``): SIGKILL where that thread is its
+    driver's main thread, which ends only with the driver; otherwise
+    :data:`PARENT_DEATH_SIGNAL`, whose handler exits only when the driver is
+    gone (the worker has another parent then), not when a thread of a live
+    driver ended. A daemon thread also polls the parent's pid, on other
+    systems. A worker that finds its pipe closed exits the same way
+    (:func:`_send`).
     """
-    import threading
+
+    def on_signal(signum: int, frame: object) -> None:
+        if os.getppid() != parent:
+            _parent_gone()
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        if death_signal != signal.SIGKILL:
+            signal.signal(death_signal, on_signal)
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the thread below still watches
+            pass
+    if os.getppid() != parent:  # gone while this worker was starting, before the signal was asked for
+        _parent_gone()
 
     def watch() -> None:
         while True:
             if os.getppid() != parent:
-                os._exit(1)
+                _parent_gone()
             time.sleep(PARENT_POLL_SECONDS)
 
     threading.Thread(target=watch, name="pnas-parent-watch", daemon=True).start()
 
 
-def _worker_main(conn: Connection, parent: int, spec: EvaluatorSpec, threads: int, gpu: str | None) -> None:
+def _send(conn: Connection, message: tuple[Any, ...]) -> None:
+    """Send to the driver; a closed pipe means the driver is gone (or dropped this worker): exit quietly."""
+    try:
+        conn.send(message)
+    except OSError:
+        _parent_gone()
+
+
+def _worker_main(
+    conn: Connection, parent: int, death_signal: int, spec: EvaluatorSpec, threads: int, gpu: str | None
+) -> None:
     """A pool worker: build the evaluator once, then evaluate each job sent on ``conn`` until told to stop."""
-    _exit_with_parent(parent)
+    _exit_with_parent(parent, death_signal)
     # Ctrl-C is the parent's to handle: it stops the pool, and interrupted children are trained again on resume
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if gpu is not None:  # before torch is imported, so the worker sees only its GPU
@@ -150,15 +192,15 @@ def _worker_main(conn: Connection, parent: int, spec: EvaluatorSpec, threads: in
         try:
             message = conn.recv()
         except (EOFError, OSError):  # the parent closed the pipe, or died
-            return
+            _parent_gone()
         if message is None:
             return
         key, cell = message
         started = time.time()
-        conn.send(("event", key, {"type": "start", "worker": name}))
+        _send(conn, ("event", key, {"type": "start", "worker": name}))
 
         def progress(event: dict[str, Any], key: str = key) -> None:
-            conn.send(("event", key, {"type": "progress", **event}))
+            _send(conn, ("event", key, {"type": "progress", **event}))
 
         result, error = None, setup_error
         if evaluator is not None:
@@ -168,7 +210,7 @@ def _worker_main(conn: Connection, parent: int, spec: EvaluatorSpec, threads: in
                 error = describe_error(exc)
                 if os.environ.get("PNAS_DEBUG"):
                     traceback.print_exc()
-        conn.send(("result", key, result, error, name, started, time.time()))
+        _send(conn, ("result", key, result, error, name, started, time.time()))
 
 
 def visible_gpus() -> list[str]:
@@ -262,9 +304,11 @@ class ProcessPoolExecutor(Executor):
         gpu = self.gpus[self._started % len(self.gpus)] if self.gpus else None
         self._started += 1
         ours, theirs = self._context.Pipe(duplex=True)
+        main_thread = threading.current_thread() is threading.main_thread()
+        death_signal = int(signal.SIGKILL if main_thread else PARENT_DEATH_SIGNAL)  # see _exit_with_parent
         process = self._context.Process(
             target=_worker_main,
-            args=(theirs, os.getpid(), self.spec, self.threads, gpu),
+            args=(theirs, os.getpid(), death_signal, self.spec, self.threads, gpu),
             daemon=True,
             name=f"pnas-worker-{self._started}",
         )

@@ -9,7 +9,9 @@ An export folder holds::
 
 Every file is written under a temporary name, checked (the ONNX and TorchScript files are loaded
 back and run on random inputs at two batch sizes, their logits compared with PyTorch's), and only
-then renamed into place, model.json last: an export that fails leaves the folder as it was.
+then renamed into place, model.json last: an export that fails leaves the folder as it was. The
+temporary files of an export that was killed are removed by the next export to the folder. A folder
+that holds other files, and no earlier export, is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -97,14 +100,58 @@ def _check_out(out: Path, run_dir: Path) -> None:
         raise ExportError(f"--out {out} is the run folder itself: pick another folder for the export")
     if (out / SPEC).is_file():
         raise ExportError(f"--out {out} holds a training run ({SPEC}): pick another folder for the export")
+    if out.is_dir() and not _is_export(out):
+        others = sorted(p.name for p in out.iterdir() if _Staging.writer(p) is None)
+        if others:
+            raise ExportError(
+                f"--out {out} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) "
+                "and is not a pnas export: pick a new or empty folder, or the folder of an earlier export"
+            )
+
+
+def _is_export(folder: Path) -> bool:
+    """Whether ``folder`` holds an export (of any version), whose files an export may replace."""
+    try:
+        doc = json.loads((folder / MODEL_JSON).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("kind") == EXPORT_KIND
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
 
 
 class _Staging:
     """Files written under temporary names in the export folder, renamed into place together at the end."""
 
+    PATTERN = re.compile(r"\.(?P<name>{names})\.tmp-(?P<pid>[0-9]+)".format(
+        names="|".join(re.escape(name) for name in (*FILES.values(), MODEL_JSON))
+    ))  # fmt: skip
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.staged: dict[str, Path] = {}
+
+    @classmethod
+    def writer(cls, path: Path) -> int | None:
+        """The process id of the export that wrote ``path`` under a temporary name; None for any other file."""
+        match = cls.PATTERN.fullmatch(path.name)
+        return int(match["pid"]) if match else None
+
+    def remove_stale(self) -> None:
+        """Remove the temporary files of exports that were killed: those whose process is gone (this one has
+        written none yet, so one named after its id is an earlier process's)."""
+        for path in self.folder.iterdir():
+            pid = self.writer(path)
+            if pid is not None and (pid == os.getpid() or not _alive(pid)):
+                path.unlink(missing_ok=True)
 
     def path(self, name: str) -> Path:
         tmp = self.folder / f".{name}.tmp-{os.getpid()}"
@@ -304,7 +351,8 @@ def export_run(
 
     Everything that can be refused is refused before ``out_dir`` is touched: a folder that is
     not a run, an unfinished run, a checkpoint of another network or a newer format, an unknown
-    format, ONNX asked for without onnx installed. A file that fails its check is not written.
+    format, ONNX asked for without onnx installed, an ``out_dir`` that holds other files and no
+    export. A file that fails its check is not written.
     ``progress`` is told what is being written, once the checks have passed (an export takes
     seconds to minutes).
     """
@@ -320,6 +368,7 @@ def export_run(
     out.mkdir(parents=True, exist_ok=True)
     had_export = (out / MODEL_JSON).is_file()
     staging = _Staging(out)
+    staging.remove_stale()
     try:
         summary = _write(run, chosen, staging, progress or (lambda message: None))
         stale = [FILES[name] for name in FORMATS if name not in chosen] if had_export else []

@@ -61,7 +61,7 @@ from pnas.storage.base import (
     TrialState,
     finished_status,
 )
-from pnas.storage.locking import PROCESS_LOCKS, READER_PINS, StudyClaim, lock_path
+from pnas.storage.locking import STUDY_FILES, STUDY_LOCKS, FileKey, StudyClaim
 
 # StudyClaim stays importable from here, where drivers and their tests have imported it.
 __all__ = [
@@ -223,19 +223,20 @@ class StudyStore:
         self._read_only_reason = ""
         self._mutex = threading.RLock()
         self._immutable = False  # a reader opened with immutable=1 (see _open_reader)
-        self._pinned: str | None = None  # the file whose shared lock that reader holds
+        self._pinned = False  # whether that reader holds SQLite's shared lock on the file
         self._memory_locks: set[int] = set()  # the studies a store in memory drives
-        self._real: str | None = None  # the real path of its file, while open
+        self._file: FileKey | None = None  # its file among this process's study files, while open
         if self.path is None:
             self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             self._create_schema()
             return
         if not create and not self.path.exists():
             raise StoreError(f"no study file at {self.path}: run `pnas search` first, or pass --storage PATH")
-        self._real = os.path.realpath(self.path)
-        READER_PINS.opened(self._real)
+        self._file = STUDY_FILES.attach(self.path)  # before SQLite opens it: see pnas.storage.locking
         try:
             self._db = self._open_file(create)
+            if self._file is None:  # a new file, made by SQLite just now
+                self._file = STUDY_FILES.attach(self.path)
         except BaseException:
             self._forget_file()
             raise
@@ -327,28 +328,27 @@ class StudyStore:
         connection always keeps that file), so it opens ``immutable``: a
         ``mode=ro`` connection would create a ``-wal`` and a ``-shm`` that it
         cannot remove. While it is so, the reader holds SQLite's shared lock
-        on the file (see :class:`_ReaderPins`): a writer may still open it and
+        on the file (see :meth:`pnas.storage.locking.StudyFiles.pin`): a writer may still open it and
         commit (to its ``-wal``, which the reader then notices), but cannot
         remove that ``-wal`` again nor write the file in rollback mode.
         Otherwise (a ``-wal`` is there, or the store is in rollback mode,
         which creates nothing) it opens ``mode=ro`` and sees every commit of a
         live writer.
         """
-        real = os.path.realpath(self.path)  # type: ignore[arg-type]
         in_wal_mode = len(head) >= 20 and head[18] == 2 and head[19] == 2
         if in_wal_mode and not os.path.exists(self._wal_path()):
-            pinned = READER_PINS.pin(real)
+            pinned = STUDY_FILES.pin(self._file)
             if not os.path.exists(self._wal_path()):  # checked again under the lock: still nobody has it open
-                self._pinned, self._immutable = (real if pinned else None), True
+                self._pinned, self._immutable = pinned, True
                 return self._connect_reader("mode=ro&immutable=1")
             if pinned:
-                READER_PINS.unpin(real)
+                STUDY_FILES.unpin(self._file)  # type: ignore[arg-type]
         return self._connect_reader("mode=ro")
 
     def _unpin(self) -> None:
-        if self._pinned is not None:
-            READER_PINS.unpin(self._pinned)
-            self._pinned = None
+        if self._pinned and self._file is not None:
+            STUDY_FILES.unpin(self._file)
+        self._pinned = False
 
     def _go_live(self) -> None:
         """A writer has opened the file of this immutable reader: read through a ``mode=ro`` connection from now on.
@@ -515,9 +515,10 @@ class StudyStore:
             self._forget_file()
 
     def _forget_file(self) -> None:
-        if self._real is not None:
-            READER_PINS.closed(self._real)
-            self._real = None
+        """The last of this store's file: its connection is closed by now (see pnas.storage.locking)."""
+        if self._file is not None:
+            STUDY_FILES.detach(self._file)
+            self._file = None
 
     # --- studies ------------------------------------------------------------
     @staticmethod
@@ -569,16 +570,13 @@ class StudyStore:
             db.execute("UPDATE studies SET state = ? WHERE id = ?", (state, study_id))
 
     # --- locking ------------------------------------------------------------
-    def _lock_path(self) -> str:
-        assert self.path is not None, "a store in memory has no lock file"
-        return lock_path(self.path)
-
     def lock_study(self, study_id: int, name: str) -> None:
         """Take the OS lock that says this store drives the study.
 
-        The lock is a byte-range lock on ``<storage>.lock`` beside the real file;
-        the kernel drops it when the process dies, so a killed run never blocks
-        its resume. Another process, or another store of this process, is
+        The lock is a byte-range lock on the study file itself (its inode,
+        whatever path reaches it: see :mod:`pnas.storage.locking`); the kernel
+        drops it when the process dies, so a killed run never blocks its
+        resume. Another process, or another store of this process, is
         refused with :class:`StudyLocked` until this store releases it. A
         read-only store takes no lock: nobody can write through it. A store in
         memory only notes it (nobody else can reach it).
@@ -586,20 +584,20 @@ class StudyStore:
         with self._mutex:
             if self.path is None:
                 self._memory_locks.add(study_id)
-            elif not self.read_only:
-                PROCESS_LOCKS.take(self._lock_path(), study_id, self, name, self.path)
+            elif not self.read_only and self._file is not None:
+                STUDY_FILES.take(self._file, STUDY_LOCKS + study_id, self, name, self.path)
 
     def is_driven(self, study_id: int) -> bool:
         """Whether some live process holds the study's lock (so "running" really runs); creates nothing."""
         if self.path is None:
             return study_id in self._memory_locks
-        return PROCESS_LOCKS.is_held(self._lock_path(), study_id)
+        return self._file is not None and STUDY_FILES.is_held(self._file, STUDY_LOCKS + study_id)
 
     def release_locks(self) -> None:
         with self._mutex:
             self._memory_locks.clear()
-            if self.path is not None:
-                PROCESS_LOCKS.release(self._lock_path(), self)
+            if self._file is not None:
+                STUDY_FILES.release(self._file, self)
 
     # --- trials -------------------------------------------------------------
     @_guarded
