@@ -2,10 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from pnas.cli.main import main
+from pnas.predictors import PREDICTORS
 from pnas.storage import StudyStore
 
 SMALL = [
@@ -425,3 +427,25 @@ def test_a_refused_search_leaves_nothing_in_its_folder(tmp_path, monkeypatch, ar
     result = invoke("search", *[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert list(folder.iterdir()) == []
+
+
+def test_a_predictor_scoring_nan_stops_the_search_in_one_line_naming_it(tmp_path):
+    class NanPredictor:
+        def __init__(self, space, *, seed=0, ensemble=1):
+            pass
+
+        def fit(self, cells, accuracies):
+            pass
+
+        def predict(self, cells):
+            return np.full(len(cells), np.nan)
+
+    PREDICTORS.register("test-nan", NanPredictor)
+    try:
+        args = [arg for arg in SMALL if arg not in ("--predictor", "mlp", "--ensemble", "1")]  # named by --set
+        result = invoke("search", *args, "--set", "predictor.name=test-nan", "--storage", str(tmp_path / "s.db"))
+    finally:
+        PREDICTORS.unregister("test-nan")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    [line] = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert "predictor 'test-nan' gave" in line and "NaN" in line and "round 2" in line

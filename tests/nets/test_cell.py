@@ -53,9 +53,9 @@ def ops_by_half(module):
 def test_reduction_strides_only_ops_reading_cell_inputs():
     module = make(CHAIN, reduction=True)
     ops = ops_by_half(module)
-    # identity(h2) becomes ReLU - 1x1 stride-2 conv - BN; identity(b2) stays free.
+    # identity(h2) becomes ReLU - 1x1 conv at stride 2 - BN; identity(b2) stays free.
     assert isinstance(ops[(3, "identity")], nn.Identity)
-    assert ops[(1, "identity")][1].stride == (2, 2)
+    assert ops[(1, "identity")][1].subsample == 2  # strided as a subsample, then a stride-1 conv
     assert ops[(0, "sep3x3")][1][0].stride == (2, 2)  # depthwise conv of the first layer
     assert ops[(0, "sep5x5")][1][0].stride == (2, 2)
     assert ops[(2, "max3x3")][0].stride == 1

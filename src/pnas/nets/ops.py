@@ -8,7 +8,8 @@ stride) -> nn.Module`` and maps ``in_channels`` to ``out_channels`` at
 - ``sepKxK``: two stacked ReLU - depthwise-separable KxK conv - BN, stride in
   the first only.
 - ``identity``: nothing, unless the stride is 2 or the channels differ; then
-  ReLU - 1x1 conv (stride) - BN.
+  ReLU - 1x1 conv (stride) - BN, the strided 1x1 conv run as a subsample and a
+  stride-1 conv (:class:`PointwiseConv`).
 - ``avg3x3`` / ``max3x3``: the pool (padding excluded from averages), then a
   1x1 conv + BN only when the channels differ.
 - ``conv1x7_7x1`` and ``dil3x3`` are not in PNASNet-5, so the reference has no
@@ -37,15 +38,36 @@ def batch_norm(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=BN_EPS)
 
 
+class PointwiseConv(nn.Conv2d):
+    """A 1x1 convolution (no bias) at ``stride``, run as a subsample then a stride-1 1x1 conv.
+
+    The numbers, parameters and mult-adds are those of ``nn.Conv2d(in, out, 1, stride)``, but torch
+    never sees a strided 1x1 conv: on CPU, oneDNN's backward of one on a channels-last input with fewer
+    input channels than its vector block (8 with AVX2, 16 with AVX-512) writes past its workspace,
+    corrupting the heap with one thread and giving wrong weight gradients with several
+    (docs/networks.md, "Memory format and strided 1x1 convolutions").
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__(in_channels, out_channels, 1, bias=False)
+        self.subsample = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.subsample > 1:
+            x = x[:, :, :: self.subsample, :: self.subsample]
+        return super().forward(x)
+
+
 class ReluConvBn(nn.Sequential):
     """ReLU - conv - BN: how the reference code brings a tensor to ``out`` channels."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1) -> None:
-        super().__init__(
-            nn.ReLU(),
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False),
-            batch_norm(out_channels),
+        conv = (
+            PointwiseConv(in_channels, out_channels, stride)
+            if kernel_size == 1
+            else nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False)
         )
+        super().__init__(nn.ReLU(), conv, batch_norm(out_channels))
 
 
 class SeparableConv(nn.Sequential):

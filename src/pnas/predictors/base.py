@@ -80,5 +80,25 @@ class HasCostlyFeatures(Protocol):
     costly_features: Sequence[str]
 
 
+class NonFinitePredictions(ValueError):
+    """A predictor scored some cells NaN or infinite: nothing can be ranked by such scores."""
+
+
+def check_predictions(predictions: np.ndarray, predictor: str, round_: int) -> np.ndarray:
+    """``predictions`` (any shape) as given when every one is a finite number; else a
+    :class:`NonFinitePredictions` naming ``predictor`` and saying how many were not."""
+    values = np.asarray(predictions, dtype=np.float64)
+    finite = np.isfinite(values)
+    if finite.all():
+        return predictions
+    nan = int(np.isnan(values).sum())
+    infinite = values.size - int(finite.sum()) - nan
+    bad = " and ".join(f"{count} {what}" for count, what in ((nan, "NaN"), (infinite, "infinite")) if count)
+    raise NonFinitePredictions(
+        f"predictor {predictor!r} gave {bad} among its {values.size} predictions in round {round_}: "
+        "a predictor's scores must be finite numbers; fix the predictor or choose another"
+    )
+
+
 PREDICTORS: Registry[Predictor] = Registry("predictor", "pnas.predictors")
 """name -> factory(space, *, seed=0, ensemble=1, **options). A user's own predictor registers here."""

@@ -136,6 +136,15 @@ class Strategy(ABC):
         found = self.artifacts.load_artifact(DECISION.format(round_)) if self.artifacts else None
         return found[1] if found else None
 
+    def checked_predictions(self, round_: int, predictions: np.ndarray) -> np.ndarray:
+        """``predictions`` of this strategy's predictor in ``round_``, as given; a
+        :class:`~pnas.predictors.base.NonFinitePredictions` naming the predictor when any is NaN or
+        infinite (nothing can be ranked by such scores). Strategies call it before choosing by them."""
+        from pnas.predictors.base import check_predictions
+
+        name = (self.predictor_config() or {}).get("name", type(self).__name__)
+        return check_predictions(predictions, str(name), round_)
+
     def record_decision(
         self,
         round_: int,

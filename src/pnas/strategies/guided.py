@@ -154,9 +154,10 @@ class GuidedSearch(BudgetedStrategy):
             cheap_features = [f for f in predictor.features if f not in COSTLY_FEATURES]
             cheap = self._fitted(step, features=",".join(cheap_features) or "paths")
             first = "ucb" if self.acquisition == "thompson" else self.acquisition
-            kept = self._choose(first, member_predictions(cheap, pool), pool, self.screen, best)
+            screened = self.checked_predictions(step, member_predictions(cheap, pool))
+            kept = self._choose(first, screened, pool, self.screen, best)
             pool = [pool[i] for i in kept]
-        members = member_predictions(predictor, pool)
+        members = self.checked_predictions(step, member_predictions(predictor, pool))
         picks = self._choose(self.acquisition, members, pool, n, best)
         self.step_seconds.append({"fit": fitted - fit_start, "rank": time.perf_counter() - fitted})
         self.record_predictor_seconds(step, **self.step_seconds[-1])

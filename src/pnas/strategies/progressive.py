@@ -147,7 +147,7 @@ class ProgressiveSearch(Strategy):
         self.predictor = self._fitted_predictor(self.level)
         if self.acquisition == "mean":
             children, scores = score_expansion(self.predictor, self.space, self.kept)
-            predictions = scores
+            predictions = self.checked_predictions(self.level + 1, scores)
         else:
             children, scores, predictions = self._acquired()
         proposals = [Proposal(c, self.level + 1, s) for c, s in self._choose(children, scores)]
@@ -160,6 +160,7 @@ class ProgressiveSearch(Strategy):
         """Every child, its acquisition score and the members' scores they combine (for Thompson sampling,
         K draws give the K picks a descending score; the rest score below them)."""
         children, members = member_scores_expansion(self.predictor, self.space, self.kept)
+        self.checked_predictions(self.level + 1, members)
         best = max(accuracy for _, accuracy in self.history)
         if self.acquisition != "thompson":
             return children, acquisition_scores(self.acquisition, members, best=best, kappa=self.kappa), members
