@@ -21,7 +21,7 @@ other, and builds the components. Every wrong configuration is a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from pnas.config import (
     nearest,
 )
 from pnas.evaluation.base import Evaluator
-from pnas.execution.base import EXECUTORS
+from pnas.execution.base import EXECUTORS, Executor
 from pnas.registry import Component, load_plugins
 from pnas.space.base import SearchSpace
 from pnas.storage import StudyClaim, open_storage
@@ -290,6 +290,10 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+SlotsOf = Callable[[Evaluator, Mapping[str, Any]], int]
+"""``(evaluator, executor options with its name) -> children the executor runs at once``."""
+
+
 @dataclass
 class ResolvedSearch:
     """A search ready to run: its components and the configuration the study stores."""
@@ -336,8 +340,14 @@ def resolve(
     stored: Mapping[str, Any] | None = None,
     name: str = "",
     origin: Mapping[tuple[str, str], str] | None = None,
+    slots: SlotsOf | None = None,
 ) -> ResolvedSearch:
     """Check and complete a configuration, and build its components (see the module docstring).
+
+    A strategy's default batch is one cell per child the executor runs at once: ``--workers`` when
+    given, else ``slots(evaluator, executor_options)`` (called only when a default needs it: the
+    search builds its executor there, which may connect to a cluster), else what the local executor
+    would run for this evaluator.
 
     Every wrong configuration is a :class:`ConfigError` (a ValueError) naming the key.
     """
@@ -389,10 +399,13 @@ def resolve(
     space = _create("space", names, origin, **_checked("space", names, values, origin))
     if "space" in REGISTRIES["evaluator"].component(names["evaluator"]).specs:
         values["evaluator"]["space"] = names["space"]
-    workers = values["executor"].get("workers")
-    context = DeriveContext(
-        space=space, workers=workers or _default_workers(names["evaluator"]), beam=beam or DEFAULT_BEAM
-    )
+    evaluator = _create("evaluator", names, origin, **_checked("evaluator", names, values, origin))
+    executor = {"name": names["executor"], **_checked("executor", names, values, origin)}
+
+    def executor_slots() -> int:
+        return slots(evaluator, executor) if slots is not None else _default_workers(names["evaluator"])
+
+    context = DeriveContext(space=space, workers=executor.get("workers") or executor_slots, beam=beam or DEFAULT_BEAM)
     derive = getattr(strategy_component.options, "derive", None)
     if derive is not None:
         derive(values["strategy"], context)
@@ -403,9 +416,7 @@ def resolve(
         strategy_options["ensemble"] = predictor_options.pop("ensemble", 1)  # one model if it declares none
         strategy_options["predictor_options"] = predictor_options
     strategy = _create("strategy", names, origin, space, **strategy_options)
-    evaluator = _create("evaluator", names, origin, **_checked("evaluator", names, values, origin))
     _check_goal(strategy, evaluator, names)
-    executor = {"name": names["executor"], **_checked("executor", names, values, origin)}
     config = study_config(strategy, evaluator, executor)
     return ResolvedSearch(name or "", config, space, strategy, evaluator, executor)
 
@@ -640,22 +651,41 @@ def run_search(
     name = study or default_study_name(merge(*layers))
     # a second driver of the same study is refused before anything slow starts
     with StudyClaim(storage.path if isinstance(storage, StudyStorage) else storage, name):
+        built: list[Executor] = []  # the executor is built once, before the study is created or changed
+
+        def executor(evaluator: Evaluator, options: Mapping[str, Any]) -> Executor:
+            if not built:  # a cluster that cannot be reached is refused before the study file is touched
+                built.append(_build_executor(evaluator, options))
+            return built[0]
 
         def prepare(components: Components) -> None:
             assert components.evaluator is not None
             described = components.evaluator.data_description()
             if described is not None and reporter is not None:
                 reporter.message(f"loading {described}...")
+            executor(components.evaluator, components.executor)
             components.evaluator.prepare()  # data that cannot be read never leaves a study behind
 
-        handle = open_configured(name, storage, layers, origin=origin, keep_evaluator=True, before_create=prepare)
+        try:
+            handle = open_configured(
+                name, storage, layers, origin=origin, keep_evaluator=True, before_create=prepare,
+                slots=lambda evaluator, options: executor(evaluator, options).slots(),
+            )  # fmt: skip
+        except BaseException:
+            if built:
+                built[0].close()
+            raise
         evaluator = handle.components.evaluator
         assert evaluator is not None
         try:
-            options = {k: v for k, v in handle.components.executor.items() if k != "name"}
-            with EXECUTORS.create(handle.components.executor["name"], evaluator, **options) as executor:
-                handle.run(evaluator, executor=executor, reporter=reporter)
+            with built[0]:
+                handle.run(evaluator, executor=built[0], reporter=reporter)
         except BaseException:
             handle.close()
             raise
     return handle
+
+
+def _build_executor(evaluator: Evaluator, executor: Mapping[str, Any]) -> Executor:
+    options = {k: v for k, v in executor.items() if k != "name"}
+    return EXECUTORS.create(executor["name"], evaluator, **options)

@@ -104,3 +104,31 @@ def test_a_head_with_a_token_accepts_its_token_and_refuses_another_in_one_line(t
         os.killpg(head.pid, signal.SIGKILL)
         head.wait()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_head_passes_the_address_check_and_its_nodes_slots_make_the_default_batch(tmp_path):
+    """Two nodes of 2 and 3 cores, and a head that trains nothing: five children at once, or two when
+    each asks for two cores (one per node: a child runs on one node)."""
+    from ray.cluster_utils import Cluster
+
+    from pnas.execution.ray import _check_reachable
+    from pnas.search import SearchConfig, run_search
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        cluster.add_node(num_cpus=2)
+        cluster.add_node(num_cpus=3)
+        cluster.wait_for_nodes()
+        _check_reachable(cluster.address)  # its GCS answers as the gRPC server it is
+        for study, cpus, batch in (("one-core", 1.0, 5), ("two-cores", 2.0, 2)):
+            config = SearchConfig(strategy="evolution", budget=6, evaluator="synthetic", executor="ray")
+            config.overrides = {"executor": {"ray_address": cluster.address, "cpus_per_child": cpus}}
+            with run_search(config, storage=str(tmp_path / "s.db"), study=study) as done:
+                assert done.config["strategy"]["batch"] == batch
+                assert len([t for t in done.trials() if t.accuracy is not None]) == 6
+            assert not ray.is_initialized()  # the executor that connected has disconnected
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -109,6 +109,11 @@ class Executor(ABC):
     def run(self, jobs: Sequence[Job], on_event: EventCallback | None = None) -> Iterator[Outcome]:
         """Evaluate every job; yield each outcome as soon as it is known."""
 
+    def slots(self) -> int:
+        """Children this executor runs at once: a strategy that proposes in batches proposes this many
+        by default, so that none of them idles. One, unless the executor says otherwise."""
+        return 1
+
     def close(self) -> None:
         """Release workers. Called once, when the study ends or is interrupted."""
 

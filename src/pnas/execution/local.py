@@ -295,6 +295,9 @@ class ProcessPoolExecutor(Executor):
         self._pool: list[_Worker] = []
         self._started = 0
 
+    def slots(self) -> int:
+        return self.workers
+
     @property
     def pids(self) -> list[int]:
         """The worker processes alive now (for tests and progress)."""

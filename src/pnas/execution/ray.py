@@ -24,13 +24,14 @@ import logging
 import os
 import queue
 import re
+import signal
 import socket
 import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,6 +208,14 @@ class RayExecutor(Executor):
         _init_ray(ray, settings, self.address or "this machine")
         self._started_ray = True
 
+    def slots(self) -> int:
+        """``--workers`` when given, else as many children as the cluster's nodes hold at once for the
+        resources each one asks for (see :func:`cluster_slots`), as the cluster is now."""
+        if self.workers is not None:
+            return self.workers
+        nodes = [node.get("Resources", {}) for node in self.ray.nodes() if node.get("Alive")]
+        return cluster_slots(nodes, self.cpus_per_child, self.gpus_per_child)
+
     def _data_box(self) -> list[Any]:
         """The data, put into the object store once (after the evaluator was prepared), in a list box."""
         if self._data is None:
@@ -295,6 +304,18 @@ class RayExecutor(Executor):
         self._started_ray = False
 
 
+def cluster_slots(nodes: Iterable[Mapping[str, float]], cpus_per_child: float, gpus_per_child: float) -> int:
+    """Children that fit at once on nodes of these resources (Ray's ``CPU`` and ``GPU``), each child on
+    one node: per node, the fewest of its CPUs // ``cpus_per_child`` and GPUs // ``gpus_per_child``
+    (a resource a child does not ask for limits nothing; a child that asks for none: one per CPU); at least 1."""
+    wants = {"CPU": cpus_per_child, "GPU": gpus_per_child}
+    total = 0
+    for node in nodes:
+        fits = [int(node.get(name, 0) / need + 1e-6) for name, need in wants.items() if need > 0]
+        total += min(fits) if fits else int(node.get("CPU", 0))
+    return max(1, total)
+
+
 def _outcome(task: _Task, item: dict[str, Any] | None) -> Outcome:
     if item is None:  # the generator ended without its result: cannot happen unless Ray lost it
         return Outcome(task.job.key, None, "the child's task ended without a result", task.worker, task.submitted,
@@ -333,23 +354,75 @@ NOT_A_NODE = (
 )
 
 
-def _check_reachable(address: str, timeout: float = 10.0) -> None:
-    """Fail in one line, at once, when nothing answers at HOST:PORT (Ray itself retries for minutes)."""
+GCS_PORT = 6379
+"""The port of a Ray head's GCS, what ``--ray-address`` names (``ray start --head`` prints it)."""
+
+DASHBOARD_PORT = 8265
+"""The port of a Ray head's dashboard: an HTTP server, often given by mistake for the GCS's."""
+
+PROBE_SECONDS = 5.0
+"""How long the driver waits for the head's GCS to answer before saying that no Ray cluster is there."""
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+"""What an HTTP/2 client sends first: the connection preface, then its (empty) settings frame."""
+
+
+def _check_reachable(address: str, timeout: float | None = None) -> None:
+    """Fail in one line, within ``timeout`` (default :data:`PROBE_SECONDS`), unless a gRPC server, as a
+    Ray head's GCS is, answers at HOST:PORT: Ray itself retries for minutes without a word, and cannot
+    be stopped while it does.
+
+    The probe speaks the first words of HTTP/2, on which gRPC runs: a gRPC server answers at once with
+    its settings frame; an HTTP/1 server (a dashboard), a port nobody listens on, and a listener that
+    never answers are each told apart. A cluster with TLS (``RAY_USE_TLS``) is only checked for a
+    listener; ``auto`` and ``ray://`` addresses are left to Ray.
+    """
     host, _, port = address.rpartition(":")
+    host = host.strip("[]")  # an IPv6 address: [::1]:6379
     if address == "auto" or "://" in address or not host or not port.isdigit():
         return  # Ray resolves these itself, and says so quickly when it cannot
+    wait = PROBE_SECONDS if timeout is None else timeout
+    deadline = time.monotonic() + wait
+    answer, connected = b"", False
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        with socket.create_connection((host, int(port)), timeout=wait) as connection:
+            connected = True
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+                return
+            connection.sendall(HTTP2_PREFACE)
+            while len(answer) < 9:  # a frame's header
+                connection.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = connection.recv(9 - len(answer))
+                if not chunk:
+                    break
+                answer += chunk
+    except TimeoutError:
+        why = "it accepted the connection but said nothing" if connected else "nothing answered the connection"
+        raise ExecutorUnavailable(_no_cluster(address, f"{why} in {wait:g} s")) from None
     except OSError as exc:
-        raise ExecutorUnavailable(
-            f"nothing answers at {address} ({exc.strerror or exc}): start the cluster's head there "
-            f"(ray start --head --port {port}) or give its address with --ray-address HOST:PORT"
-        ) from None
+        why = "the connection broke" if connected else "nothing listens there"
+        raise ExecutorUnavailable(_no_cluster(address, f"{why} ({exc.strerror or exc})")) from None
+    if len(answer) < 9 or answer[3] != 4:  # the server's first frame is its settings (type 4)
+        said = "it closed the connection" if not answer else "it speaks another protocol (HTTP/1: a dashboard?)"
+        raise ExecutorUnavailable(_no_cluster(address, f"something else listens there: {said}"))
+
+
+def _no_cluster(address: str, why: str) -> str:
+    return (
+        f"no Ray cluster answered at {address}: {why}; --ray-address is HOST:PORT of the head's GCS, port "
+        f"{GCS_PORT} unless the head was started with another (ray start --head prints it; {DASHBOARD_PORT} "
+        "is the dashboard's), or auto on a node of the cluster"
+    )
 
 
 def _init_ray(ray: Any, settings: dict[str, Any], where: str) -> None:
     """``ray.init`` with what it prints while connecting held back: Ray's C++ core repeats a refused
-    token every second for about 20 s; the user gets one line saying what is wrong instead."""
+    token every second for about 20 s; the user gets one line saying what is wrong instead.
+
+    ``ray.init`` replaces the process's SIGTERM handler with its own (an exit that skips what the
+    caller's handler does, e.g. the command line's "interrupted" and its clean stop): it is put back.
+    """
+    on_term = _sigterm_handler()
     with tempfile.TemporaryFile() as captured:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -363,6 +436,7 @@ def _init_ray(ray: Any, settings: dict[str, Any], where: str) -> None:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+            _restore_sigterm_handler(on_term)
         captured.seek(0)
         said = captured.read().decode(errors="replace")
     if error is None:
@@ -372,6 +446,16 @@ def _init_ray(ray: Any, settings: dict[str, Any], where: str) -> None:
         raise ExecutorUnavailable(TOKEN_REFUSED.format(address=where)) from None
     hint = f"; {NOT_A_NODE}" if where != "this machine" else ""
     raise ExecutorUnavailable(f"cannot start or reach Ray at {where}: {describe_error(error)}{hint}") from None
+
+
+def _sigterm_handler() -> Any:
+    """The SIGTERM handler now (None outside the main thread, where none can be set)."""
+    return signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+
+
+def _restore_sigterm_handler(handler: Any) -> None:
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 @dataclass(frozen=True)

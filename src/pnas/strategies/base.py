@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -270,14 +271,26 @@ def rounds_are_levels(name: str) -> bool:
     return isinstance(factory, type) and issubclass(factory, Strategy) and factory.rounds_are_levels
 
 
-@dataclass(frozen=True)
 class DeriveContext:
-    """What an options class may derive its unset defaults from (see ``derive`` below)."""
+    """What an options class may derive its unset defaults from (see ``derive`` below).
 
-    space: SearchSpace
-    workers: int
-    beam: int
-    """The progressive search's K: baselines default to as many models as it would train."""
+    ``workers`` may be given as a function: it is then called the first time an options class reads
+    it, and only then (knowing an executor's slots may mean connecting to its cluster).
+    """
+
+    def __init__(self, space: SearchSpace, workers: int | Callable[[], int], beam: int) -> None:
+        self.space = space
+        self.beam = beam
+        """The progressive search's K: baselines default to as many models as it would train."""
+        self._workers = workers
+
+    @property
+    def workers(self) -> int:
+        """Children the executor runs at once (:meth:`pnas.execution.base.Executor.slots`): a batch of
+        this many keeps each of them busy."""
+        if callable(self._workers):
+            self._workers = self._workers()
+        return self._workers
 
 
 def declared_ensemble(predictor: str) -> int:

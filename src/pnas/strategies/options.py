@@ -43,7 +43,11 @@ class BudgetOptions(GoalOptions):
 class WorkerBatchOptions(BudgetOptions):
     """Strategies that learn from each batch propose one cell per worker at a time by default."""
 
-    batch: int | None = option(None, "Cells proposed at once (default: one per worker).", low=1)
+    batch: int | None = option(
+        None,
+        "Cells proposed at once (default: one per child the executor runs at once: its workers, a cluster's slots).",
+        low=1,
+    )
 
     @staticmethod
     def derive(values: dict[str, Any], context: DeriveContext) -> None:

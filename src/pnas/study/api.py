@@ -334,13 +334,15 @@ def open_configured(
     origin: Mapping[tuple[str, str], str] | None = None,
     keep_evaluator: bool = False,
     before_create: Callable[[Components], None] | None = None,
+    slots: Callable[[Evaluator, Mapping[str, Any]], int] | None = None,
 ) -> Study:
     """Resolve ``layers`` (later ones win) against the stored study of that name, and open it.
 
     Resolved before the store is opened for writing, so a wrong option never creates a file.
     ``keep_evaluator`` keeps the default evaluator when no layer names one (``pnas search``);
     ``before_create`` runs on the built components before the study is created or checked (the
-    command line prepares its evaluator there, so data that cannot be read never leaves a study).
+    command line prepares its evaluator there, so data that cannot be read never leaves a study);
+    ``slots`` tells how many children the executor runs at once (see :func:`pnas.search.resolve`).
     """
     from pnas.search import resolve, stored_config
 
@@ -351,7 +353,7 @@ def open_configured(
         raise StoreError(
             f"study {name!r} already exists in {storage}: pass load_if_exists=True to continue it, or pick another name"
         )
-    resolved = resolve(layers, stored=stored, name=name, origin=origin)
+    resolved = resolve(layers, stored=stored, name=name, origin=origin, slots=slots)
     given = (
         keep_evaluator
         or any("evaluator" in layer for layer in layers)
