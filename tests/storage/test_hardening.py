@@ -98,7 +98,7 @@ def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path):
 def test_an_empty_file_is_made_a_store_only_by_a_writer(tmp_path):
     path = tmp_path / "empty.db"
     path.touch()
-    with pytest.raises(StoreError, match="empty, not a pnas study file"):
+    with pytest.raises(StoreError, match="holds no study yet"):
         StudyStore(path, create=False)
     assert path.stat().st_size == 0
     StudyStore(path).close()

@@ -269,8 +269,9 @@ class StudyStore:
         try:
             if not self._read_stably(lambda: self._check_schema(self._db)):
                 raise StoreError(
-                    f"{path} is empty, not a pnas study file; choose another --storage "
-                    "(`pnas search` makes a store of an empty file)"
+                    f"{path} holds no study yet (an empty file: a search starting there has not stored its "
+                    "study yet, or the file is not a pnas study file); try again once it has, or choose another "
+                    "--storage"
                 )
         except BaseException:
             self._db.close()
