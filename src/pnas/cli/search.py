@@ -198,9 +198,12 @@ def print_summary(study: Study, top: int = 5) -> None:
     doc = summary_json(study, top)
     label = _round_label(study)
     totals = doc["totals"]
+    pruning = "pruner" in doc["config"] or totals["pruned"] > 0
+    pruned = f"{totals['pruned']} pruned, " if pruning else ""
     click.echo(
         f"study {study.name!r} ({doc['state']}): {totals['models']} models trained, {totals['failed']} failed, "
-        f"{totals['pending']} pending; {totals['examples']:,} training examples, {totals['train_seconds']:.0f} s of training"
+        f"{pruned}{totals['pending']} pending; {totals['examples']:,} training examples, "
+        f"{totals['train_seconds']:.0f} s of training"
     )
     goal = study.goal
     if goal.multi or goal.limits:
@@ -208,7 +211,7 @@ def print_summary(study: Study, top: int = 5) -> None:
         click.echo(f"objectives: {', '.join(goal.objectives)}; limits: {limits}")
     multi, latency = goal.multi, goal.uses_latency
     timed = any(r["fit_seconds"] is not None for r in doc["rounds"])
-    header = f"{label:>5}  done  failed  pending  best_acc  predictor_spearman"
+    header = f"{label:>5}  done  failed{'  pruned' if pruning else ''}  pending  best_acc  predictor_spearman"
     header += ("  hypervolume" if multi else "") + ("  latency_spearman" if latency else "")
     click.echo(header + ("  fit_s  rank_s" if timed else ""))
     for r in doc["rounds"]:
@@ -216,8 +219,10 @@ def print_summary(study: Study, top: int = 5) -> None:
         volume += f"  {_fraction_text(r['latency_spearman']):>16}" if latency else ""
         if timed:
             volume += f"  {_seconds_text(r['fit_seconds']):>5}  {_seconds_text(r['rank_seconds']):>6}"
+        stopped = f"  {r['pruned']:>6}" if pruning else ""
         click.echo(
-            f"{r['b']:>5}  {r['done']:>4}  {r['failed']:>6}  {r['pending']:>7}  {_fraction_text(r['best_accuracy']):>8}  "
+            f"{r['b']:>5}  {r['done']:>4}  {r['failed']:>6}{stopped}  {r['pending']:>7}  "
+            f"{_fraction_text(r['best_accuracy']):>8}  "
             f"{_fraction_text(r['spearman']):>18}{volume}"
         )
     over = sum(r["over_limit"] for r in doc["rounds"])
