@@ -286,7 +286,7 @@ SHARED_HELP = {
 }
 """The help of the flags that set every chosen component that declares them."""
 
-HELP_FROM = ("evaluator", "space", "strategy", "executor", "predictor")
+HELP_FROM = ("evaluator", "space", "strategy", "executor", "pruner", "predictor")
 """Whose help text a flag shares by several sections shows (a training flag: the evaluator's)."""
 
 

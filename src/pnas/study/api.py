@@ -14,13 +14,15 @@ from __future__ import annotations
 import copy
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pnas.config import ConfigError
 from pnas.evaluation.base import EvalResult, Evaluator
 from pnas.execution.base import EXECUTORS, Executor
+from pnas.pruners.base import Pruner
+from pnas.pruners.none import NoPruner
 from pnas.storage import StoreError, StudyInfo, StudyStorage, open_storage
 from pnas.strategies.base import Strategy
 from pnas.study.driver import StudyDriver
@@ -58,6 +60,8 @@ class Components:
     """None when the user evaluates the cells (the configuration has no evaluator section)."""
     config: dict[str, Any]
     executor: dict[str, Any]
+    pruner: Pruner = field(default_factory=NoPruner)
+    """Stops losing children early (``none``: never)."""
 
 
 Objective = Callable[[Trial], "float | EvalResult"]
@@ -106,6 +110,7 @@ class Study(StudyReader):
                 resolved.evaluator if "evaluator" in stored else None,
                 _without_unasked_evaluator(resolved.config, keep="evaluator" in stored),
                 resolved.executor,
+                resolved.pruner,
             )
         return self._components
 
@@ -369,6 +374,7 @@ def open_configured(
         resolved.evaluator if given else None,
         _without_unasked_evaluator(resolved.config, keep=given),
         resolved.executor,
+        resolved.pruner,
     )
     if before_create is not None:
         before_create(components)
