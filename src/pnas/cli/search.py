@@ -80,7 +80,7 @@ class ProgressReporter(Reporter):
         self.progress.stop()
 
     def study_started(self, study: Study, resumed: bool) -> None:
-        done = sum(t.status in ("done", "failed") for t in study.trials())
+        done = sum(t.status in ("done", "failed", "pruned") for t in study.trials())
         verb = (
             f"resuming study {study.name!r} ({done} children already recorded)"
             if resumed
@@ -124,6 +124,10 @@ class ProgressReporter(Reporter):
         self.finished += 1
         if outcome.error:
             self.message(f"[yellow]child failed[/]: {outcome.key}: {outcome.error}")
+        elif self.lines and outcome.pruned is not None:
+            step, value = outcome.pruned
+            self.message(f"round {self.round} child {self.finished}/{self.total}: pruned at step {step} "
+                         f"(value {value:.4f}) on {outcome.worker}  {outcome.key}")  # fmt: skip
         elif self.lines and outcome.result is not None:
             elapsed = time.time() - self.started
             self.message(

@@ -37,6 +37,7 @@ from pnas.evaluation.base import (
     Evaluator,
     Probe,
     ProgressCallback,
+    ReportCallback,
 )
 from pnas.evaluation.data import DataSplits, dataset_fingerprint, load_dataset, load_test
 from pnas.evaluation.latency import hardware_name, measure_latency
@@ -422,7 +423,9 @@ class TrainingEvaluator(Evaluator):
         with torch_threads(s.threads), autocast(device, s.precision):
             return accuracy(child.model, test_x.to(device), test_y.to(device))
 
-    def evaluate(self, cell: Cell | str, progress: ProgressCallback | None = None) -> EvalResult:
+    def evaluate(
+        self, cell: Cell | str, progress: ProgressCallback | None = None, *, report: ReportCallback | None = None
+    ) -> EvalResult:
         s = self.settings
         start = time.monotonic()
         device = resolve_device(s.device)
