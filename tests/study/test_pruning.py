@@ -3,6 +3,7 @@ trials as final records that are never results, and the same study in any order,
 
 from __future__ import annotations
 
+import pickle
 import random
 import signal
 import subprocess
@@ -11,8 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from study_objectives import reported_curve
 
+import pnas
+from pnas.cli.main import main
+from pnas.config import ConfigError
 from pnas.evaluation.synthetic import SyntheticEvaluator
+from pnas.execution.base import Executor
 from pnas.execution.local import ProcessPoolExecutor
 from pnas.pruners import MedianPruner, SuccessiveHalving
 from pnas.space import PnasSpace
@@ -208,12 +215,6 @@ def test_kill_9_during_a_pruned_run_on_two_workers_then_resume_gives_the_uninter
 
 
 def test_a_pruner_needs_an_evaluator_that_reports_and_an_executor_that_judges(tmp_path):
-    from click.testing import CliRunner
-
-    from pnas.cli.main import main
-    from pnas.config import ConfigError
-    from pnas.execution.base import Executor
-
     table = ["search", "--space", "nb201", "--evaluator", "table", "--strategy", "random", "--budget", "5"]
     result = CliRunner().invoke(main, [*table, "--pruner", "median", "--storage", str(tmp_path / "t.db")])
     assert result.exit_code != 0 and "the table evaluator reports no value before a child ends" in result.output
@@ -225,3 +226,67 @@ def test_a_pruner_needs_an_evaluator_that_reports_and_an_executor_that_judges(tm
 
     with pytest.raises(ConfigError, match=r"this executor \(Deaf\) cannot stop children early"):
         optimize(RandomSearch(PnasSpace(2), budget=3), SyntheticEvaluator(), executor=Deaf(), pruner=MedianPruner())
+
+
+# --- the Study API --------------------------------------------------------------------------------
+
+NB201_MEDIAN = {"space": {"name": "nb201"}, "strategy": {"name": "random", "budget": 30}, "pruner": {"name": "median"}}
+
+
+def _api_trials(study) -> list[tuple]:
+    return [
+        (t.number, t.cell, str(t.status), t.accuracy, t.extra.get("pruned"), t.extra.get("curve"))
+        for t in study.trials()
+    ]
+
+
+def test_report_and_should_prune_through_optimize_in_process_and_on_workers(tmp_path):
+    with pnas.create_study("s", None, NB201_MEDIAN) as study:
+        study.optimize(reported_curve)
+        alone = _api_trials(study)
+    pruned = [row for row in alone if row[2] == "pruned"]
+    assert pruned and all(row[3] is None and row[4]["step"] == row[5][-1][0] for row in pruned)
+    with pnas.create_study("s", None, NB201_MEDIAN) as study:
+        study.optimize(reported_curve, workers=2)
+        assert _api_trials(study) == alone
+
+
+def test_ask_tell_reports_decide_and_a_pruned_trial_is_told_as_such(tmp_path):
+    with pnas.create_study("s", None, NB201_MEDIAN) as study:
+        study.optimize(reported_curve)
+        expected = _api_trials(study)
+    with pnas.create_study("s", tmp_path / "s.db", NB201_MEDIAN) as study:
+        while trials := study.ask():
+            for trial in trials:
+                try:
+                    study.tell(trial, reported_curve(trial))
+                except pnas.TrialPruned as stop:
+                    study.tell(trial, stop)
+        assert _api_trials(study) == expected
+        assert not {t.cell for t in study.best(100)} & {t.cell for t in study.trials("pruned")}
+
+
+def test_reports_are_checked_and_a_trial_pruned_before_reporting_fails():
+    with pnas.create_study("s", None, NB201_MEDIAN) as study:
+        first, second, *rest = study.ask()
+        first.report(0.5, 1)
+        with pytest.raises(ValueError, match="already reported step 1"):
+            first.report(0.6, 1)
+        with pytest.raises(ValueError, match="finite number"):
+            first.report(float("nan"), 2)
+        with pytest.raises(ValueError, match="whole number"):
+            first.report(0.5, 2.5)
+        copy = pickle.loads(pickle.dumps(first))  # a copy elsewhere reports, and is told, without the study's channel
+        copy.report(0.55, 2)
+        assert not copy.should_prune() and copy.reports == [(1, 0.5), (2, 0.55)]
+        study.tell(copy, pnas.TrialPruned())
+        study.tell(second, pnas.TrialPruned())
+        pruned, failed = study.trials()[:2]
+        assert (pruned.status, pruned.extra["pruned"], pruned.extra["curve"]) == (
+            "pruned",
+            {"step": 2, "value": 0.55},
+            [[1, 0.5], [2, 0.55]],
+        )
+        assert failed.status == "failed" and "before any value was reported" in failed.error
+        with pytest.raises(ValueError, match="not TrialPruned"):
+            study.add_trial(rest[0].cell, pnas.TrialPruned())
