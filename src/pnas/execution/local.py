@@ -190,7 +190,8 @@ def _worker_main(conn: Connection, parent: int, spec: EvaluatorSpec, threads: in
         result, error, pruned = None, setup_error, None
         if evaluator is not None:
             debug = bool(os.environ.get("PNAS_DEBUG"))
-            result, error, pruned = evaluate_job(evaluator, cell, progress, report if asks else None, debug=debug)
+            asking = report if asks and evaluator.reports_steps else None
+            result, error, pruned = evaluate_job(evaluator, cell, progress, asking, debug=debug)
         conn.send(("result", key, result, error, name, started, time.time(), pruned))
 
 

@@ -246,8 +246,9 @@ class StudyDriver:
         self.board.start(trial.number for trial in trials.values())
         self.batch = OpenBatch(proposals, keys, trials)
 
-    def ask(self, *, mark_running: bool = True) -> list[Trial]:
-        """The open batch's trials not handed out yet by this process; [] when the search is finished."""
+    def ask(self, *, mark_running: bool = True, bind: bool = True) -> list[Trial]:
+        """The open batch's trials not handed out yet by this process; [] when the search is finished.
+        With ``bind``, their ``report`` asks this study's pruner (an executor binds its own channel)."""
         self.sync()
         if self.batch is None:
             self.finish()
@@ -260,7 +261,7 @@ class StudyDriver:
                 "them (a value, or pnas.TrialFailed) before asking again"
             )
         batch.handed.update(trial.key for trial in fresh)
-        for trial in fresh:  # trial.report / should_prune decide on what the earlier trials reported
+        for trial in fresh if bind else []:  # trial.report / should_prune decide on what earlier trials reported
             trial.bind(functools.partial(self._judge_now, trial.key))
         if mark_running:
             for trial in fresh:
@@ -457,7 +458,7 @@ class StudyDriver:
                 f"{self.pruner.name} pruner asks for: run this study with --executor local, or make one with --pruner none"
             )
         while True:
-            trials = self.ask(mark_running=False)
+            trials = self.ask(mark_running=False, bind=False)
             if not trials:
                 return
             batch = self.batch
