@@ -62,7 +62,27 @@ class BudgetOptions(GoalOptions):
         low=1,
         decides=GROWS,
     )
-    batch: int | None = option(None, "Cells proposed at once; default: the whole budget as one round.", low=1)
+    batch: int | None = option(
+        None,
+        "Cells proposed at once; default: the whole budget as one round (with --budget-compute: one per worker).",
+        low=1,
+    )
+    budget_compute: int | None = option(
+        None,
+        "Training compute to spend, in forward mult-adds x training images (as pnas status and the report count "
+        "it, pruned and failed children included): no batch is asked once the children told reach it, so the last "
+        "batch may pass it; --budget still caps the number of models (unset: no compute limit).",
+        low=1,
+        decides=GROWS,
+    )
+
+    def to_config(self) -> dict[str, Any]:
+        """As :class:`GoalOptions` stores them, ``budget_compute`` only when set (absent: no compute limit, what
+        every study made before it had)."""
+        config = super().to_config()
+        if config.get("budget_compute") is None:
+            config.pop("budget_compute", None)
+        return config
 
     @staticmethod
     def derive(values: dict[str, Any], context: DeriveContext) -> None:
@@ -72,6 +92,8 @@ class BudgetOptions(GoalOptions):
         if values.get("max_latency_ms") is not None and values.get("batch") is None:
             # latency is predicted from measured cells: propose in batches, so later ones can use the earlier
             values["batch"] = max(context.workers, LATENCY_BATCH)
+        if values.get("budget_compute") is not None and values.get("batch") is None:
+            values["batch"] = context.workers  # the compute spent is looked at before each batch
 
 
 @dataclass(frozen=True)
@@ -92,8 +114,10 @@ class BudgetedStrategy(Strategy):
 
     Subclasses implement :meth:`propose` (the next batch's cells, at most ``n``)
     and :meth:`observe` (one told outcome). This class checks the ask/tell
-    contract, counts the budget (failed children count: they were paid for)
-    and keeps the set of cells already proposed so none is proposed twice.
+    contract, counts the budget (failed and pruned children count: they were
+    paid for) and the training compute spent (``budget_compute``: no batch is
+    asked once it is reached), and keeps the set of cells already proposed so
+    none is proposed twice.
 
     Built from its :attr:`options_class` (``RandomSearch(space, BudgetOptions(budget=20))``) or its
     fields as keywords (``RandomSearch(space, budget=20)``); unset derived defaults are filled as the
@@ -109,6 +133,9 @@ class BudgetedStrategy(Strategy):
         self.options = options
         assert options.budget is not None  # derived
         self.budget = options.budget
+        self.budget_compute = options.budget_compute
+        self.compute = 0
+        """Training compute of the children told so far (see :meth:`spent`)."""
         self.batch = options.batch
         self.rng = random.Random(options.seed)
         self.seen: set[Any] = set()
@@ -136,6 +163,8 @@ class BudgetedStrategy(Strategy):
                 f"{len(self._pending)} proposal(s) of the last batch were not told yet: tell every one before asking again"
             )
         if self._finished or self.remaining <= 0:
+            return []
+        if self.budget_compute is not None and self.compute >= self.budget_compute:
             return []
         lazy = self.batch is None and not self.proposals_depend_on_results
         if self.batch is not None:
@@ -168,6 +197,9 @@ class BudgetedStrategy(Strategy):
         if result is not None and not self.costs.meets_limits(result):
             result = None  # over a measured limit: learnt from as a failure, never as a result
         self.observe(proposal.cell, result, batch_done=not self._pending)
+
+    def spent(self, compute: int) -> None:
+        self.compute += compute
 
     accepts_enqueued = True
 

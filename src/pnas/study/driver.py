@@ -38,6 +38,7 @@ from pnas.strategies.base import Proposal, Strategy
 from pnas.study.artifacts import StudyArtifacts
 from pnas.study.opening import Messages, Opening
 from pnas.study.pruning import CURVE, PRUNED, ReportBoard, check_pruning
+from pnas.study.reading import training_compute
 from pnas.study.trial import Trial, TrialFailed
 
 Told = EvalResult | TrialFailed | TrialPruned
@@ -316,6 +317,8 @@ class StudyDriver:
             trial = self.store.trial(self.study_id, key)
             assert trial is not None and trial.status in FINAL, f"{key} left unfinished"
             self.strategy.tell(proposal, result_from_trial(trial))
+            if "given" not in trial.extra:  # a result from elsewhere cost this study nothing
+                self.strategy.spent(training_compute(trial) or 0)
         self.covered.update(keys)
         self.batches_told += 1
 
