@@ -390,8 +390,9 @@ class ProcessPoolExecutor(Executor):
             raise
 
     def _answer(self, judge: Judge) -> None:
-        """Ask the judge every waiting question again, in trial order (the jobs' order), and send each
-        decision it can now give; the time a child waited does not count against its time limit."""
+        """Ask the judge every waiting question again and send each decision it can now give (the judge
+        recorded each report when first asked, so answers do not depend on the order asked); the time a child
+        waited does not count against its time limit."""
         for worker in self._pool:
             if worker.job is None or worker.question is None:
                 continue
