@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pnas.evaluation.trainer import build_network
     from pnas.study.api import Study, create_study, list_studies, load_study
     from pnas.study.opening import ConfigMismatch
-    from pnas.study.trial import Trial, TrialFailed
+    from pnas.study.trial import Trial, TrialFailed, TrialPruned
 
 __version__ = "0.1.0"
 
@@ -35,6 +35,7 @@ _LAZY = {
     "Study": "pnas.study.api",
     "Trial": "pnas.study.trial",
     "TrialFailed": "pnas.study.trial",
+    "TrialPruned": "pnas.study.trial",
     "build_network": "pnas.evaluation.trainer",
     "create_study": "pnas.study.api",
     "list_studies": "pnas.study.api",
@@ -48,6 +49,7 @@ __all__ = [
     "Study",
     "Trial",
     "TrialFailed",
+    "TrialPruned",
     "__version__",
     "build_network",
     "create_study",

@@ -17,7 +17,7 @@ resolved configuration.
 
 A study's configuration is nested, one section per component:
 ``{"space": {"name": ..., ...}, "strategy": {...}, "predictor": {...},
-"evaluator": {...}, "executor": {...}}``. :func:`config_changes` compares a stored
+"evaluator": {...}, "executor": {...}, "pruner": {...}}``. :func:`config_changes` compares a stored
 configuration with a new one by these declarations; a key absent from a stored
 configuration means the behaviour that study had (the option's ``legacy`` value,
 by default its default), so studies made before an option existed keep resuming.
@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SECTIONS = ("space", "strategy", "predictor", "evaluator", "executor")
+SECTIONS = ("space", "strategy", "predictor", "evaluator", "executor", "pruner")
 """The sections of a study's configuration, in the order they are resolved and printed."""
 
 RESULT, RUNTIME, GROWS = "result", "runtime", "grows"

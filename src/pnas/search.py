@@ -38,6 +38,7 @@ from pnas.config import (
 )
 from pnas.evaluation.base import Evaluator
 from pnas.execution.base import EXECUTORS, Executor
+from pnas.pruners.base import Pruner
 from pnas.registry import Component, load_plugins
 from pnas.space.base import SearchSpace
 from pnas.storage import StudyClaim, open_storage
@@ -49,7 +50,13 @@ from pnas.study.layout import REGISTRIES, study_config, upgrade_layout
 DEFAULT_STORAGE = "pnas-studies.db"
 """The study file ``pnas search``, ``status`` and ``best`` use when no --storage is given."""
 
-DEFAULT_NAMES = {"space": "pnas", "strategy": "pnas", "predictor": DEFAULT_PREDICTOR, "executor": "local"}
+DEFAULT_NAMES = {
+    "space": "pnas",
+    "strategy": "pnas",
+    "predictor": DEFAULT_PREDICTOR,
+    "executor": "local",
+    "pruner": "none",
+}
 """The components a search uses when none is named; the evaluator follows the space (``table`` for
 NAS-Bench-201, real training otherwise)."""
 
@@ -225,6 +232,7 @@ def load_components(*, rescan: bool = False) -> list[str]:
         import pnas.execution.local  # noqa: F401
         import pnas.execution.ray  # noqa: F401  (registers the executor; Ray itself is imported when used)
         import pnas.predictors  # noqa: F401
+        import pnas.pruners  # noqa: F401
         import pnas.strategies  # noqa: F401
         from pnas.evaluation.readers import DATASETS
 
@@ -236,8 +244,8 @@ def load_components(*, rescan: bool = False) -> list[str]:
 class SearchConfig:
     """The flat options of ``pnas search``, for Python: ``None`` means unset.
 
-    ``space``, ``strategy``, ``predictor``, ``evaluator`` and ``executor`` name
-    components; every other keyword is a flat option (``blocks``, ``beam``,
+    ``space``, ``strategy``, ``predictor``, ``evaluator``, ``executor`` and ``pruner``
+    name components; every other keyword is a flat option (``blocks``, ``beam``,
     ``budget``, ``epochs``, ``workers``, ...; see ``pnas search --help``).
     ``trainer`` takes more evaluator options, ``overrides`` a nested
     configuration applied before the flat options.
@@ -248,6 +256,7 @@ class SearchConfig:
     predictor: str | None = None
     evaluator: str | None = None
     executor: str | None = None
+    pruner: str | None = None
     blocks: int | None = None
     beam: int | None = None
     seed: int | None = None
@@ -304,6 +313,7 @@ class ResolvedSearch:
     strategy: Strategy
     evaluator: Evaluator
     executor: dict[str, Any]
+    pruner: Pruner
 
 
 def default_study_name(layer: Mapping[str, Mapping[str, Any]]) -> str:
@@ -417,8 +427,9 @@ def resolve(
         strategy_options["predictor_options"] = predictor_options
     strategy = _create("strategy", names, origin, space, **strategy_options)
     _check_goal(strategy, evaluator, names)
-    config = study_config(strategy, evaluator, executor)
-    return ResolvedSearch(name or "", config, space, strategy, evaluator, executor)
+    pruner = _create("pruner", names, origin, **_checked("pruner", names, values, origin))
+    config = study_config(strategy, evaluator, executor, pruner)
+    return ResolvedSearch(name or "", config, space, strategy, evaluator, executor, pruner)
 
 
 @dataclass
@@ -549,6 +560,7 @@ def _choose_names(given: Mapping[str, Mapping[str, Any]], old: Mapping[str, Any]
         )
     names["evaluator"] = pick("evaluator", _default_evaluator(names["space"]))
     names["executor"] = pick("executor", DEFAULT_NAMES["executor"])
+    names["pruner"] = pick("pruner", DEFAULT_NAMES["pruner"])
     return names
 
 

@@ -165,3 +165,30 @@ def test_probe_is_a_fixed_batch_of_the_study_training_images():
     assert not torch.equal(probe.images, other.images)
     train_x = evaluator.data().train_x
     assert all(any(torch.equal(image, row) for row in train_x) for image in probe.images[:3])
+
+
+def test_report_points_come_every_report_every_epochs_before_the_last_step():
+    from pnas.evaluation.trainer import report_points
+
+    assert report_points(1.0, 10, 30) == {10: 1, 20: 2}
+    assert report_points(0.5, 10, 30) == {5: 1, 10: 2, 15: 3, 20: 4, 25: 5}
+    assert report_points(1.0, 10, 10) == {}  # one epoch: nothing before the end
+
+
+@needs_fashion_mnist
+def test_a_reporting_child_trains_as_a_silent_one_and_stops_when_told():
+    from pnas.evaluation.base import TrialPruned
+
+    settings = dict(SMALL, epochs=3, train_subset=320, val_size=200)
+    silent = TrainingEvaluator(**settings).evaluate(CELL)
+    reports: list[tuple[int, float]] = []
+    heard = TrainingEvaluator(**settings).evaluate(
+        CELL, report=lambda step, value: reports.append((step, value)) is not None
+    )
+    assert (heard.accuracy, heard.extra, heard.examples) == (silent.accuracy, silent.extra, silent.examples)
+    assert [step for step, _ in reports] == [1, 2] and all(0 <= value <= 1 for _, value in reports)
+    with pytest.raises(TrialPruned) as stopped:
+        TrainingEvaluator(**settings).evaluate(CELL, report=lambda step, value: True)
+    pruned = stopped.value
+    assert (pruned.step, pruned.value) == reports[0] and pruned.result.examples == (320 // 32) * 32
+    assert pruned.result.mult_adds == silent.mult_adds and pruned.result.params == silent.params

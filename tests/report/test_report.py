@@ -240,3 +240,19 @@ def test_a_study_in_a_missing_file_names_the_file(storage, tmp_path):
     )
     assert f"no study file at {missing}" in line and "no study named" not in line
     assert not (tmp_path / "r").exists()
+
+
+def test_the_compute_figure_counts_what_pruned_children_trained():
+    from pnas.evaluation.synthetic import SyntheticEvaluator
+    from pnas.pruners import MedianPruner
+    from pnas.report.data import best_so_far, study_data
+    from pnas.space import PnasSpace
+    from pnas.strategies.random_search import RandomSearch
+    from pnas.study import optimize
+    from pnas.study.reading import training_compute
+
+    study = optimize(RandomSearch(PnasSpace(2), seed=3, budget=20), SyntheticEvaluator(), pruner=MedianPruner())
+    models, _, compute = best_so_far(study_data(study))
+    assert study.trials("pruned") and models[-1] == len(study.trials("done"))
+    done_only = sum(training_compute(t) or 0 for t in study.trials("done"))
+    assert compute[-1] > done_only  # children pruned before the last complete one count

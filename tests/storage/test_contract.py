@@ -131,10 +131,25 @@ def test_a_finished_trial_is_never_overwritten(store, study):
     assert store.trials(study.id) == first
     store.record_result(study.id, "missing", status="done")  # no such trial: nothing happens
     assert store.trial(study.id, "missing") is None
-    with pytest.raises(ValueError, match="'done' or 'failed'"):
+    with pytest.raises(ValueError, match="'done', 'failed' or 'pruned'"):
         store.record_result(study.id, "c1", status="running")
-    with pytest.raises(ValueError, match="'done' or 'failed'"):
+    with pytest.raises(ValueError, match="'done', 'failed' or 'pruned'"):
         store.record_result(study.id, "c1", status="complete")
+
+
+def test_a_pruned_trial_keeps_its_step_value_and_compute_and_is_final(store, study):
+    store.add_proposals(study.id, [("c1", 1, None)])
+    reached = {"pruned": {"step": 2, "value": 0.61}, "curve": [[1, 0.5], [2, 0.61]]}
+    store.record_result(
+        study.id, "c1", status=TrialState.PRUNED, metrics={"examples": 40, "mult_adds": 7, "extra": reached}
+    )
+    pruned = store.trial(study.id, "c1")
+    assert (pruned.status, pruned.accuracy, pruned.examples, pruned.extra) == ("pruned", None, 40, reached)
+    assert pruned.status.finished and store.trials(study.id, "pruned") == [pruned]
+    store.record_result(study.id, "c1", status="done", metrics={"accuracy": 0.9})
+    store.mark_running(study.id, "c1", "w2")
+    store.retry_trial(study.id, "c1")
+    assert store.trial(study.id, "c1") == pruned
 
 
 def test_retry_reopens_only_a_machinery_failure(store, study):
@@ -178,8 +193,9 @@ def test_trials_are_filtered_by_status(store, study):
     store.mark_running(study.id, "c1", "w")
     store.record_result(study.id, "c2", status="done", metrics={"accuracy": 0.5})
     store.record_result(study.id, "c3", status="failed", error="x")
+    store.record_result(study.id, "c4", status="pruned", metrics={"extra": {"pruned": {"step": 1, "value": 0.1}}})
     by_status = {state: [t.cell for t in store.trials(study.id, state)] for state in TrialState}
-    assert by_status == {"pending": ["c0", "c4"], "running": ["c1"], "done": ["c2"], "failed": ["c3"]}
+    assert by_status == {"pending": ["c0"], "running": ["c1"], "done": ["c2"], "failed": ["c3"], "pruned": ["c4"]}
     assert [t.cell for t in store.trials(study.id, "done")] == ["c2"]  # a plain string works as well
     with pytest.raises(ValueError):
         store.trials(study.id, "complete")

@@ -25,3 +25,13 @@ def fails_on_skip_heavy(trial: pnas.Trial) -> float:
     if str(trial.cell).count("skip_connect") >= 3:
         raise pnas.TrialFailed("too many skips for this loop")
     return table_accuracy(trial)
+
+
+def reported_curve(trial: pnas.Trial) -> float:
+    """Reports a curve rising to the table's accuracy over 5 steps, and stops when the study says so."""
+    final = table_accuracy(trial)
+    for step in range(1, 5):
+        trial.report(final * (0.6 + 0.1 * step) - 0.02 * (sum(map(ord, str(trial.cell))) % 5), step)
+        if trial.should_prune():
+            raise pnas.TrialPruned()
+    return final

@@ -17,6 +17,7 @@ CATALOG_KEYS = {
     "predictors": "predictor",
     "evaluators": "evaluator",
     "executors": "executor",
+    "pruners": "pruner",
 }
 """``pnas list`` key -> the study configuration's section."""
 
@@ -58,7 +59,7 @@ OPERATOR_HELP = {
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def list_names(as_json: bool) -> None:
-    """Spaces, strategies, predictors, evaluators, executors, data sets, networks and operators."""
+    """Spaces, strategies, predictors, evaluators, executors, pruners, data sets, networks and operators."""
     names = catalog()
     if as_json:
         emit_json(names)

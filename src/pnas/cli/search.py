@@ -46,7 +46,7 @@ from pnas.study.reading import trial_json
 
 class ProgressReporter(Reporter):
     """What a search does, on stderr. On a terminal, a bar per round: children done of the round's,
-    failed, pruned (always 0: no strategy prunes yet), the best accuracy so far, elapsed time and ETA,
+    failed, pruned, the best accuracy so far, elapsed time and ETA,
     and the current child's epochs. In a log (stderr not a terminal), one line per finished child.
     Both say what happens before the first child: the data loading, the workers starting."""
 
@@ -68,7 +68,7 @@ class ProgressReporter(Reporter):
             transient=False,
         )
         self.children_task: Any = None
-        self.finished = self.total = self.failed = 0
+        self.finished = self.total = self.failed = self.pruned = 0
         self.best: float | None = None
         self.goal: Any = None
         self.epoch_task: Any = None
@@ -86,7 +86,7 @@ class ProgressReporter(Reporter):
         self.progress.stop()
 
     def study_started(self, study: Study, resumed: bool) -> None:
-        done = sum(t.status in ("done", "failed") for t in study.trials())
+        done = sum(t.status in ("done", "failed", "pruned") for t in study.trials())
         verb = (
             f"resuming study {study.name!r} ({count(done, 'child', 'children')} already recorded)"
             if resumed
@@ -103,7 +103,7 @@ class ProgressReporter(Reporter):
             self.epoch_task = None
         if self.children_task is not None:
             self.progress.update(self.children_task, description=f"round {self.round}")
-        self.round, self.finished, self.total, self.failed = round_, total - todo, total, 0
+        self.round, self.finished, self.total, self.failed, self.pruned = round_, total - todo, total, 0, 0
         self.children_task = self.progress.add_task(
             f"round {round_}", total=total, completed=total - todo, tally=self._tally()
         )
@@ -112,7 +112,7 @@ class ProgressReporter(Reporter):
 
     def _tally(self) -> str:
         best = "-" if self.best is None else f"{self.best:.4f}"
-        return f"failed {self.failed}  pruned 0  best {best}"
+        return f"failed {self.failed}  pruned {self.pruned}  best {best}"
 
     def _in_flight(self) -> str:
         if self.starting is not None:
@@ -153,12 +153,18 @@ class ProgressReporter(Reporter):
         result = outcome.result
         if outcome.error:
             self.failed += 1
+        elif outcome.pruned is not None:
+            self.pruned += 1  # its result holds only its costs so far: never a best
         elif result is not None and (self.goal is None or not self.goal.violations(measured_values(result))):
             self.best = result.accuracy if self.best is None else max(self.best, result.accuracy)
         if self.children_task is not None:
             self.progress.update(self.children_task, advance=1, description=self._in_flight(), tally=self._tally())
         if outcome.error:
             self.message(f"[yellow]child failed[/]: {outcome.key}: {outcome.error}")
+        elif self.lines and outcome.pruned is not None:
+            step, value = outcome.pruned
+            self.message(f"round {self.round} child {self.finished}/{self.total}: pruned at step {step} "
+                         f"(value {value:.4f}) on {outcome.worker}  {outcome.key}")  # fmt: skip
         elif self.lines and result is not None:
             elapsed = time.time() - self.started
             self.message(
@@ -229,9 +235,11 @@ def _trial_line(rank: int, t: dict[str, Any]) -> str:
 def print_summary(study: Study, top: int = 5) -> None:
     doc = summary_json(study, top)
     totals = doc["totals"]
+    pruning = "pruner" in doc["config"] or totals["pruned"] > 0
+    pruned = f"{totals['pruned']} pruned, " if pruning else ""
     click.echo(
         f"study {study.name!r} ({doc['state']}): {count(totals['models'], 'model')} trained, {totals['failed']} failed, "
-        f"{totals['pending']} pending; {count(totals['examples'], 'training example')}, "
+        f"{pruned}{totals['pending']} pending; {count(totals['examples'], 'training example')}, "
         f"{totals['train_seconds']:.0f} s of training"
     )
     goal = study.goal
@@ -240,7 +248,7 @@ def print_summary(study: Study, top: int = 5) -> None:
         click.echo(f"objectives: {', '.join(goal.objectives)}; limits: {limits}")
     multi, latency = goal.multi, goal.uses_latency
     timed = any(r["fit_seconds"] is not None for r in doc["rounds"])
-    header = "round  done  failed  pending  best_acc  predictor_spearman"
+    header = f"round  done  failed{'  pruned' if pruning else ''}  pending  best_acc  predictor_spearman"
     header += ("  hypervolume" if multi else "") + ("  latency_spearman" if latency else "")
     click.echo(header + ("  fit_s  rank_s" if timed else ""))
     for r in doc["rounds"]:
@@ -248,8 +256,10 @@ def print_summary(study: Study, top: int = 5) -> None:
         volume += f"  {_fraction_text(r['latency_spearman']):>16}" if latency else ""
         if timed:
             volume += f"  {_seconds_text(r['fit_seconds']):>5}  {_seconds_text(r['rank_seconds']):>6}"
+        stopped = f"  {r['pruned']:>6}" if pruning else ""
         click.echo(
-            f"{r['b']:>5}  {r['done']:>4}  {r['failed']:>6}  {r['pending']:>7}  {_fraction_text(r['best_accuracy']):>8}  "
+            f"{r['b']:>5}  {r['done']:>4}  {r['failed']:>6}{stopped}  {r['pending']:>7}  "
+            f"{_fraction_text(r['best_accuracy']):>8}  "
             f"{_fraction_text(r['spearman']):>18}{volume}"
         )
     over = sum(r["over_limit"] for r in doc["rounds"])
@@ -313,7 +323,7 @@ SHARED_HELP = {
 }
 """The help of the flags that set every chosen component that declares them."""
 
-HELP_FROM = ("evaluator", "space", "strategy", "executor", "predictor")
+HELP_FROM = ("evaluator", "space", "strategy", "executor", "pruner", "predictor")
 """Whose help text a flag shares by several sections shows (a training flag: the evaluator's)."""
 
 

@@ -14,6 +14,7 @@ continued on other data than it was made with.
 from __future__ import annotations
 
 import hashlib
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -70,8 +71,52 @@ class ChildFailed(Exception):
     """A child that could not be evaluated (NaN loss, timeout, ...): recorded, the search goes on."""
 
 
+class TrialPruned(Exception):
+    """Raised by an evaluator (or a user's objective) told to stop a child early: the trial is recorded
+    ``pruned`` with the ``step`` and ``value`` it reached (an objective may leave them out: its last
+    ``trial.report`` gives them). ``result`` carries the costs up to where it stopped (its ``examples``
+    and ``seconds``: the compute a pruned child took), its accuracy being ``value``."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        step: int | None = None,
+        value: float | None = None,
+        result: EvalResult | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.step, self.value, self.result = step, value, result
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keyword arguments survive pickling (to and from workers)
+        return (_pruned, (str(self), self.step, self.value, self.result))
+
+
+def _pruned(message: str, step: int | None, value: float | None, result: EvalResult | None) -> TrialPruned:
+    return TrialPruned(message, step=step, value=value, result=result)
+
+
 ProgressCallback = Callable[[dict[str, Any]], None]
 """Receives progress events such as ``{"epoch": 1, "epochs": 3}`` from an evaluator."""
+
+ReportCallback = Callable[[int, float], bool]
+"""``report(step, value)``: an evaluator that reports (:attr:`Evaluator.reports_steps`) calls it after each
+step but its last with the validation accuracy so far; True means stop now (raise :class:`TrialPruned`)."""
+
+
+def check_report(step: Any, value: Any) -> tuple[int, float]:
+    """A reported (step, value), checked: a whole step >= 0 and a finite value (a ValueError saying which)."""
+    if isinstance(step, bool) or not isinstance(step, int) and not (isinstance(step, float) and step.is_integer()):
+        raise ValueError(f"a report's step is a whole number >= 0, got {step!r}")
+    if int(step) < 0:
+        raise ValueError(f"a report's step is a whole number >= 0, got {step!r}")
+    try:
+        number = float(value) if not isinstance(value, str | bytes | bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise ValueError(f"a report's value is a finite number (the validation accuracy so far), got {value!r}")
+    return int(step), number
 
 
 class Evaluator(ABC):
@@ -80,7 +125,12 @@ class Evaluator(ABC):
     name: str
 
     @abstractmethod
-    def evaluate(self, cell: Any, progress: ProgressCallback | None = None) -> EvalResult: ...
+    def evaluate(
+        self, cell: Any, progress: ProgressCallback | None = None, *, report: ReportCallback | None = None
+    ) -> EvalResult:
+        """The cell's result. ``report`` is given only to an evaluator that :attr:`reports_steps` (and only
+        while the study's pruner may stop children): it is called after each step but the last, and when
+        it returns True the evaluator stops and raises :class:`TrialPruned` with the step and value."""
 
     def prepare(self) -> None:
         """Load what every child needs and fail with a clear error before the study starts."""
@@ -100,6 +150,10 @@ class Evaluator(ABC):
         """A fixed batch of the study's training images (None: this evaluator reads no images). Call it
         after :meth:`prepare`; the same settings give the same batch, so scores computed on it can be kept."""
         return None
+
+    reports_steps: bool = False
+    """Whether :meth:`evaluate` reports a value after each step (an epoch, or a fraction of one) through its
+    ``report`` callback and stops when told to (:class:`TrialPruned`): only such an evaluator can be pruned."""
 
     takes_trials: bool = False
     """Whether :meth:`evaluate` is given the whole :class:`pnas.Trial` (number, round, cell, the study's

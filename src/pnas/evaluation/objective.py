@@ -1,7 +1,9 @@
 """A user's objective as an evaluator: ``study.optimize(objective)`` and ``--evaluator objective``.
 
 The objective is a function ``objective(trial) -> float | EvalResult`` (the validation accuracy as a
-fraction in [0, 1]); it raises :class:`pnas.TrialFailed` for a cell it cannot evaluate. Worker
+fraction in [0, 1]); it raises :class:`pnas.TrialFailed` for a cell it cannot evaluate. It may report
+the value after each step (``trial.report(value, step)``), ask ``trial.should_prune()`` and raise
+:class:`pnas.TrialPruned` to stop: the study's pruner decides as it does for the built-in evaluators. Worker
 processes rebuild it from its import path (``package.module:function``), so an objective run on
 several workers must be a function at the top level of an importable module (or of the script that
 runs the study, when the script guards its own work with ``if __name__ == "__main__":``).
@@ -15,7 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from pnas.config import option
-from pnas.evaluation.base import EVALUATORS, ChildFailed, EvalResult, Evaluator, EvaluatorSpec, ProgressCallback
+from pnas.evaluation.base import (
+    EVALUATORS,
+    ChildFailed,
+    EvalResult,
+    Evaluator,
+    EvaluatorSpec,
+    ProgressCallback,
+    ReportCallback,
+    TrialPruned,
+)
 
 Objective = Callable[[Any], Any]
 
@@ -54,6 +65,7 @@ class ObjectiveEvaluator(Evaluator):
 
     name = "objective"
     takes_trials = True
+    reports_steps = True
 
     def __init__(self, objective: str | Objective) -> None:
         if isinstance(objective, str):
@@ -66,15 +78,24 @@ class ObjectiveEvaluator(Evaluator):
             except ValueError:
                 self.path = None  # fine in this process; a worker pool asks for the path and says why not
 
-    def evaluate(self, cell: Any, progress: ProgressCallback | None = None) -> EvalResult:
-        from pnas.study.trial import TrialFailed, as_result
+    def evaluate(
+        self, cell: Any, progress: ProgressCallback | None = None, *, report: ReportCallback | None = None
+    ) -> EvalResult:
+        """``cell`` is the :class:`pnas.Trial`; its ``report`` asks ``report`` (where the study gives one)."""
+        from pnas.study.trial import Trial, TrialFailed, as_result
 
+        if report is not None and isinstance(cell, Trial):
+            cell.bind(report)
         try:
             value = as_result(self.objective(cell))
         except TrialFailed as exc:
             raise ChildFailed(str(exc) or "the objective said the trial failed") from None
+        except TrialPruned as exc:
+            raise _where(exc, cell) from None
         if isinstance(value, TrialFailed):
             raise ChildFailed(str(value) or "the objective said the trial failed")
+        if isinstance(value, TrialPruned):
+            raise _where(value, cell)
         return value
 
     def config(self) -> dict[str, Any]:
@@ -84,6 +105,17 @@ class ObjectiveEvaluator(Evaluator):
         """What a worker process rebuilds it from: the objective's import path (a ValueError saying why
         when the objective has none)."""
         return EvaluatorSpec(self.name, {"objective_function": self.path or import_path(self.objective)})
+
+
+def _where(pruned: TrialPruned, trial: Any) -> TrialPruned:
+    """``pruned`` with the step and value it stopped at: the trial's last report where the objective gave none."""
+    if pruned.step is not None and pruned.value is not None:
+        return pruned
+    reports = getattr(trial, "reports", None) or []
+    if not reports:
+        return pruned  # recorded failed: pruned before reporting anything
+    step, value = reports[-1]
+    return TrialPruned(str(pruned), step=step, value=value, result=pruned.result)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,12 @@ from pnas.limits import MAX_BATCH_SIZE, MAX_CELLS_PER_STACK, MAX_EPOCHS, MAX_FIL
 DEVICES = ("cpu", "cuda", "auto")
 
 
+def _pruning_decides(config: Any) -> str:
+    """When a child reports decides results only while the study's pruner may stop children (a study stores
+    a ``[pruner]`` section only then); otherwise nothing is reported and it changes nothing."""
+    return RESULT if hasattr(config, "get") and isinstance(config.get("pruner"), dict) else RUNTIME
+
+
 def _device_decides(config: Any) -> str:
     """Where children train is a runtime choice, until latency is measured: then it decides results."""
     evaluator = config.get("evaluator") if hasattr(config, "get") else None
@@ -121,6 +127,14 @@ class TrainingConfig(Options):
         choices=AUGMENTATIONS,
     )
 
+    report_every: float = option(
+        1.0,
+        "Epochs between the validation accuracies a child reports to the study's pruner (1: after every epoch, "
+        "0.5: every half epoch); report k comes after k x report_every epochs, never at the last step. Only a "
+        "study with a pruner asks for reports: otherwise nothing is measured and results are the same.",
+        above=0,
+        decides=_pruning_decides,
+    )
     measure_latency: bool = option(
         False,
         "Measure every trained child's inference latency on the study's device (latency_ms at batch 1, "

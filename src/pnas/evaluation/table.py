@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pnas.config import option
-from pnas.evaluation.base import EVALUATORS, ChildFailed, EvalResult, Evaluator, ProgressCallback
+from pnas.evaluation.base import EVALUATORS, ChildFailed, EvalResult, Evaluator, ProgressCallback, ReportCallback
 from pnas.space import create_space
 
 SHIPPED_TABLE = "nb201_12epoch.csv"
@@ -283,7 +283,9 @@ class TableEvaluator(Evaluator):
             self._costs = create_space(self.space_name).benchmark_cost_model(self.metric) or False
         return self._costs or None
 
-    def evaluate(self, cell: Any, progress: ProgressCallback | None = None) -> EvalResult:
+    def evaluate(
+        self, cell: Any, progress: ProgressCallback | None = None, *, report: ReportCallback | None = None
+    ) -> EvalResult:
         if isinstance(cell, str):
             cell = create_space(self.space_name).parse(cell)
         row = self.table.rows.get(cell)
@@ -291,14 +293,14 @@ class TableEvaluator(Evaluator):
             raise CellNotInTable(f"cell {cell} is not in table {self.table.source}")
         if self.metric not in row:
             raise CellNotInTable(f"table {self.table.source} has no {self.metric!r} value for cell {cell}")
-        report = None
+        held_out = None
         if self.report_metric is not None and self.report_metric in row:
-            report = row[self.report_metric] / 100.0
+            held_out = row[self.report_metric] / 100.0
         costs = self.cost_model()
         params, mult_adds = costs(cell) if costs is not None else (None, None)
         return EvalResult(
             accuracy=row[self.metric] / 100.0,
-            report_accuracy=report,
+            report_accuracy=held_out,
             params=params,
             mult_adds=mult_adds,
             examples=0,

@@ -35,6 +35,8 @@ from pnas.evaluation.base import (
     Evaluator,
     Probe,
     ProgressCallback,
+    ReportCallback,
+    TrialPruned,
 )
 from pnas.evaluation.data import DataSplits, dataset_fingerprint, load_dataset, load_test
 from pnas.evaluation.latency import hardware_name, measure_latency
@@ -159,6 +161,7 @@ class TrainingEvaluator(Evaluator):
 
     name = "train"
     needs_workers = True
+    reports_steps = True
 
     def __init__(self, **settings: Any) -> None:
         known = {f.name for f in fields(TrainingConfig)}
@@ -275,9 +278,12 @@ class TrainingEvaluator(Evaluator):
             cell, self.settings, in_channels=d.channels, num_classes=d.num_classes, image_size=d.image_size
         )
 
-    def train(self, cell: Cell | str, progress: ProgressCallback | None = None) -> TrainedChild:
+    def train(
+        self, cell: Cell | str, progress: ProgressCallback | None = None, report: ReportCallback | None = None
+    ) -> TrainedChild:
         """The trained child, in eval mode. Deterministic: the same cell and settings give the same
-        weights in any process (on the same device kind, torch build and thread count)."""
+        weights in any process (on the same device kind, torch build and thread count), whether or not it
+        reports (``report``: see :meth:`evaluate`); a child told to stop raises :class:`TrialPruned`."""
         s = self.settings
         start = time.monotonic()
         if isinstance(cell, str):
@@ -290,7 +296,7 @@ class TrainingEvaluator(Evaluator):
         with torch_threads(s.threads), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = self.build(cell).to(device)
-            child = self._train(model, train_x, train_y, seed, start, progress)
+            child = self._train(model, train_x, train_y, seed, start, progress, report)
             if s.bn_recalibration:
                 with autocast(device, s.precision):
                     recalibrate_batch_norm(model, train_x[: s.bn_recalibration], min(s.batch_size, s.bn_recalibration))
@@ -309,12 +315,14 @@ class TrainingEvaluator(Evaluator):
         with torch_threads(s.threads), autocast(device, s.precision):
             return accuracy(child.model, test_x.to(device), test_y.to(device))
 
-    def evaluate(self, cell: Cell | str, progress: ProgressCallback | None = None) -> EvalResult:
+    def evaluate(
+        self, cell: Cell | str, progress: ProgressCallback | None = None, *, report: ReportCallback | None = None
+    ) -> EvalResult:
         s = self.settings
         start = time.monotonic()
         device = resolve_device(s.device)
         _, _, val_x, val_y = self._tensors(device)
-        child = self.train(cell, progress)
+        child = self.train(cell, progress, report)
         with torch_threads(s.threads), autocast(device, s.precision):
             val_accuracy = accuracy(child.model, val_x, val_y)
         d = self.data()
@@ -342,11 +350,14 @@ class TrainingEvaluator(Evaluator):
         seed: int,
         start: float,
         progress: ProgressCallback | None,
+        report: ReportCallback | None = None,
     ) -> TrainedChild:
         """SGD + momentum, cosine per step, over ``x`` where it lies.
 
         Losses stay on the device and are read back every :data:`PROGRESS_EVERY` steps and at
         each epoch's end, so a GPU is not stopped after every step to report one number.
+        With ``report``, the validation accuracy is measured every ``report_every`` epochs (but at the
+        end) and reported; the measurement leaves the training as it was (see :meth:`_measure`).
         """
         s = self.settings
         batch = min(s.batch_size, len(x))
@@ -366,6 +377,7 @@ class TrainingEvaluator(Evaluator):
             forward = torch.compile(model)
         compile_seconds: float | None = None
         model.train()
+        points = report_points(s.report_every, steps_per_epoch, total) if report is not None else {}
         step = 0
         epoch_loss = float("nan")
         losses = torch.zeros(steps_per_epoch, dtype=torch.float64, device=x.device)
@@ -405,8 +417,54 @@ class TrainingEvaluator(Evaluator):
                     if progress is not None:
                         progress({"epoch": epoch, "epochs": s.epochs, "step": i + 1, "steps": steps_per_epoch,
                                   "loss": float(losses[: i + 1].mean())})  # fmt: skip
+                if step in points:
+                    assert report is not None
+                    _check_finite(losses, checked, i + 1, epoch)
+                    value = self._measure(model, x)
+                    if report(points[step], value):
+                        raise self._pruned(model, points[step], value, step * batch, start)
             epoch_loss = float(losses.mean())
         return TrainedChild(model, total * batch, epoch_loss, compile_seconds)
+
+    def _pruned(self, model: nn.Module, step: int, value: float, examples: int, start: float) -> TrialPruned:
+        """What a child told to stop raises: where it stopped, and its costs so far (its compute counts)."""
+        d = self.data()
+        costs = EvalResult(
+            value,
+            params=count_params(model),
+            mult_adds=count_mult_adds(model, (d.channels, d.image_size, d.image_size)),
+            examples=examples,
+            seconds=time.monotonic() - start,
+        )
+        return TrialPruned(f"pruned at report {step}", step=step, value=value, result=costs)
+
+    def _measure(self, model: nn.Module, train_x: torch.Tensor) -> float:
+        """The validation accuracy of ``model`` now, as a finished child's is measured (BN recalibrated
+        first), leaving the training exactly as it was: BN statistics and the random state are restored."""
+        s = self.settings
+        device = train_x.device
+        _, _, val_x, val_y = self._tensors(device)
+        kept = {name: buffer.clone() for name, buffer in model.named_buffers()}
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), autocast(device, s.precision):
+            if s.bn_recalibration:
+                recalibrate_batch_norm(model, train_x[: s.bn_recalibration], min(s.batch_size, s.bn_recalibration))
+            value = accuracy(model, val_x, val_y)
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                buffer.copy_(kept[name])
+        model.train()
+        return value
+
+
+def report_points(every: float, steps_per_epoch: int, total: int) -> dict[int, int]:
+    """Training step -> report number: report k after ``k * every`` epochs (rounded to a step), before the last."""
+    points: dict[int, int] = {}
+    k = 1
+    while (step := max(1, round(k * every * steps_per_epoch))) < total:
+        points.setdefault(step, k)
+        k += 1
+    return points
 
 
 @dataclass

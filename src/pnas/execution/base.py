@@ -11,18 +11,33 @@ Every backend follows the same fault rules: a child's own failure (an
 exception, a NaN loss, running past its time limit) is an outcome with an
 error; a failure of the machinery under it (its worker died, its node left)
 is retried, and after the retries is an outcome with ``machinery=True``.
+
+An executor that :attr:`Executor.judges` takes a ``judge`` too: a child that
+reports (``Evaluator.reports_steps``) asks it at each step whether to stop
+(``judge(key, step, value)``: True stop, False go on, None not decidable yet:
+ask again once anything else has happened, a report, an outcome or a death).
+Jobs are started in the order given (the study gives them in trial order), so
+the child that waits is never the one every other waits for.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pnas.config import RUNTIME, option
-from pnas.evaluation.base import EvalResult
+from pnas.evaluation.base import (
+    EvalResult,
+    Evaluator,
+    ProgressCallback,
+    ReportCallback,
+    TrialPruned,
+    check_report,
+)
 from pnas.registry import Registry
 
 
@@ -86,7 +101,46 @@ class Outcome:
     machinery: bool = False
     """The failure was the machinery's (the worker died, a node left), not the child's own: such a
     child is recorded failed only after its retries, and is trained again when the study resumes."""
+    pruned: tuple[int, float] | None = None
+    """(step, value) where the child was stopped early; ``result`` then holds its costs up to there."""
 
+
+PRUNED_UNREPORTED = "TrialPruned was raised before any value was reported: report the value reached first"
+"""The error of a child that said it was pruned without saying where (recorded failed)."""
+
+
+def evaluate_job(
+    evaluator: Evaluator,
+    cell: Any,
+    progress: ProgressCallback | None,
+    report: ReportCallback | None,
+    *,
+    debug: bool = False,
+) -> tuple[EvalResult | None, str | None, tuple[int, float] | None]:
+    """(result, error, pruned) of one child, as every executor records it: ``report`` is passed only when
+    given (an evaluator that does not report takes none); an exception is the child's error (its traceback
+    printed with ``debug``)."""
+    try:
+        if report is None:
+            return evaluator.evaluate(cell, progress=progress), None, None
+        asked = report
+
+        def checked(step: int, value: float) -> bool:  # a bad report is the child's failure, not the study's
+            return asked(*check_report(step, value))
+
+        return evaluator.evaluate(cell, progress=progress, report=checked), None, None
+    except TrialPruned as exc:
+        if exc.step is None or exc.value is None:
+            return None, PRUNED_UNREPORTED, None
+        return exc.result or EvalResult(float(exc.value)), None, (int(exc.step), float(exc.value))
+    except Exception as exc:  # a failed child is recorded; the search goes on
+        if debug:
+            traceback.print_exc()
+        return None, describe_error(exc), None
+
+
+Judge = Callable[[str, int, float], "bool | None"]
+"""``judge(job_key, step, value)``: whether the child stops at this step (None: not decidable yet)."""
 
 EventCallback = Callable[[str, dict[str, Any]], None]
 """Called as ``on_event(job_key, event)``; events are ``{"type": "start", "worker": ...}``,
@@ -105,9 +159,15 @@ class Executor(ABC):
     stop_after_failures: int = DEFAULT_STOP_AFTER_FAILURES
     """Read by the study driver: a run whose first this many children all fail with one error stops."""
 
+    judges: bool = False
+    """Whether :meth:`run` takes a ``judge`` and lets reporting children ask it (see the module docstring):
+    only such an executor runs a study whose pruner may stop children."""
+
     @abstractmethod
-    def run(self, jobs: Sequence[Job], on_event: EventCallback | None = None) -> Iterator[Outcome]:
-        """Evaluate every job; yield each outcome as soon as it is known."""
+    def run(
+        self, jobs: Sequence[Job], on_event: EventCallback | None = None, judge: Judge | None = None
+    ) -> Iterator[Outcome]:
+        """Evaluate every job, starting them in the order given; yield each outcome as soon as it is known."""
 
     def slots(self) -> int:
         """Children this executor runs at once: a strategy that proposes in batches proposes this many

@@ -9,7 +9,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,10 +27,12 @@ from pnas.execution.base import (
     Executor,
     ExecutorOptions,
     Job,
+    Judge,
     Outcome,
     TimeLimit,
     check_fault_options,
     describe_error,
+    evaluate_job,
     timeout_error,
 )
 
@@ -83,11 +84,17 @@ class InProcessExecutor(Executor):
     """Evaluates jobs one after the other in this process: the simplest path (a child here cannot be
     stopped from outside, so a time limit needs a worker process: :func:`local_executor` sees to it)."""
 
+    judges = True
+    """Children run one after the other, so every earlier child has ended when one asks: the judge decides at once."""
+
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
-    def run(self, jobs: Sequence[Job], on_event: EventCallback | None = None) -> Iterator[Outcome]:
+    def run(
+        self, jobs: Sequence[Job], on_event: EventCallback | None = None, judge: Judge | None = None
+    ) -> Iterator[Outcome]:
+        asks = judge is not None and self.evaluator.reports_steps
         for job in jobs:
             started = time.time()
             if on_event:
@@ -97,11 +104,12 @@ class InProcessExecutor(Executor):
                 if on_event:
                     on_event(key, {"type": "progress", **event})
 
-            try:
-                result, error = self.evaluator.evaluate(job.cell, progress=progress), None
-            except Exception as exc:  # a failed child is recorded; the search goes on
-                result, error = None, describe_error(exc)
-            yield Outcome(job.key, result, error, self.worker, started, time.time())
+            def report(step: int, value: float, key: str = job.key) -> bool:
+                assert judge is not None
+                return judge(key, step, value) is True
+
+            result, error, pruned = evaluate_job(self.evaluator, job.cell, progress, report if asks else None)
+            yield Outcome(job.key, result, error, self.worker, started, time.time(), pruned=pruned)
 
 
 # --- process pool -------------------------------------------------------------
@@ -169,10 +177,26 @@ def _send(conn: Connection, message: tuple[Any, ...]) -> None:
         _parent_gone()
 
 
+def _ask(conn: Connection, key: str, step: int, value: float) -> bool:
+    """A worker's ``report``: send the child's value and wait for the driver's decision (True: stop)."""
+    _send(conn, ("report", key, step, value))
+    try:
+        answer = conn.recv()
+    except (EOFError, OSError):  # the parent closed the pipe, or died
+        _parent_gone()
+    if not (isinstance(answer, tuple) and answer[0] == "decision"):
+        _parent_gone()  # told to stop (None) while waiting: the run is over
+    return bool(answer[1])
+
+
 def _worker_main(
     conn: Connection, parent: int, death_signal: int, spec: EvaluatorSpec, threads: int, gpu: str | None
 ) -> None:
-    """A pool worker: build the evaluator once, then evaluate each job sent on ``conn`` until told to stop."""
+    """A pool worker: build the evaluator once, then evaluate each job sent on ``conn`` until told to stop.
+
+    Messages: the driver sends ``(key, cell, asks)`` per job (``asks``: report each step and wait for
+    ``("decision", stop)``), then None to stop; the worker sends ``("event", key, event)``, ``("report", key,
+    step, value)`` and ``("result", key, result, error, worker, started, finished, pruned)``."""
     _exit_with_parent(parent, death_signal)
     # Ctrl-C is the parent's to handle: it stops the pool, and interrupted children are trained again on resume
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -195,22 +219,22 @@ def _worker_main(
             _parent_gone()
         if message is None:
             return
-        key, cell = message
+        key, cell, asks = message
         started = time.time()
         _send(conn, ("event", key, {"type": "start", "worker": name}))
 
         def progress(event: dict[str, Any], key: str = key) -> None:
             _send(conn, ("event", key, {"type": "progress", **event}))
 
-        result, error = None, setup_error
+        def report(step: int, value: float, key: str = key) -> bool:
+            return _ask(conn, key, step, value)
+
+        result, error, pruned = None, setup_error, None
         if evaluator is not None:
-            try:
-                result = evaluator.evaluate(cell, progress=progress)
-            except Exception as exc:  # the child's own failure: recorded, the search goes on
-                error = describe_error(exc)
-                if os.environ.get("PNAS_DEBUG"):
-                    traceback.print_exc()
-        _send(conn, ("result", key, result, error, name, started, time.time()))
+            debug = bool(os.environ.get("PNAS_DEBUG"))
+            asking = report if asks and evaluator.reports_steps else None
+            result, error, pruned = evaluate_job(evaluator, cell, progress, asking, debug=debug)
+        _send(conn, ("result", key, result, error, name, started, time.time(), pruned))
 
 
 def visible_gpus() -> list[str]:
@@ -235,6 +259,8 @@ class _Worker:
     started: float = 0.0
     began: float | None = None
     """When the worker reported that it started the child (its time limit counts from then)."""
+    question: tuple[int, float, float] | None = None
+    """(step, value, since when) of a report the child waits on a decision for (its time limit stops meanwhile)."""
 
 
 def _death_reason(process: BaseProcess) -> str:
@@ -337,7 +363,14 @@ class ProcessPoolExecutor(Executor):
             worker.process.kill()
         worker.process.join(timeout=5)
 
-    def run(self, jobs: Sequence[Job], on_event: EventCallback | None = None) -> Iterator[Outcome]:
+    judges = True
+    """A child that reports waits in its worker for the judge's decision; waiting questions are asked again
+    whenever a message, an outcome or a death arrives. Jobs start in the order given, and a retried job goes
+    first, so the earliest open child always runs and the rest never wait on a child that cannot."""
+
+    def run(
+        self, jobs: Sequence[Job], on_event: EventCallback | None = None, judge: Judge | None = None
+    ) -> Iterator[Outcome]:
         todo: deque[Job] = deque(jobs)
         attempts: dict[str, int] = {}
         running = 0
@@ -355,7 +388,8 @@ class ProcessPoolExecutor(Executor):
                         job = todo.popleft()
                         attempts[job.key] = attempts.get(job.key, 0) + 1
                         worker.job, worker.started, worker.began = job, time.time(), None
-                        worker.conn.send((job.key, job.cell))
+                        worker.question = None
+                        worker.conn.send((job.key, job.cell, judge is not None))
                         running += 1
                 busy = [w for w in self._pool if w.job is not None]
                 ready = set(mp_wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=self._wait()))
@@ -400,21 +434,43 @@ class ProcessPoolExecutor(Executor):
                     running -= 1
                     self._remove(worker)  # kills it: a child stuck anywhere, even in native code, stops
                     yield Outcome(job.key, None, timeout_error(self.child_timeout), name, started, time.time())
+                if judge is not None:
+                    self._answer(judge)
         except BaseException:  # Ctrl-C or the caller giving up: stop the children in flight now
             self._terminate()
             raise
 
+    def _answer(self, judge: Judge) -> None:
+        """Ask the judge every waiting question again and send each decision it can now give (the judge
+        recorded each report when first asked, so answers do not depend on the order asked); the time a child
+        waited does not count against its time limit."""
+        for worker in self._pool:
+            if worker.job is None or worker.question is None:
+                continue
+            step, value, since = worker.question
+            decision = judge(worker.job.key, step, value)
+            if decision is None:
+                continue
+            worker.question = None
+            if worker.began is not None:
+                worker.began += time.time() - since
+            try:
+                worker.conn.send(("decision", bool(decision)))
+            except OSError:  # it died meanwhile: its death is read at the next turn
+                pass
+
     def _wait(self) -> float:
-        """Seconds to wait for a message: at most 1, and never past a child's deadline."""
-        return self.limit.wait(w.began for w in self._pool if w.job is not None)
+        """Seconds to wait for a message: at most 1, and never past the deadline of a child not waiting."""
+        return self.limit.wait(w.began for w in self._pool if w.job is not None and w.question is None)
 
     def _overdue(self) -> list[_Worker]:
         now = time.time()
-        return [w for w in self._pool if w.job is not None and self.limit.overdue(w.began, now)]
+        return [w for w in self._pool if w.job is not None and w.question is None and self.limit.overdue(w.began, now)]
 
     @staticmethod
     def _receive(worker: _Worker, readable: bool, emit: EventCallback) -> tuple[Outcome | None, bool]:
-        """Read what the worker sent: (its outcome if it finished, whether its pipe is closed)."""
+        """Read what the worker sent: (its outcome if it finished, whether its pipe is closed). A report is
+        kept as the worker's question, for :meth:`_answer`."""
         if not readable and not worker.conn.poll():
             return None, False
         try:
@@ -424,9 +480,11 @@ class ProcessPoolExecutor(Executor):
                     if message[2].get("type") == "start":
                         worker.began = time.time()
                     emit(message[1], message[2])
+                elif message[0] == "report":
+                    worker.question = (message[2], message[3], time.time())
                 else:
-                    _, key, result, error, name, started, finished = message
-                    return Outcome(key, result, error, name, started, finished), False
+                    _, key, result, error, name, started, finished, pruned = message
+                    return Outcome(key, result, error, name, started, finished, pruned=pruned), False
         except (EOFError, OSError):
             return None, True
         return None, False

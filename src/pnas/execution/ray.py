@@ -46,6 +46,7 @@ from pnas.execution.base import (
     ExecutorOptions,
     ExecutorUnavailable,
     Job,
+    Judge,
     Outcome,
     TimeLimit,
     check_fault_options,
@@ -227,7 +228,10 @@ class RayExecutor(Executor):
         spec = self.evaluator.spec()
         return self._remote.remote(spec.name, spec.config, self._data_box(), job.key, self.gpus_per_child)
 
-    def run(self, jobs: Sequence[Job], on_event: EventCallback | None = None) -> Iterator[Outcome]:
+    def run(
+        self, jobs: Sequence[Job], on_event: EventCallback | None = None, judge: Judge | None = None
+    ) -> Iterator[Outcome]:
+        # judges is False: the study never passes a judge here, and refuses a pruner that may stop children
         ray = self.ray
         emit = on_event or (lambda key, event: None)
         todo: deque[Job] = deque(jobs)

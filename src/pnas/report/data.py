@@ -52,8 +52,8 @@ class StudyData:
         return best_of(self.trials, goal_of(self.config), top)
 
     def in_training_order(self) -> list[TrialRecord]:
-        """Finished children in the order they finished (proposal order where no time was recorded)."""
-        finished = [t for t in self.trials if t.status in ("done", "failed")]
+        """Finished children (pruned ones too) in the order they finished (proposal order where no time was recorded)."""
+        finished = [t for t in self.trials if t.status in ("done", "failed", "pruned")]
         return sorted(finished, key=lambda t: (t.finished if t.finished is not None else math.inf, t.number))
 
     def totals(self) -> dict[str, Any]:

@@ -15,7 +15,8 @@ What is immutable once written:
   its ``state`` (:meth:`~StudyStorage.set_study_state`) change.
 * A trial's ``number``, ``cell`` and ``round``, given by the first
   :meth:`~StudyStorage.add_proposals` that names the cell.
-* A finished trial (:attr:`TrialState.DONE` or :attr:`TrialState.FAILED`):
+* A finished trial (:attr:`TrialState.DONE`, :attr:`TrialState.FAILED` or
+  :attr:`TrialState.PRUNED`):
   :meth:`~StudyStorage.mark_running` and :meth:`~StudyStorage.record_result`
   leave it as it is. The exceptions concern failures that say nothing about
   the cell: :meth:`~StudyStorage.retry_trial` reopens a trial that failed only
@@ -23,8 +24,11 @@ What is immutable once written:
   and :meth:`~StudyStorage.mark_machinery_failure` gives a failed trial that
   mark (a study stopped because its children all failed the same way).
 
-A trial goes ``pending -> running -> done | failed``; a pending or running
-trial left by a killed process is simply trained again on resume.
+A trial goes ``pending -> running -> done | failed | pruned``; a pending or
+running trial left by a killed process is simply trained again on resume. A
+pruned trial was stopped early by the study's pruner: it is as final as a done
+one, and its ``extra`` keeps the step and value it reached
+(``{"pruned": {"step": s, "value": v}}``).
 
 Every write is durable when the call returns (the SQLite store commits one
 transaction per call), and a write that would change nothing writes nothing.
@@ -75,14 +79,16 @@ class TrialState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    PRUNED = "pruned"
+    """Stopped early by the study's pruner: final, never a result (see :mod:`pnas.pruners`)."""
 
     @property
     def finished(self) -> bool:
-        return self in (TrialState.DONE, TrialState.FAILED)
+        return self in FINISHED_STATES
 
 
 OPEN_STATES = (TrialState.PENDING, TrialState.RUNNING)
-FINISHED_STATES = (TrialState.DONE, TrialState.FAILED)
+FINISHED_STATES = (TrialState.DONE, TrialState.FAILED, TrialState.PRUNED)
 MACHINERY_FAILURE = "machinery"
 """``extra["failure"]`` of a trial that failed because its worker died or its node left."""
 
@@ -137,13 +143,13 @@ class StudyInfo:
 
 
 def finished_status(status: str) -> TrialState:
-    """The state a result may set: done or failed; anything else is a ValueError."""
+    """The state a result may set: done, failed or pruned; anything else is a ValueError."""
     try:
         state = TrialState(status)
     except ValueError:
         state = None
     if state is None or not state.finished:
-        raise ValueError(f"a result's status is 'done' or 'failed', got {status!r}")
+        raise ValueError(f"a result's status is 'done', 'failed' or 'pruned', got {status!r}")
     return state
 
 
@@ -247,7 +253,7 @@ class StudyStorage(Protocol):
         finished: float | None = None,
         provenance: dict[str, Any] | None = None,
     ) -> None:
-        """Finish an open trial as ``done`` or ``failed`` (any other status is a ValueError).
+        """Finish an open trial as ``done``, ``failed`` or ``pruned`` (any other status is a ValueError).
 
         ``metrics`` gives accuracy, report_accuracy, params, mult_adds,
         examples, seconds and ``extra`` (a JSON dict); ``worker`` and

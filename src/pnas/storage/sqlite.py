@@ -5,7 +5,7 @@ what else every reader (CLI, reports, a notebook on another machine) relies on:
 
 * One row per distinct cell per study (``UNIQUE(study_id, cell)``): a cell is
   never trained twice in a study.
-* A trial goes ``pending -> running -> done | failed``; ``done`` and ``failed``
+* A trial goes ``pending -> running -> done | failed | pruned``; finished
   rows are immutable. ``pending``/``running`` rows left by a killed process are
   simply evaluated again on resume.
 * Every write is its own transaction, committed before the call returns, so a
@@ -667,7 +667,7 @@ class StudyStore:
         finished: float | None = None,
         provenance: dict[str, Any] | None = None,
     ) -> None:
-        """Finish a trial (``done`` or ``failed``); a finished trial is never overwritten."""
+        """Finish a trial (``done``, ``failed`` or ``pruned``); a finished trial is never overwritten."""
         state = finished_status(status)
         m = dict(metrics or {})
         extra = m.pop("extra", None) or {}

@@ -173,6 +173,11 @@ class Strategy(ABC):
     def tell(self, proposal: Proposal, result: EvalResult | None) -> None:
         """``result`` is None when the child failed."""
 
+    def spent(self, compute: int) -> None:
+        """The training compute (forward mult-adds x training images) of the child just told, whatever its
+        outcome (a pruned child's up to where it stopped); 0 where unknown. A strategy with a compute budget
+        counts it; the default ignores it."""
+
     def warm_start(self, cell: Any, result: EvalResult | None) -> None:
         """A result obtained elsewhere (``study.add_trial``), told before the next ask. The default learns
         nothing from it: a cell the strategy proposes later is still never evaluated again, because its

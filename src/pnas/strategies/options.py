@@ -27,7 +27,27 @@ class BudgetOptions(GoalOptions):
         low=1,
         decides=GROWS,
     )
-    batch: int | None = option(None, "Cells proposed at once; default: the whole budget as one round.", low=1)
+    batch: int | None = option(
+        None,
+        "Cells proposed at once; default: the whole budget as one round (with --budget-compute: one per worker).",
+        low=1,
+    )
+    budget_compute: int | None = option(
+        None,
+        "Training compute to spend, in forward mult-adds x training images (as pnas status and the report count "
+        "it, pruned and failed children included): no batch is asked once the children told reach it, so the last "
+        "batch may pass it; --budget still caps the number of models (unset: no compute limit).",
+        low=1,
+        decides=GROWS,
+    )
+
+    def to_config(self) -> dict[str, Any]:
+        """As :class:`GoalOptions` stores them, ``budget_compute`` only when set (absent: no compute limit, what
+        every study made before it had)."""
+        config = super().to_config()
+        if config.get("budget_compute") is None:
+            config.pop("budget_compute", None)
+        return config
 
     @staticmethod
     def derive(values: dict[str, Any], context: DeriveContext) -> None:
@@ -37,6 +57,8 @@ class BudgetOptions(GoalOptions):
         if values.get("max_latency_ms") is not None and values.get("batch") is None:
             # latency is predicted from measured cells: propose in batches, so later ones can use the earlier
             values["batch"] = max(context.workers, LATENCY_BATCH)
+        if values.get("budget_compute") is not None and values.get("batch") is None:
+            values["batch"] = context.workers  # the compute spent is looked at before each batch
 
 
 @dataclass(frozen=True)

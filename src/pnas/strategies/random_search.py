@@ -45,8 +45,10 @@ class BudgetedStrategy(Strategy):
 
     Subclasses implement :meth:`propose` (the next batch's cells, at most ``n``)
     and :meth:`observe` (one told outcome). This class checks the ask/tell
-    contract, counts the budget (failed children count: they were paid for)
-    and keeps the set of cells already proposed so none is proposed twice.
+    contract, counts the budget (failed and pruned children count: they were
+    paid for) and the training compute spent (``budget_compute``: no batch is
+    asked once it is reached), and keeps the set of cells already proposed so
+    none is proposed twice.
 
     Built from its :attr:`options_class` (``RandomSearch(space, BudgetOptions(budget=20))``) or its
     fields as keywords (``RandomSearch(space, budget=20)``); unset derived defaults are filled as the
@@ -62,6 +64,9 @@ class BudgetedStrategy(Strategy):
         self.options = options
         assert options.budget is not None  # derived
         self.budget = options.budget
+        self.budget_compute = options.budget_compute
+        self.compute = 0
+        """Training compute of the children told so far (see :meth:`spent`)."""
         self.batch = options.batch
         self.rng = random.Random(options.seed)
         self.seen: set[Any] = set()
@@ -89,6 +94,8 @@ class BudgetedStrategy(Strategy):
                 f"{len(self._pending)} proposal(s) of the last batch were not told yet: tell every one before asking again"
             )
         if self._finished or self.remaining <= 0:
+            return []
+        if self.budget_compute is not None and self.compute >= self.budget_compute:
             return []
         lazy = self.batch is None and not self.proposals_depend_on_results
         if self.batch is not None:
@@ -121,6 +128,9 @@ class BudgetedStrategy(Strategy):
         if result is not None and not self.costs.meets_limits(result):
             result = None  # over a measured limit: learnt from as a failure, never as a result
         self.observe(proposal.cell, result, batch_done=not self._pending)
+
+    def spent(self, compute: int) -> None:
+        self.compute += compute
 
     accepts_enqueued = True
 

@@ -6,7 +6,8 @@
 * :mod:`pnas.study.reading`: trials, results, rounds, totals and the one JSON summary.
 * :mod:`pnas.study.opening`: creating a study, or checking a stored one against new settings and data.
 * :mod:`pnas.study.layout`: the stored configuration's sections, earlier layouts, allowed changes.
-* :mod:`pnas.study.trial`: the :class:`Trial` handed out and :class:`TrialFailed`.
+* :mod:`pnas.study.pruning`: every value children report, and when a child may be stopped.
+* :mod:`pnas.study.trial`: the :class:`Trial` handed out, :class:`TrialFailed` and :class:`TrialPruned`.
 """
 
 from pnas.study.api import (
@@ -23,8 +24,9 @@ from pnas.study.artifacts import StudyArtifacts
 from pnas.study.driver import ChildrenFailing, FailureStreak, is_machinery_failure
 from pnas.study.layout import REGISTRIES, config_changes, declared_options, study_config, upgrade_layout
 from pnas.study.opening import DATA_FINGERPRINT, OBJECTIVES_ARTIFACT, ConfigMismatch, DataMismatch, objectives_record
+from pnas.study.pruning import ReportBoard
 from pnas.study.reading import RoundSummary, StudyReader, spearman
-from pnas.study.trial import Trial, TrialFailed
+from pnas.study.trial import Trial, TrialFailed, TrialPruned
 
 __all__ = [
     "DATA_FINGERPRINT",
@@ -35,6 +37,7 @@ __all__ = [
     "ConfigMismatch",
     "DataMismatch",
     "FailureStreak",
+    "ReportBoard",
     "Reporter",
     "RoundSummary",
     "Study",
@@ -42,6 +45,7 @@ __all__ = [
     "StudyReader",
     "Trial",
     "TrialFailed",
+    "TrialPruned",
     "config_changes",
     "create_study",
     "declared_options",

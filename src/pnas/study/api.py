@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pnas.config import ConfigError, read_config_file
 from pnas.evaluation.base import EvalResult, Evaluator
 from pnas.execution.base import EXECUTORS, Executor
+from pnas.pruners.base import Pruner
+from pnas.pruners.none import NoPruner
 from pnas.storage import StoreError, StudyInfo, StudyStorage, open_storage
 from pnas.strategies.base import Strategy
 from pnas.study.driver import StudyDriver
 from pnas.study.opening import Opening, open_study
+from pnas.study.pruning import check_pruning
 from pnas.study.reading import StudyReader, missing_study
-from pnas.study.trial import Trial, TrialFailed, as_result
+from pnas.study.trial import Trial, TrialFailed, TrialPruned, as_result
 
 if TYPE_CHECKING:
     from pnas.execution.base import Outcome
@@ -57,6 +60,8 @@ class Components:
     """None when the user evaluates the cells (the configuration has no evaluator section)."""
     config: dict[str, Any]
     executor: dict[str, Any]
+    pruner: Pruner = field(default_factory=NoPruner)
+    """Stops losing children early (``none``: never)."""
 
 
 Objective = Callable[[Trial], "float | EvalResult"]
@@ -105,6 +110,7 @@ class Study(StudyReader):
                 resolved.evaluator if "evaluator" in stored else None,
                 _without_unasked_evaluator(resolved.config, keep="evaluator" in stored),
                 resolved.executor,
+                resolved.pruner,
             )
         return self._components
 
@@ -126,7 +132,7 @@ class Study(StudyReader):
             else:
                 components.strategy = copy.deepcopy(self._fresh_strategy)
             opening = self._opening or open_study(self.store, self.name, components.config)
-            self._driver = StudyDriver(self.store, opening, components.strategy, self.config)
+            self._driver = StudyDriver(self.store, opening, components.strategy, self.config, components.pruner)
         return self._driver
 
     def _prepared_driver(self) -> StudyDriver:
@@ -169,16 +175,20 @@ class Study(StudyReader):
         """
         return self._prepared_driver().ask()
 
-    def tell(self, trial: Trial | str, value: float | EvalResult | TrialFailed) -> None:
+    def tell(self, trial: Trial | str, value: float | EvalResult | TrialFailed | TrialPruned) -> None:
         """Record a trial's result: its validation accuracy (a fraction in [0, 1]), an
-        :class:`EvalResult`, or a :class:`TrialFailed`. Told again the same value, nothing happens;
-        another value is a ValueError."""
+        :class:`EvalResult`, a :class:`TrialFailed`, or a :class:`TrialPruned` (stopped early: recorded
+        pruned at its last ``trial.report``). Told again the same value, nothing happens; another value is
+        a ValueError."""
         driver = self._prepared_driver()
         key = trial.key if isinstance(trial, Trial) else str(trial)
-        driver.tell(key, as_result(value))
+        told = as_result(value)
+        if isinstance(trial, Trial) and trial.reports:  # a copy of it may have reported where the study did not hear
+            driver.add_reports(key, trial.reports)
+        driver.tell(key, told)
         driver.complete_batch()
 
-    def add_trial(self, cell: Any, value: float | EvalResult | TrialFailed) -> None:
+    def add_trial(self, cell: Any, value: float | EvalResult | TrialFailed | TrialPruned) -> None:
         """A result obtained elsewhere (another study, a table, a paper): recorded, told to the strategy as
         if it had asked, and never evaluated again by this study."""
         result = as_result(value)
@@ -364,7 +374,10 @@ def open_configured(
         resolved.evaluator if given else None,
         _without_unasked_evaluator(resolved.config, keep=given),
         resolved.executor,
+        resolved.pruner,
     )
+    if components.evaluator is not None:
+        check_pruning(components.pruner, components.evaluator.name, components.evaluator.reports_steps)
     if before_create is not None:
         before_create(components)
     store, owns = _store_of(storage)
@@ -428,10 +441,12 @@ def optimize(
     executor: Executor | None = None,
     reporter: Reporter | None = None,
     config: dict[str, Any] | None = None,
+    pruner: Pruner | None = None,
 ) -> Study:
     """Run a study of components built in Python to the end (or resume it); the returned study owns a
     store opened here (close it, or use ``with``). A :class:`ConfigMismatch` when the stored study has
-    other settings or data, :class:`pnas.storage.StudyLocked` when another process drives it."""
+    other settings or data, :class:`pnas.storage.StudyLocked` when another process drives it. ``pruner``
+    stops losing children early (default: none)."""
     from pnas.execution.base import DEFAULT_MAX_RETRIES
     from pnas.study.layout import study_config
 
@@ -441,11 +456,12 @@ def optimize(
         existing = store.get_study(study_name)
         if existing is not None:  # "someone else is running it" is the first thing to know
             store.lock_study(existing.id, study_name)
-        config = config or study_config(strategy, evaluator)
+        pruner = pruner or NoPruner()
+        config = config or study_config(strategy, evaluator, pruner=pruner)
         opening = open_study(store, study_name, config)
         retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
         executor_options = {"name": "local", "workers": workers, "max_retries": retries}
-        components = Components(strategy, evaluator, config, executor_options)
+        components = Components(strategy, evaluator, config, executor_options, pruner)
         study = Study(store, opening.info, owns_store=owns, components=components, opening=opening)
         return study.run(evaluator, executor=executor, reporter=reporter)
     except BaseException:

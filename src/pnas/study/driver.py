@@ -10,10 +10,16 @@ Results given from elsewhere (:meth:`StudyDriver.give`) and cells queued for the
 (:meth:`StudyDriver.enqueue`) are kept with the number of batches the strategy had been told when
 they arrived, and replayed at that same point, so that the sequence of trials never depends on
 where a process stopped.
+
+A study whose pruner may stop children keeps every value they report on a
+:class:`~pnas.study.pruning.ReportBoard` and records each trial with its curve, so a resumed study
+decides exactly as the uninterrupted one did; a pruned trial is final, and the strategy is told it as
+no result (like a failed one): it is never best, a parent or a population member.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Callable, Generator, Sequence
@@ -22,13 +28,24 @@ from typing import Any
 
 from pnas import __version__
 from pnas.checkpoints import checkpoint
-from pnas.evaluation.base import EvalResult, Evaluator
-from pnas.execution.base import Executor, Job, Outcome
+from pnas.config import ConfigError
+from pnas.evaluation.base import EvalResult, Evaluator, TrialPruned
+from pnas.execution.base import PRUNED_UNREPORTED, Executor, Job, Outcome
+from pnas.pruners.base import Pruner
+from pnas.pruners.none import NoPruner
 from pnas.storage.base import MACHINERY_FAILURE, StudyStorage, TrialRecord
 from pnas.strategies.base import Proposal, Strategy
 from pnas.study.artifacts import StudyArtifacts
 from pnas.study.opening import Messages, Opening
+from pnas.study.pruning import CURVE, PRUNED, ReportBoard, check_pruning
+from pnas.study.reading import training_compute
 from pnas.study.trial import Trial, TrialFailed
+
+Told = EvalResult | TrialFailed | TrialPruned
+"""What a trial may be told: its result, that it failed, or that it was stopped early."""
+
+FINAL = ("done", "failed", "pruned")
+"""States a trial keeps for good (but a failure of the machinery under it, see :func:`needs_evaluation`)."""
 
 GIVEN_ROUND = 0
 """The round of a trial given with ``add_trial`` (a strategy's own rounds count from 1)."""
@@ -74,11 +91,12 @@ def needs_evaluation(trial: TrialRecord | None) -> bool:
     """Not finished, or failed only because the machinery failed (never final across a resume)."""
     if trial is None:
         return True
-    return trial.status not in ("done", "failed") or is_machinery_failure(trial)
+    return trial.status not in FINAL or is_machinery_failure(trial)
 
 
 def result_from_trial(trial: TrialRecord) -> EvalResult | None:
-    """What the strategy is told of a finished trial: its result, or None when it failed."""
+    """What the strategy is told of a finished trial: its result, or None when it failed or was pruned
+    (so predictors learn from complete children only)."""
     if trial.status != "done" or trial.accuracy is None:
         return None
     return EvalResult(
@@ -119,8 +137,17 @@ def this_worker() -> str:
 class StudyDriver:
     """The ask/tell state of one study in this process: the strategy, replayed up to its open batch."""
 
-    def __init__(self, store: StudyStorage, opening: Opening, strategy: Strategy, config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        store: StudyStorage,
+        opening: Opening,
+        strategy: Strategy,
+        config: dict[str, Any],
+        pruner: Pruner | None = None,
+    ) -> None:
         self.store, self.opening, self.strategy, self.config = store, opening, strategy, config
+        self.pruner = pruner or NoPruner()
+        self._board: ReportBoard | None = None
         self.batches_told = 0
         self.covered: set[str] = set()
         """The cells of every batch told to the strategy so far."""
@@ -135,6 +162,13 @@ class StudyDriver:
     @property
     def study_id(self) -> int:
         return self.opening.info.id
+
+    @property
+    def board(self) -> ReportBoard:
+        """Every value the study's trials reported (the finished ones' read from the store once)."""
+        if self._board is None:
+            self._board = ReportBoard.of(self.pruner, self.store.trials(self.study_id))
+        return self._board
 
     # --- setting up -----------------------------------------------------------
     def prepare(self, evaluator: Evaluator | None) -> None:
@@ -210,10 +244,12 @@ class StudyDriver:
             record = store.trial(study, key)
             assert record is not None
             trials[key] = Trial(record.number, record.round, cells[key], self.config, record.predicted)
+        self.board.start(trial.number for trial in trials.values())
         self.batch = OpenBatch(proposals, keys, trials)
 
-    def ask(self, *, mark_running: bool = True) -> list[Trial]:
-        """The open batch's trials not handed out yet by this process; [] when the search is finished."""
+    def ask(self, *, mark_running: bool = True, bind: bool = True) -> list[Trial]:
+        """The open batch's trials not handed out yet by this process; [] when the search is finished.
+        With ``bind``, their ``report`` asks this study's pruner (an executor binds its own channel)."""
         self.sync()
         if self.batch is None:
             self.finish()
@@ -226,6 +262,8 @@ class StudyDriver:
                 "them (a value, or pnas.TrialFailed) before asking again"
             )
         batch.handed.update(trial.key for trial in fresh)
+        for trial in fresh if bind else []:  # trial.report / should_prune decide on what earlier trials reported
+            trial.bind(functools.partial(self._judge_now, trial.key))
         if mark_running:
             for trial in fresh:
                 self.store.mark_running(self.study_id, trial.key, this_worker())
@@ -240,7 +278,7 @@ class StudyDriver:
     def tell(
         self,
         key: str,
-        value: EvalResult | TrialFailed,
+        value: Told,
         *,
         worker: str | None = None,
         started: float | None = None,
@@ -251,7 +289,7 @@ class StudyDriver:
         record = self.store.trial(self.study_id, key)
         if record is None:
             raise ValueError(f"{key} is not a trial of study {self.opening.info.name!r}")
-        if record.status in ("done", "failed") and not is_machinery_failure(record):
+        if record.status in FINAL and not is_machinery_failure(record):
             if _same_outcome(record, value):
                 return
             raise ValueError(
@@ -262,7 +300,7 @@ class StudyDriver:
         if self.batch is None or key not in self.batch.open:
             raise ValueError(f"trial {record.number} ({key}) was not asked: tell only trials that study.ask() gave")
         self._record(key, value, worker=worker, started=started, finished=finished, machinery=machinery)
-        del self.batch.open[key]
+        self.board.end(self.batch.open.pop(key).number)
 
     def complete_batch(self) -> bool:
         """Tell the strategy the open batch once every trial of it is recorded; True if it was."""
@@ -277,15 +315,17 @@ class StudyDriver:
     def _tell_strategy(self, proposals: Sequence[Proposal], keys: Sequence[str]) -> None:
         for key, proposal in zip(keys, proposals):
             trial = self.store.trial(self.study_id, key)
-            assert trial is not None and trial.status in ("done", "failed"), f"{key} left unfinished"
+            assert trial is not None and trial.status in FINAL, f"{key} left unfinished"
             self.strategy.tell(proposal, result_from_trial(trial))
+            if "given" not in trial.extra:  # a result from elsewhere cost this study nothing
+                self.strategy.spent(training_compute(trial) or 0)
         self.covered.update(keys)
         self.batches_told += 1
 
     def _record(
         self,
         key: str,
-        value: EvalResult | TrialFailed,
+        value: Told,
         *,
         worker: str | None,
         started: float | None,
@@ -294,15 +334,29 @@ class StudyDriver:
         extra: dict[str, Any] | None = None,
     ) -> None:
         common: dict[str, Any] = {"worker": worker, "started": started, "finished": finished}
-        if isinstance(value, EvalResult):
-            metrics = value.to_dict()
+        record = self.store.trial(self.study_id, key)
+        number = record.number if record is not None else -1
+        extra = dict(extra or {})
+        if isinstance(value, TrialPruned):
+            where = (value.step, value.value) if value.step is not None and value.value is not None else None
+            where = where or self.board.last(number)
+            if where is None:
+                value = TrialFailed(PRUNED_UNREPORTED)
+            else:
+                self.board.report(number, int(where[0]), float(where[1]))
+                extra[PRUNED] = {"step": int(where[0]), "value": float(where[1])}
+        if self.board.reports.get(number):
+            extra[CURVE] = self.board.curve(number)
+        if isinstance(value, EvalResult | TrialPruned):
+            metrics = value.to_dict() if isinstance(value, EvalResult) else _costs(value.result)
             if extra:
                 metrics["extra"] = {**metrics.get("extra", {}), **extra}
+            status = "done" if isinstance(value, EvalResult) else "pruned"
             self.store.record_result(
-                self.study_id, key, status="done", metrics=metrics, provenance=self.provenance, **common
+                self.study_id, key, status=status, metrics=metrics, provenance=self.provenance, **common
             )
             return
-        failure: dict[str, Any] = dict(extra or {})
+        failure: dict[str, Any] = extra
         if machinery:
             failure["failure"] = MACHINERY_FAILURE
         self.store.record_result(
@@ -316,8 +370,10 @@ class StudyDriver:
         )
 
     # --- results from elsewhere, cells to ask first --------------------------------------------
-    def give(self, cell: Any, value: EvalResult | TrialFailed) -> None:
+    def give(self, cell: Any, value: Told) -> None:
         """A result obtained elsewhere: recorded, and told to the strategy before its next ask."""
+        if isinstance(value, TrialPruned):
+            raise ValueError("a result given from elsewhere is an accuracy or pnas.TrialFailed, not TrialPruned")
         self.replay()
         key = self.strategy.space.format(cell)
         record = self.store.trial(self.study_id, key)
@@ -362,18 +418,56 @@ class StudyDriver:
         self.store.save_artifact(self.study_id, ENQUEUED, b"", {"cells": listed})
         self._enqueued.setdefault(after, []).extend(cells)
 
+    # --- pruning ------------------------------------------------------------------------------
+    def _judge(self, key: str, step: int, value: float) -> bool | None:
+        """An executor's judge: record the report, and decide once every earlier trial reported the step
+        or ended (None until then)."""
+        number = self._number(key)
+        self.board.report(number, step, value)
+        return self.board.decide(number, step, value)
+
+    def _judge_now(self, key: str, step: int, value: float) -> bool:
+        """A handed-out trial's ``report``: decide on what the earlier trials reported so far (evaluated in
+        trial order, as ``optimize`` does, they have all ended)."""
+        number = self._number(key)
+        self.board.report(number, step, value)
+        return self.board.decide(number, step, value, wait=False) is True
+
+    def _number(self, key: str) -> int:
+        trial = self.batch.open.get(key) if self.batch is not None else None
+        if trial is not None:
+            return trial.number
+        record = self.store.trial(self.study_id, key)
+        if record is None:
+            raise ValueError(f"{key} is not a trial of study {self.opening.info.name!r}")
+        return record.number
+
+    def add_reports(self, key: str, reports: Sequence[tuple[int, float]]) -> None:
+        """Reports a trial made where this driver did not hear them (a copy of it evaluated elsewhere)."""
+        number = self._number(key)
+        for step, value in reports:
+            self.board.report(number, step, value)
+
     # --- running an evaluator over every batch ----------------------------------------
     def run(self, executor: Executor, evaluator: Evaluator, reporter: Any, on_batch: Callable[[int], None]) -> None:
         """Evaluate every batch with ``executor`` until the search ends (what ``optimize`` runs)."""
         streak = FailureStreak(executor.stop_after_failures)
         takes_trials = evaluator.takes_trials
+        check_pruning(self.pruner, evaluator.name, evaluator.reports_steps)
+        pruning = self.pruner.prunes
+        if pruning and not executor.judges:
+            raise ConfigError(
+                f"this executor ({type(executor).__name__}) cannot stop children early, which the "
+                f"{self.pruner.name} pruner asks for: run this study with --executor local, or make one with --pruner none"
+            )
         while True:
-            trials = self.ask(mark_running=False)
+            trials = self.ask(mark_running=False, bind=False)
             if not trials:
                 return
             batch = self.batch
             assert batch is not None
             reporter.batch_started(batch.round, len(batch.proposals), len(trials))
+            trials.sort(key=lambda trial: trial.number)  # a child waits only on earlier ones, started first
             jobs = [Job(trial.key, trial if takes_trials else trial.cell) for trial in trials]
 
             def on_event(key: str, event: dict[str, Any]) -> None:
@@ -381,11 +475,15 @@ class StudyDriver:
                     self.store.mark_running(self.study_id, key, str(event.get("worker", "")))
                 reporter.child_event(key, event)
 
-            outcomes = executor.run(jobs, on_event)
+            outcomes = executor.run(jobs, on_event, judge=self._judge) if pruning else executor.run(jobs, on_event)
             try:
                 for outcome in outcomes:
-                    value: EvalResult | TrialFailed = (
-                        outcome.result if outcome.result is not None else TrialFailed(outcome.error or "unknown error")
+                    value: Told = (
+                        TrialPruned(step=outcome.pruned[0], value=outcome.pruned[1], result=outcome.result)
+                        if outcome.pruned is not None
+                        else outcome.result
+                        if outcome.result is not None
+                        else TrialFailed(outcome.error or "unknown error")
                     )
                     self.tell(
                         outcome.key,
@@ -419,17 +517,32 @@ def _first_failed(n: int) -> str:
     return "the first child failed" if n == 1 else f"the first {n} children all failed with the same error"
 
 
-def _same_outcome(record: TrialRecord, value: EvalResult | TrialFailed) -> bool:
+def _costs(result: EvalResult | None) -> dict[str, Any]:
+    """The metrics of a pruned trial: the costs up to where it stopped (no accuracy: it has no result)."""
+    if result is None:
+        return {}
+    metrics = result.to_dict()
+    return {key: metrics[key] for key in ("params", "mult_adds", "examples", "seconds", "extra")}
+
+
+def _same_outcome(record: TrialRecord, value: Told) -> bool:
     if isinstance(value, TrialFailed):
         return record.status == "failed"
+    if isinstance(value, TrialPruned):
+        return record.status == "pruned"
     return record.status == "done" and record.accuracy == value.accuracy
 
 
 def _describe_record(record: TrialRecord) -> str:
+    if record.status == "pruned":
+        where = record.extra.get(PRUNED) or {}
+        return f"pruned at step {where.get('step')} (value {where.get('value')})"
     return f"accuracy {record.accuracy}" if record.status == "done" else f"failed ({record.error})"
 
 
-def _describe_value(value: EvalResult | TrialFailed) -> str:
+def _describe_value(value: Told) -> str:
+    if isinstance(value, TrialPruned):
+        return "pruned"
     return f"failed ({value})" if isinstance(value, TrialFailed) else f"accuracy {value.accuracy}"
 
 

@@ -9,6 +9,7 @@ from pnas.config import OptionSpec
 from pnas.evaluation.base import EVALUATORS, Evaluator
 from pnas.execution.base import EXECUTORS
 from pnas.predictors.base import PREDICTORS
+from pnas.pruners.base import PRUNERS, Pruner
 from pnas.registry import Registry
 from pnas.space import SPACES
 from pnas.strategies.base import STRATEGIES, Strategy
@@ -19,6 +20,7 @@ REGISTRIES: dict[str, Registry[Any]] = {
     "predictor": PREDICTORS,
     "evaluator": EVALUATORS,
     "executor": EXECUTORS,
+    "pruner": PRUNERS,
 }
 """Where each section of a study's configuration finds its components' declared options."""
 
@@ -31,10 +33,20 @@ def declared_options(section: str, name: str) -> dict[str, OptionSpec] | None:
     return registry.component(name).specs
 
 
+NO_PRUNER = {"name": "none"}
+"""What a configuration without a ``[pruner]`` section means: a study made before pruners existed, or one
+whose pruner never stops a child (only a pruner that may is written, see :func:`study_config`)."""
+
+
 def config_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(refused, allowed) changes between a stored study's configuration and a new one (see
     :func:`pnas.config.config_changes`: the components' declarations decide)."""
-    return pnas.config.config_changes(upgrade_layout(old), upgrade_layout(new), declared_options)
+    before, after = (_with_pruner(upgrade_layout(config)) for config in (old, new))
+    return pnas.config.config_changes(before, after, declared_options)
+
+
+def _with_pruner(config: dict[str, Any]) -> dict[str, Any]:
+    return config if "pruner" in config else {**config, "pruner": dict(NO_PRUNER)}
 
 
 def upgrade_layout(config: dict[str, Any]) -> dict[str, Any]:
@@ -80,10 +92,14 @@ def _one_size(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def study_config(
-    strategy: Strategy, evaluator: Evaluator | None, executor: dict[str, Any] | None = None
+    strategy: Strategy,
+    evaluator: Evaluator | None,
+    executor: dict[str, Any] | None = None,
+    pruner: Pruner | None = None,
 ) -> dict[str, Any]:
     """The nested configuration a study stores: one section per component, from the built components
-    (no evaluator section for a study whose cells the user evaluates)."""
+    (no evaluator section for a study whose cells the user evaluates; no pruner section for one whose
+    pruner never stops a child, so that it stores what a study made before pruners stored)."""
     config: dict[str, Any] = {"space": strategy.space.config(), "strategy": strategy.config()}
     predictor = strategy.predictor_config()
     if predictor is not None:
@@ -92,4 +108,6 @@ def study_config(
         config["evaluator"] = {"name": evaluator.name, **evaluator.config()}
     if executor is not None:
         config["executor"] = executor
+    if pruner is not None and pruner.prunes:
+        config["pruner"] = pruner.config()
     return config

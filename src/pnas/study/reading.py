@@ -21,7 +21,7 @@ from pnas.strategies.base import PREDICTOR_SECONDS
 from pnas.study.layout import upgrade_layout
 from pnas.study.opening import OBJECTIVES_ARTIFACT
 
-FINISHED = ("done", "failed")
+FINISHED = ("done", "failed", "pruned")
 OPEN = ("pending", "running")
 
 
@@ -85,8 +85,8 @@ def is_given(trial: TrialRecord) -> bool:
 
 
 def totals_of(trials: Sequence[TrialRecord]) -> dict[str, Any]:
-    """Models trained, failed and pending, and the compute the finished ones took; results given from
-    elsewhere are counted apart (``given``) and cost nothing here."""
+    """Models trained, failed, pruned and pending, and the compute the finished ones took (a pruned child's up
+    to where it stopped); results given from elsewhere are counted apart (``given``) and cost nothing here."""
     given = [t for t in trials if is_given(t)]
     trials = [t for t in trials if not is_given(t)]
     finished = [t for t in trials if t.status in FINISHED]
@@ -94,6 +94,7 @@ def totals_of(trials: Sequence[TrialRecord]) -> dict[str, Any]:
         "models": sum(t.status == "done" for t in trials),
         "given": len(given),
         "failed": sum(t.status == "failed" for t in trials),
+        "pruned": sum(t.status == "pruned" for t in trials),
         "pending": sum(t.status in OPEN for t in trials),
         "examples": int(sum(t.examples or 0 for t in finished)),
         "train_seconds": float(sum(t.seconds or 0.0 for t in finished)),
@@ -147,6 +148,8 @@ class RoundSummary:
     """Seconds the strategy's predictor took to fit before choosing this round (None: not recorded)."""
     rank_seconds: float | None = None
     """Seconds it took to rank the round's candidates (a guided search's pool, with its costly features)."""
+    pruned: int = 0
+    """Children the study's pruner stopped early (final, never a result)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -325,6 +328,7 @@ class StudyReader:
                     b=b,
                     done=len(done),
                     failed=sum(t.status == "failed" for t in trials),
+                    pruned=sum(t.status == "pruned" for t in trials),
                     pending=sum(t.status in OPEN for t in trials),
                     best_accuracy=max((t.accuracy for t in results if t.accuracy is not None), default=None),
                     spearman=spearman([p for p, _ in scored], [a for _, a in scored]),
@@ -351,7 +355,7 @@ class StudyReader:
         return spearman([p for p, _ in kept], [m for _, m in kept])
 
     def totals(self) -> dict[str, Any]:
-        """Models trained, failed and pending, and the compute they took."""
+        """Models trained, failed, pruned and pending, and the compute they took."""
         return totals_of(self.trials())
 
     def summary(self, top: int = 5) -> dict[str, Any]:

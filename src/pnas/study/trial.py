@@ -6,7 +6,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pnas.evaluation.base import EvalResult
+from pnas.evaluation.base import EvalResult, ReportCallback, TrialPruned, check_report
+
+__all__ = ["Trial", "TrialFailed", "TrialPruned", "as_result"]
 
 
 class TrialFailed(Exception):
@@ -29,13 +31,56 @@ class Trial:
     predicted: float | None = None
     """The surrogate's score when the cell was chosen, if a predictor chose it."""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_reports", [])
+        object.__setattr__(self, "_judge", None)
+        object.__setattr__(self, "_stop", False)
+
     @property
     def key(self) -> str:
         return str(self.cell)
 
+    # --- intermediate values, for the study's pruner -----------------------------------
+    def report(self, value: float, step: int) -> None:
+        """The validation accuracy so far (a fraction in [0, 1]) after ``step`` (an epoch, say): steps rise
+        from one report to the next. The study's pruner decides at once whether this trial should stop
+        (:meth:`should_prune`), on what the trials numbered below it reported at the same step."""
+        step, value = check_report(step, value)
+        reports: list[tuple[int, float]] = self.__dict__["_reports"]
+        if reports and step <= reports[-1][0]:
+            raise ValueError(
+                f"trial {self.number} already reported step {reports[-1][0]}: report each step once, steps rising"
+            )
+        reports.append((step, value))
+        judge: ReportCallback | None = self.__dict__.get("_judge")
+        object.__setattr__(self, "_stop", judge is not None and judge(step, value) is True)
 
-def as_result(value: float | EvalResult | TrialFailed) -> EvalResult | TrialFailed:
+    def should_prune(self) -> bool:
+        """Whether the study's pruner says this trial should stop after its last report: then raise
+        ``pnas.TrialPruned()`` (the trial is recorded pruned at that step and value)."""
+        return bool(self.__dict__.get("_stop", False))
+
+    @property
+    def reports(self) -> list[tuple[int, float]]:
+        """What this trial reported, ``[(step, value), ...]``."""
+        return list(self.__dict__.get("_reports", []))
+
+    def bind(self, judge: ReportCallback | None) -> None:
+        """Where :meth:`report` asks for a decision (the study, or the worker's pipe to it): set by the study."""
+        object.__setattr__(self, "_judge", judge)
+
+    def __getstate__(self) -> dict[str, Any]:  # a copy in another process reports through its own channel
+        return {**self.__dict__, "_judge": None, "_stop": False}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def as_result(value: float | EvalResult | TrialFailed | TrialPruned) -> EvalResult | TrialFailed | TrialPruned:
     """What ``tell`` was given, checked: an accuracy is a fraction in [0, 1]."""
+    if isinstance(value, TrialPruned):
+        return value
+    result: EvalResult | TrialFailed
     if isinstance(value, TrialFailed | EvalResult):
         result = value
     else:
