@@ -220,3 +220,46 @@ def test_the_driver_killed_with_minus_9_resumes_with_nothing_lost_or_doubled(tmp
     assert len(trials) == len({t.cell for t in trials}) == 136 + 3 and all(t.status == "done" for t in trials)
     evaluated = Counter(open(log).read().splitlines())
     assert all(evaluated[c] == 1 for c in before)  # nothing recorded was trained again
+
+
+def _pruned(study: Study) -> list[tuple]:
+    try:
+        return [(t.number, t.cell, str(t.status), t.accuracy, t.extra.get("pruned")) for t in study.trials()]
+    finally:
+        study.close()
+
+
+PRUNED_SEARCH = dict(evaluator="synthetic", strategy="random", budget=30, seed=3)
+
+
+def test_a_pruned_study_on_ray_is_the_pruned_study_in_one_process(tmp_path):
+    """The median pruner within one batch of 30: a child waits for the earlier children's values at its step."""
+    search = dict(PRUNED_SEARCH, pruner="median")
+    expected = _pruned(run_search(SearchConfig(executor="local", workers=1, **search), storage=None, study="s"))
+    assert any(status == "pruned" for _, _, status, *_ in expected)
+    viaray = run_search(SearchConfig(executor="ray", workers=2, **search), storage=str(tmp_path / "s.db"), study="s")
+    assert all(_pid(t.worker) != os.getpid() for t in viaray.trials())
+    assert _pruned(viaray) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pruner", ["median", "successive-halving"])
+def test_a_pruned_study_is_the_same_on_one_or_two_local_workers_and_on_ray(pruner):
+    search = dict(PRUNED_SEARCH, pruner=pruner)
+    studies = {
+        (executor, workers): _pruned(
+            run_search(SearchConfig(executor=executor, workers=workers, **search), storage=None, study="s")
+        )
+        for executor, workers in [("local", 1), ("local", 2), ("ray", 1), ("ray", 2), ("ray", 4)]
+    }
+    expected = studies["local", 1]
+    assert any(status == "pruned" for _, _, status, *_ in expected)
+    assert all(trials == expected for trials in studies.values())
+
+
+def test_a_judged_run_submits_no_more_children_than_the_cluster_runs_at_once():
+    """Two CPUs: a third child submitted could start before the second and hold its slot while it waits."""
+    with RayExecutor(SyntheticEvaluator(), workers=4) as executor:
+        assert executor.slots() == 4 and executor._capacity() == 2
+    with RayExecutor(SyntheticEvaluator(), workers=1) as executor:
+        assert executor._capacity() == 1

@@ -16,6 +16,14 @@ error; a child past ``child_timeout`` has its task force-cancelled, which kills
 its worker process; a worker that died (killed, out of memory) or a node that
 left makes the task raise a Ray error, and the child is submitted again, up to
 ``max_retries`` times, before it is the machinery's failure.
+
+Pruning: a child that reports asks the driver's judge through a small actor, the
+:class:`Mailbox` (one per executor, on the driver's node, taking no resources): the
+child's ``report`` hands it the value and blocks until the driver posts the decision;
+the driver waits on the mailbox beside the tasks, and asks every waiting question
+again whenever anything arrives. Children are submitted in the order given, never
+more than the cluster runs at once (a retried child first), so a child that waits
+never holds the slot of the one it waits for.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from pnas.execution.base import (
     TimeLimit,
     check_fault_options,
     describe_error,
+    evaluate_job,
     timeout_error,
 )
 
@@ -100,27 +109,44 @@ def _cap_gpu_memory(share: float) -> None:
 
 
 def child_task(
-    name: str, config: dict[str, Any], data: list[Any], text: str, gpu_share: float
+    name: str,
+    config: dict[str, Any],
+    data: list[Any],
+    text: str,
+    gpu_share: float,
+    mailbox: Any = None,
+    ticket: str = "",
 ) -> Iterator[dict[str, Any]]:
     """One child on a Ray worker: yields its start, its progress, then its result (plain dictionaries).
 
     Its arguments are plain data too: the evaluator's registered name and configuration, the data's
-    object reference (in a list), the cell's text and the GPU share.
+    object reference (in a list), the cell's text and the GPU share; with a ``mailbox`` (the handle of a
+    :class:`Mailbox`), a child that reports asks it under ``ticket`` whether to stop at each step.
 
     The evaluator runs in a thread so that its progress callback can hand events to this generator.
     """
     yield {"type": "start", "worker": f"{socket.gethostname()}:{os.getpid()}"}
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-    outcome: dict[str, Any] = {"result": None, "error": None}
+    outcome: dict[str, Any] = {"result": None, "error": None, "pruned": None}
+
+    def progress(event: dict[str, Any]) -> None:
+        events.put({"type": "progress", **event})
+
+    def report(step: int, value: float) -> bool:
+        import ray
+
+        return ray.get(mailbox.ask.remote(ticket, step, value)) is True
 
     def work() -> None:
         try:
             evaluator = _worker_evaluator(name, config, data)
             if 0 < gpu_share < 1:
                 _cap_gpu_memory(gpu_share)
-            result = evaluator.evaluate(text, progress=lambda event: events.put({"type": "progress", **event}))
-            outcome["result"] = result.to_dict()
-        except Exception as exc:  # the child's own failure: recorded, the search goes on
+            asking = report if mailbox is not None and evaluator.reports_steps else None
+            result, outcome["error"], pruned = evaluate_job(evaluator, text, progress, asking)
+            outcome["result"] = result.to_dict() if result is not None else None
+            outcome["pruned"] = list(pruned) if pruned is not None else None
+        except Exception as exc:  # the evaluator could not be built: the child's own failure
             outcome["error"] = describe_error(exc)
         finally:
             events.put(None)
@@ -132,6 +158,50 @@ def child_task(
     yield {"type": "result", **outcome, "started": started, "finished": time.time()}
 
 
+class Mailbox:
+    """Where children's reports wait for the driver's decisions (a Ray actor; its methods are coroutines).
+
+    A child asks ``ask(ticket, step, value)`` and gets the decision (True: stop) once the driver posts it
+    with ``answer``; the driver collects new questions with ``take``, which waits until there is one.
+    Tickets name one submission of a child, so a question of a task that is gone is never answered twice.
+    """
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self._asyncio = asyncio
+        self._questions: list[tuple[str, int, float]] = []
+        self._arrived = asyncio.Event()
+        self._waiting: dict[str, Any] = {}
+
+    async def ask(self, ticket: str, step: int, value: float) -> bool | None:
+        future = self._asyncio.get_running_loop().create_future()
+        self._waiting[ticket] = future
+        self._questions.append((ticket, step, value))
+        self._arrived.set()
+        try:
+            answer: bool | None = await future
+            return answer
+        finally:
+            if self._waiting.get(ticket) is future:
+                del self._waiting[ticket]
+
+    async def take(self) -> list[tuple[str, int, float]]:
+        """The questions asked since the last ``take``, once there is at least one."""
+        while not self._questions:
+            self._arrived.clear()
+            await self._arrived.wait()
+        taken, self._questions = self._questions, []
+        return taken
+
+    async def answer(self, decisions: dict[str, bool | None]) -> None:
+        """Post decisions by ticket (None: the question is dropped, its task is gone)."""
+        for ticket, decision in decisions.items():
+            future = self._waiting.pop(ticket, None)
+            if future is not None and not future.done():
+                future.set_result(decision)
+
+
 # --- on the driver --------------------------------------------------------------
 
 
@@ -139,8 +209,11 @@ def child_task(
 class _Task:
     job: Job
     submitted: float
+    ticket: str = ""
     began: float | None = None
     worker: str = ""
+    question: tuple[int, float, float] | None = None
+    """(step, value, since when) of a report the child waits on a decision for (its time limit stops meanwhile)."""
 
 
 class RayExecutor(Executor):
@@ -188,6 +261,10 @@ class RayExecutor(Executor):
         has_gpus = self.ray.cluster_resources().get("GPU", 0) > 0
         self.gpus_per_child = gpus_per_child if gpus_per_child is not None else (1.0 if has_gpus else 0.0)
         self._data: list[Any] | None = None
+        self._mailbox: Any = None
+        self._take: Any = None
+        """The mailbox's pending ``take`` (kept from one run to the next: a run's stale questions are ignored)."""
+        self._tickets = 0
         self._remote = self.ray.remote(child_task).options(
             num_cpus=self.cpus_per_child,
             num_gpus=self.gpus_per_child,
@@ -224,29 +301,67 @@ class RayExecutor(Executor):
             self._data = [self.ray.put(shared)] if shared is not None else []
         return self._data
 
-    def _submit(self, job: Job) -> Any:
+    def _submit(self, job: Job, judged: bool) -> tuple[Any, _Task]:
         spec = self.evaluator.spec()
-        return self._remote.remote(spec.name, spec.config, self._data_box(), job.key, self.gpus_per_child)
+        task = _Task(job, time.time())
+        if not judged:
+            return self._remote.remote(spec.name, spec.config, self._data_box(), job.key, self.gpus_per_child), task
+        self._tickets += 1
+        task.ticket = str(self._tickets)
+        mailbox = self._open_mailbox()
+        args = (spec.name, spec.config, self._data_box(), job.key, self.gpus_per_child, mailbox, task.ticket)
+        return self._remote.remote(*args), task
+
+    def _open_mailbox(self) -> Any:
+        """The mailbox, started at the first run that judges, on the driver's node (it lives as long as the
+        executor; a node that leaves takes no question with it)."""
+        if self._mailbox is None:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            here = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=True)
+            actor = self.ray.remote(Mailbox).options(num_cpus=0, max_restarts=0, scheduling_strategy=here)
+            self._mailbox = actor.remote()
+        return self._mailbox
+
+    def _capacity(self) -> int:
+        """Children the cluster runs at once now, at most ``--workers``: a judged run submits no more, so
+        that every submitted child runs, and the one that others wait for is never held back."""
+        nodes = [node.get("Resources", {}) for node in self.ray.nodes() if node.get("Alive")]
+        fits = cluster_slots(nodes, self.cpus_per_child, self.gpus_per_child)
+        return min(fits, self.workers) if self.workers is not None else fits
+
+    judges = True
+    """A child that reports blocks on the mailbox until the driver's judge decides; jobs are submitted in the
+    order given and never more than the cluster runs at once, a retried job first, so the earliest open
+    child always runs and the rest never wait on a child that cannot."""
 
     def run(
         self, jobs: Sequence[Job], on_event: EventCallback | None = None, judge: Judge | None = None
     ) -> Iterator[Outcome]:
-        # judges is False: the study never passes a judge here, and refuses a pruner that may stop children
         ray = self.ray
         emit = on_event or (lambda key, event: None)
         todo: deque[Job] = deque(jobs)
         attempts: dict[str, int] = {}
         flight: dict[Any, _Task] = {}
-        limit = self.workers or len(jobs)
+        judged = judge is not None and self.evaluator.reports_steps
+        limit = self._capacity() if judged else (self.workers or len(jobs))
+        if judged:
+            self._open_mailbox()
+            if self._take is None:
+                self._take = self._mailbox.take.remote()
         try:
             while todo or flight:
                 while todo and len(flight) < limit:
                     job = todo.popleft()
                     attempts[job.key] = attempts.get(job.key, 0) + 1
-                    flight[self._submit(job)] = _Task(job, time.time())
-                ready, _ = ray.wait(list(flight), num_returns=1, timeout=self._wait(flight))
-                if ready:  # and whatever else is ready by now
+                    generator, task = self._submit(job, judged)
+                    flight[generator] = task
+                listened = [self._take] if judged else []
+                ready, _ = ray.wait(list(flight) + listened, num_returns=1, timeout=self._wait(flight))
+                if ready and flight:  # and whatever else is ready by now
                     ready, _ = ray.wait(list(flight), num_returns=len(flight), timeout=0)
+                if judged:
+                    self._questions(flight)
                 for generator in ready:
                     task = flight[generator]
                     try:
@@ -255,6 +370,7 @@ class RayExecutor(Executor):
                         item = None
                     except ray.exceptions.RayError as exc:  # the machinery failed under the child
                         del flight[generator]
+                        self._drop([task])
                         reason = _machinery_reason(exc)
                         if attempts[task.job.key] <= self.max_retries:
                             emit(
@@ -282,27 +398,79 @@ class RayExecutor(Executor):
                     emit(task.job.key, item)
                 for generator, task in self._overdue(flight):
                     del flight[generator]
+                    self._drop([task])
                     ray.cancel(generator, force=True)  # kills its worker process, wherever it is stuck
                     assert self.child_timeout is not None
                     began = task.began or task.submitted
                     yield Outcome(
                         task.job.key, None, timeout_error(self.child_timeout), task.worker, began, time.time()
                     )
+                if judge is not None and judged:
+                    self._answer(flight, judge)
         finally:  # the study stopped early, Ctrl-C, or an error: stop what is still running
             for generator in flight:
                 try:
                     ray.cancel(generator, force=True)
                 except Exception:  # the cluster may be gone too; nothing more to stop then
                     pass
+            try:
+                self._drop(list(flight.values()))
+            except Exception:
+                pass
+
+    def _questions(self, flight: dict[Any, _Task]) -> None:
+        """Keep the questions the mailbox took as their tasks' (those of tasks no longer in flight are
+        stale), and wait for the next ones."""
+        done, _ = self.ray.wait([self._take], timeout=0)
+        if not done:
+            return
+        asked = self.ray.get(self._take)
+        self._take = self._mailbox.take.remote()
+        tasks = {task.ticket: task for task in flight.values()}
+        for ticket, step, value in asked:
+            if ticket in tasks:
+                tasks[ticket].question = (step, value, time.time())
+
+    def _answer(self, flight: dict[Any, _Task], judge: Judge) -> None:
+        """Ask the judge every waiting question again (it recorded each report when first asked, so answers do
+        not depend on the order asked) and post each decision it can now give; the time a child waited does
+        not count against its time limit."""
+        decisions: dict[str, bool | None] = {}
+        for task in flight.values():
+            if task.question is None:
+                continue
+            step, value, since = task.question
+            decision = judge(task.job.key, step, value)
+            if decision is None:
+                continue
+            task.question = None
+            if task.began is not None:
+                task.began += time.time() - since
+            decisions[task.ticket] = bool(decision)
+        if decisions:
+            self._mailbox.answer.remote(decisions)
+
+    def _drop(self, tasks: list[_Task]) -> None:
+        """Release the questions of tasks that are gone (cancelled, dead): nobody will answer them."""
+        tickets = {task.ticket: None for task in tasks if task.ticket}
+        if tickets and self._mailbox is not None:
+            self._mailbox.answer.remote(tickets)
 
     def _wait(self, flight: dict[Any, _Task]) -> float:
-        return self.limit.wait(t.began for t in flight.values())
+        """Seconds to wait for news: at most 1, and never past the deadline of a child not waiting."""
+        return self.limit.wait(t.began for t in flight.values() if t.question is None)
 
     def _overdue(self, flight: dict[Any, _Task]) -> list[tuple[Any, _Task]]:
         now = time.time()
-        return [(g, t) for g, t in flight.items() if self.limit.overdue(t.began, now)]
+        return [(g, t) for g, t in flight.items() if t.question is None and self.limit.overdue(t.began, now)]
 
     def close(self) -> None:
+        if self._mailbox is not None and self.ray.is_initialized():
+            try:
+                self.ray.kill(self._mailbox)
+            except Exception:  # the cluster may be gone: the mailbox went with it
+                pass
+        self._mailbox = self._take = None
         if self._started_ray and self.ray.is_initialized():
             self.ray.shutdown()
         self._started_ray = False
@@ -325,7 +493,8 @@ def _outcome(task: _Task, item: dict[str, Any] | None) -> Outcome:
         return Outcome(task.job.key, None, "the child's task ended without a result", task.worker, task.submitted,
                        time.time(), machinery=True)  # fmt: skip
     result = EvalResult(**item["result"]) if item["result"] is not None else None
-    return Outcome(task.job.key, result, item["error"], task.worker, item["started"], item["finished"])
+    pruned = (int(item["pruned"][0]), float(item["pruned"][1])) if item.get("pruned") else None
+    return Outcome(task.job.key, result, item["error"], task.worker, item["started"], item["finished"], pruned=pruned)
 
 
 def _machinery_reason(exc: BaseException) -> str:
