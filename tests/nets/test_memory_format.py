@@ -1,4 +1,5 @@
-"""Networks never run a strided 1x1 conv, whose CPU backward corrupts memory in channels-last (docs/networks.md)."""
+"""Networks never run a strided 1x1 conv on fewer channels than oneDNN's vector block, whose CPU backward corrupts
+memory in channels-last (docs/networks.md); wider ones stay the plain strided conv every study computed with."""
 
 import ctypes.util
 import os
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from pnas.nets import build_cifar_network, build_imagenet_network, build_nb201_network, create_op
-from pnas.nets.ops import PointwiseConv
+from pnas.nets.ops import SAFE_STRIDED_CHANNELS, PointwiseConv
 from pnas.space import OPERATORS, Cell
 
 # The cell of the report: identity(h1) in the reduction cells is the 1x1 stride-2 conv.
@@ -35,11 +36,14 @@ print("trained")
 
 
 def strided_pointwise(model: nn.Module) -> list[str]:
-    """Names of the modules torch would run as a 1x1 conv with a stride above 1."""
+    """Names of the modules torch would run as a 1x1 conv with a stride above 1 on too few channels."""
     return [
         name
         for name, m in model.named_modules()
-        if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride != (1, 1)
+        if isinstance(m, nn.Conv2d)
+        and m.kernel_size == (1, 1)
+        and m.stride != (1, 1)
+        and m.in_channels < SAFE_STRIDED_CHANNELS
     ]
 
 
@@ -65,6 +69,12 @@ def test_no_network_builds_a_strided_pointwise_conv(filters):
     assert strided_pointwise(build_imagenet_network(CELL, cells_per_stack=1, filters=max(filters, 8))) == []
     nb201 = "|nor_conv_1x1~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|skip_connect~2|"
     assert strided_pointwise(build_nb201_network(nb201, channels=filters, cells_per_stage=1)) == []
+
+
+def test_a_wide_strided_identity_is_the_plain_strided_conv_studies_computed_with():
+    conv = create_op("identity", SAFE_STRIDED_CHANNELS, 8, 2)[1]
+    assert type(conv) is nn.Conv2d and conv.stride == (2, 2) and conv.kernel_size == (1, 1)
+    assert isinstance(create_op("identity", SAFE_STRIDED_CHANNELS - 1, 8, 2)[1], PointwiseConv)
 
 
 @pytest.mark.parametrize("size", [1, 4, 7, 8])

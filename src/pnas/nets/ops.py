@@ -9,7 +9,8 @@ stride) -> nn.Module`` and maps ``in_channels`` to ``out_channels`` at
   the first only.
 - ``identity``: nothing, unless the stride is 2 or the channels differ; then
   ReLU - 1x1 conv (stride) - BN, the strided 1x1 conv run as a subsample and a
-  stride-1 conv (:class:`PointwiseConv`).
+  stride-1 conv (:class:`PointwiseConv`) when it reads fewer than
+  :data:`SAFE_STRIDED_CHANNELS` channels.
 - ``avg3x3`` / ``max3x3``: the pool (padding excluded from averages), then a
   1x1 conv + BN only when the channels differ.
 - ``conv1x7_7x1`` and ``dil3x3`` are not in PNASNet-5, so the reference has no
@@ -38,6 +39,12 @@ def batch_norm(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=BN_EPS)
 
 
+SAFE_STRIDED_CHANNELS = 16
+"""oneDNN's widest float32 vector block on x86 (AVX-512; AVX2's is 8): a strided 1x1 conv reading at least this
+many channels is outside the fault below and stays a plain strided conv (the numbers every study computed);
+a narrower one is a :class:`PointwiseConv`."""
+
+
 class PointwiseConv(nn.Conv2d):
     """A 1x1 convolution (no bias) at ``stride``, run as a subsample then a stride-1 1x1 conv.
 
@@ -64,7 +71,7 @@ class ReluConvBn(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1) -> None:
         conv = (
             PointwiseConv(in_channels, out_channels, stride)
-            if kernel_size == 1
+            if kernel_size == 1 and stride > 1 and in_channels < SAFE_STRIDED_CHANNELS
             else nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False)
         )
         super().__init__(nn.ReLU(), conv, batch_norm(out_channels))
