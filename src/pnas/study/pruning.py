@@ -6,15 +6,19 @@ where each trial keeps its curve) and knows which trials may still report. It an
 once every earlier trial that may still report has reported that step or ended; until then the child
 waits. Which worker finished first, how many workers there are, or where a killed run stopped never
 changes an answer, so a pruned study is the same with 1 or N workers and after a resume.
+
+A round run as a fidelity ladder (:meth:`ReportBoard.compete`) is judged on the same values, restricted to
+its own trials: each earlier child's decision at the step is worked out again from the reports below it, so
+what the board was told, not the order in which it answered, decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pnas.config import ConfigError
 from pnas.evaluation.base import EVALUATORS, Evaluator
-from pnas.pruners.base import Pruner
+from pnas.pruners.base import Ladder, Pruner
 from pnas.storage.base import MACHINERY_FAILURE, TrialRecord
 
 CURVE = "curve"
@@ -46,6 +50,8 @@ class ReportBoard:
         self.pruner = pruner
         self.reports: dict[int, dict[int, float]] = {}
         self.open: set[int] = set()
+        self.rounds: dict[int, tuple[tuple[int, ...], Ladder]] = {}
+        """Trial -> the trials of its ladder round (in trial order) and the round's plan."""
 
     @classmethod
     def of(cls, pruner: Pruner, trials: Iterable[TrialRecord]) -> ReportBoard:
@@ -64,6 +70,14 @@ class ReportBoard:
             self.open.add(number)
             self.reports.pop(number, None)
 
+    def compete(self, numbers: Sequence[int], finish: int, last_step: int) -> None:
+        """These trials are one round run as a fidelity ladder: at least ``finish`` of them are to train to
+        the end, and each is judged among the earlier ones of the round (:meth:`Pruner.should_prune_in_round`)."""
+        members = tuple(sorted(numbers))
+        ladder = Ladder(started=len(members), finish=finish, last_step=last_step)
+        for number in members:
+            self.rounds[number] = (members, ladder)
+
     def report(self, number: int, step: int, value: float) -> None:
         """Trial ``number`` reported ``value`` at ``step``; a step already reported keeps its first value (a
         child given to a new worker reports the same again)."""
@@ -81,8 +95,24 @@ class ReportBoard:
             return False
         if wait and any(m < number and self._may_report(m, step) for m in self.open):
             return None
+        if number in self.rounds:
+            return self._decide_in_round(number, step, value)
         peers = [self.reports[m][step] for m in sorted(self.reports) if m < number and step in self.reports[m]]
         return self.pruner.should_prune(number, step, value, peers)
+
+    def _decide_in_round(self, number: int, step: int, value: float) -> bool:
+        """The pruner's answer for a child of a ladder round: the earlier children of the round that reported
+        ``step``, each with the decision the same question gave it (on the children below it)."""
+        members, ladder = self.rounds[number]
+        earlier: list[tuple[float, bool]] = []
+        for member in members:
+            if member >= number:
+                break
+            reported = self.reports.get(member, {})
+            if step in reported:
+                stops = self.pruner.should_prune_in_round(step, reported[step], earlier, ladder)
+                earlier.append((reported[step], not stops))
+        return self.pruner.should_prune_in_round(step, value, earlier, ladder)
 
     def _may_report(self, number: int, step: int) -> bool:
         """Whether open trial ``number`` may still report ``step`` (steps only rise: past it, it never will)."""
