@@ -118,6 +118,34 @@ def test_a_ladder_round_finishes_its_places_exactly_whatever_the_workers_and_the
             assert _simulate(pruner, curves, workers, rng, ladder=(finish, 4)) == sequential
 
 
+def test_a_ladder_rounds_decisions_follow_late_reports_and_retried_children():
+    """Decisions worked out early (a user asking out of order) are worked out again when an earlier child
+    reports later, or is trained again with another value: the answer is always the one of the reports."""
+    pruner, rng = SuccessiveHalving(), random.Random(3)
+
+    def fresh(values: dict[int, float]) -> list[bool]:
+        board = ReportBoard(pruner)
+        board.compete(range(18), 2, 1)
+        for n, value in values.items():
+            board.report(n, 1, value)
+        return [board.decide(n, 1, values[n], wait=False) for n in sorted(values)]
+
+    values = {n: rng.random() for n in range(18)}
+    board = ReportBoard(pruner)
+    board.start(range(18))
+    board.compete(range(18), 2, 1)
+    for n in rng.sample(range(18), 18):  # reports arrive out of order, decisions asked as they come
+        board.report(n, 1, values[n])
+        board.decide(rng.randrange(18), 1, 0.5, wait=False)
+    assert [board.decide(n, 1, values[n], wait=False) for n in range(18)] == fresh(values)
+    board.start([4])  # trained again: what it reported is forgotten until it reports again
+    others = {n: value for n, value in values.items() if n != 4}
+    assert [board.decide(n, 1, values[n], wait=False) for n in sorted(others)] == fresh(others)
+    values[4] = 1.0  # this time it reports another value
+    board.report(4, 1, 1.0)
+    assert [board.decide(n, 1, values[n], wait=False) for n in range(18)] == fresh(values)
+
+
 # --- pruned studies -------------------------------------------------------------------------------
 
 
