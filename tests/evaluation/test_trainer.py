@@ -173,6 +173,13 @@ def test_report_points_come_every_report_every_epochs_before_the_last_step():
     assert report_points(1.0, 10, 30) == {10: 1, 20: 2}
     assert report_points(0.5, 10, 30) == {5: 1, 10: 2, 15: 3, 20: 4, 25: 5}
     assert report_points(1.0, 10, 10) == {}  # one epoch: nothing before the end
+    # the last report as a study plans for it, from the settings alone (no data read)
+    last = [
+        TrainingEvaluator(epochs=e, report_every=r).last_step() for e, r in ((3, 1.0), (3, 0.5), (1, 1.0), (3, 0.3))
+    ]
+    assert (
+        last == [2, 5, 0, 9] == [len(report_points(r, 10, e * 10)) for e, r in ((3, 1.0), (3, 0.5), (1, 1.0), (3, 0.3))]
+    )
 
 
 @needs_fashion_mnist

@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pnas.cli.main import main
-from pnas.search import SearchConfig, build_search
+from pnas.search import SearchConfig, build_search, resolve
 from pnas.storage import StudyStore
 from pnas.study import config_changes
 
@@ -67,4 +67,12 @@ def test_pnas_list_names_every_pruner_with_its_help_and_options():
     doc = json.loads(invoke("list", "--json").output)
     pruners = {p["name"]: p for p in doc["pruners"]}
     assert {"none", "median", "successive-halving"} <= set(pruners) and all(p["help"] for p in pruners.values())
-    assert [o["name"] for o in pruners["successive-halving"]["options"]] == ["min_steps", "eta"]
+    assert [o["name"] for o in pruners["successive-halving"]["options"]] == ["min_steps", "eta", "ladder"]
+
+
+def test_a_successive_halving_study_stored_before_the_ladder_resumes_without_it():
+    new = build_search(SearchConfig(evaluator="synthetic", strategy="pnas", pruner="successive-halving"))
+    assert new.config["pruner"] == {"name": "successive-halving", "min_steps": 1, "eta": 3, "ladder": True}
+    old = {**new.config, "pruner": {"name": "successive-halving", "min_steps": 1, "eta": 3}}
+    assert not resolve([], stored=old).pruner.options.ladder  # absent: each child judged alone, as it was
+    assert config_changes(old, new.config)[0] == ["pruner.ladder: False -> True"]

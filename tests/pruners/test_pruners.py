@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pnas.config import OptionError
-from pnas.pruners import PRUNERS, MedianPruner, NoPruner, SuccessiveHalving
+from pnas.pruners import PRUNERS, Ladder, MedianPruner, NoPruner, SuccessiveHalving
 
 
 def test_none_never_prunes_and_is_not_written_into_a_study():
@@ -62,7 +62,7 @@ def test_successive_halving_on_a_stream_of_trials():
 def test_pruners_are_registered_with_their_options():
     assert {"none", "median", "successive-halving"} <= set(PRUNERS.names())
     assert set(PRUNERS.component("median").specs) == {"percentile", "warmup_steps", "startup_trials"}
-    assert set(PRUNERS.component("successive-halving").specs) == {"min_steps", "eta"}
+    assert set(PRUNERS.component("successive-halving").specs) == {"min_steps", "eta", "ladder"}
     assert PRUNERS.create("median", percentile=30).config() == {
         "name": "median",
         "percentile": 30.0,
@@ -71,3 +71,36 @@ def test_pruners_are_registered_with_their_options():
     }
     with pytest.raises(OptionError, match="eta must be at least 2"):
         SuccessiveHalving(eta=1)
+
+
+def test_the_ladder_widens_a_round_by_eta_per_rung_and_keeps_a_third_at_each():
+    pruner = SuccessiveHalving()  # rungs 1, 3, 9, ...
+    assert pruner.rungs(4) == [1, 3] and pruner.rungs(0) == [] and pruner.rungs(9) == [1, 3, 9]
+    assert [pruner.widening(2, last) for last in (0, 1, 2, 3, 4, 9)] == [2, 6, 6, 18, 18, 54]
+    assert SuccessiveHalving(ladder=False).widening(2, 4) == 2 and MedianPruner().widening(2, 4) == 2
+    assert pruner.places(Ladder(started=18, finish=2, last_step=4), 2) == [6, 2]  # 18 -> 6 -> 2
+    assert pruner.places(Ladder(started=136, finish=2, last_step=4), 2) == [45, 15]  # 1/eta, at least K
+    assert pruner.places(Ladder(started=5, finish=2, last_step=4), 2) == [2, 2]  # a small round keeps K
+
+
+def test_a_ladder_round_gives_its_places_to_the_better_earlier_children_and_fills_them():
+    """One rung (last step 1): trials judged in order among the earlier ones of their round, by hand."""
+    pruner = SuccessiveHalving()
+
+    def stopped(values, finish):
+        ladder, earlier, out = Ladder(started=len(values), finish=finish, last_step=1), [], []
+        for n, value in enumerate(values):
+            stops = pruner.should_prune_in_round(1, value, earlier, ladder)
+            earlier.append((value, not stops))
+            out += [n] if stops else []
+        return out
+
+    # 9 started, 3 places (A = 9, q = 3): trial 0 continues (nobody better); trial 1 (0.7) too; trial 2 (0.4):
+    # 2 better >= max(1, 3 * 3 // 9) = 1 -> stops; trial 3 (0.9) best -> continues and takes the last place;
+    # every later trial finds the places taken, 0.95 included
+    assert stopped([0.5, 0.7, 0.4, 0.9, 0.6, 0.8, 0.3, 0.95, 0.65], 1) == [2, 4, 5, 6, 7, 8]
+    # 6 started, 3 to finish (q = 3), values falling: trial 0 continues; trials 1-3 have >= keep better ones
+    # (keep max(1, 2*3//6), max(1, 3*3//6), 4*3//6 = 1, 1, 2) and stop; then 2 places remain for trials 4 and 5,
+    # the last 2: each is needed to fill them
+    assert stopped([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], 3) == [1, 2, 3]
+    assert not pruner.should_prune_in_round(2, 0.0, [(0.9, True)], Ladder(9, 1, 4))  # not a rung

@@ -15,8 +15,10 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from matplotlib.colors import to_rgb
 from PIL import Image
 from synthetic_faults import FAULTY, faulty_synthetic
 
@@ -256,3 +258,40 @@ def test_the_compute_figure_counts_what_pruned_children_trained():
     assert study.trials("pruned") and models[-1] == len(study.trials("done"))
     done_only = sum(training_compute(t) or 0 for t in study.trials("done"))
     assert compute[-1] > done_only  # children pruned before the last complete one count
+
+
+def _labelled(ax, label: str) -> list:
+    return [c for c in ax.collections if c.get_label() == label]
+
+
+def test_pruned_children_are_drawn_apart_and_labelled():
+    from pnas.evaluation.synthetic import SyntheticEvaluator
+    from pnas.pruners import MedianPruner, SuccessiveHalving
+    from pnas.report.data import stopped_value, study_data
+    from pnas.report.figures import PRUNED_LABEL
+    from pnas.report.html import _overview
+    from pnas.space import PnasSpace
+    from pnas.strategies.progressive import ProgressiveSearch
+    from pnas.strategies.random_search import RandomSearch
+    from pnas.study import optimize
+    from pnas.study.reading import training_compute
+
+    ladder = ProgressiveSearch(PnasSpace(2), beam=2, predictor="random")
+    by_rounds = study_data(optimize(ladder, SyntheticEvaluator(), pruner=SuccessiveHalving()), label="ladder")
+    in_order = study_data(optimize(RandomSearch(PnasSpace(2), seed=3, budget=20), SyntheticEvaluator(),
+                                   pruner=MedianPruner()), label="random")  # fmt: skip
+    for data in (by_rounds, in_order):
+        assert data.pruned and "pruned (stopped early" in _overview(data)
+        ax = figures.accuracy_by_round(data).axes[0]
+        crosses = _labelled(ax, PRUNED_LABEL)
+        drawn = sorted(y for c in crosses for _, y in c.get_offsets())
+        assert drawn == sorted(stopped_value(t) for t in data.pruned)
+        assert all(np.allclose(c.get_facecolor()[0][:3], to_rgb("tab:gray")) for c in crosses)  # not the blue dots
+        assert {t.get_text() for t in ax.get_legend().get_texts()} == {"trained to the end", PRUNED_LABEL}
+        ax = figures.best_vs_compute([data]).axes[0]
+        (crosses,) = _labelled(ax, f"{data.label}: {PRUNED_LABEL}")  # where their compute went, the line's colour
+        assert len(crosses.get_offsets()) == len(data.pruned)
+        assert max(x for x, _ in crosses.get_offsets()) <= sum(training_compute(t) or 0 for t in data.trials)
+    plain = study_data(optimize(RandomSearch(PnasSpace(2), seed=3, budget=8), SyntheticEvaluator()), label="plain")
+    ax = figures.accuracy_by_round(plain).axes[0]
+    assert ax.get_legend() is None and not _labelled(ax, PRUNED_LABEL) and "pruned" not in _overview(plain)

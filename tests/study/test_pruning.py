@@ -21,10 +21,11 @@ from pnas.config import ConfigError
 from pnas.evaluation.synthetic import SyntheticEvaluator
 from pnas.execution.base import Executor
 from pnas.execution.local import ProcessPoolExecutor
-from pnas.pruners import MedianPruner, SuccessiveHalving
+from pnas.pruners import Ladder, MedianPruner, SuccessiveHalving
 from pnas.space import PnasSpace
 from pnas.storage import StudyStore
 from pnas.strategies.evolution import RegularizedEvolution
+from pnas.strategies.progressive import ProgressiveSearch
 from pnas.strategies.random_search import RandomSearch
 from pnas.study import ReportBoard, optimize
 
@@ -56,12 +57,17 @@ def test_a_decision_waits_for_every_earlier_open_trial_at_its_step():
     assert board.curve(1) == [[2, 0.5]] and board.last(0) == (1, 0.9) and board.last(7) is None
 
 
-def _simulate(pruner, curves: list[list[float]], workers: int, rng: random.Random | None) -> dict[int, int | None]:
+def _simulate(
+    pruner, curves: list[list[float]], workers: int, rng: random.Random | None, ladder: tuple[int, int] | None = None
+) -> dict[int, int | None]:
     """The executors' protocol, played out: ``workers`` trials run at once, started in number order; each
     asks at every step but its last and waits while the board cannot answer; ``rng`` picks which running
-    trial moves next (None: one at a time, in order). Returns the step each trial was stopped at (None: done)."""
+    trial moves next (None: one at a time, in order). ``ladder``: (finish, last step) of one ladder round of
+    all the trials. Returns the step each trial was stopped at (None: done)."""
     board = ReportBoard(pruner)
     board.start(range(len(curves)))
+    if ladder is not None:
+        board.compete(range(len(curves)), *ladder)
     todo, running, stopped = list(range(len(curves))), {}, {}
     while todo or running:
         while todo and len(running) < workers:
@@ -97,6 +103,47 @@ def test_any_interleaving_of_any_number_of_workers_decides_as_one_worker_does(pr
         sequential = _simulate(pruner, curves, 1, None)
         for workers in (2, 3, 8):
             assert _simulate(pruner, curves, workers, rng) == sequential
+
+
+def test_a_ladder_round_finishes_its_places_exactly_whatever_the_workers_and_their_order():
+    pruner = SuccessiveHalving(eta=2)  # last step 4: rungs 1, 2, 4
+    rng = random.Random(8)
+    for _ in range(25):
+        finish, started = rng.randint(1, 3), rng.randint(2, 30)
+        curves = [[rng.random() for _ in range(5)] for _ in range(started)]
+        sequential = _simulate(pruner, curves, 1, None, ladder=(finish, 4))
+        done = [n for n, step in sequential.items() if step is None]
+        assert len(done) == pruner.places(Ladder(started, finish, 4), 3)[-1] >= min(finish, started)
+        for workers in (2, 3, 8):
+            assert _simulate(pruner, curves, workers, rng, ladder=(finish, 4)) == sequential
+
+
+def test_a_ladder_rounds_decisions_follow_late_reports_and_retried_children():
+    """Decisions worked out early (a user asking out of order) are worked out again when an earlier child
+    reports later, or is trained again with another value: the answer is always the one of the reports."""
+    pruner, rng = SuccessiveHalving(), random.Random(3)
+
+    def fresh(values: dict[int, float]) -> list[bool]:
+        board = ReportBoard(pruner)
+        board.compete(range(18), 2, 1)
+        for n, value in values.items():
+            board.report(n, 1, value)
+        return [board.decide(n, 1, values[n], wait=False) for n in sorted(values)]
+
+    values = {n: rng.random() for n in range(18)}
+    board = ReportBoard(pruner)
+    board.start(range(18))
+    board.compete(range(18), 2, 1)
+    for n in rng.sample(range(18), 18):  # reports arrive out of order, decisions asked as they come
+        board.report(n, 1, values[n])
+        board.decide(rng.randrange(18), 1, 0.5, wait=False)
+    assert [board.decide(n, 1, values[n], wait=False) for n in range(18)] == fresh(values)
+    board.start([4])  # trained again: what it reported is forgotten until it reports again
+    others = {n: value for n, value in values.items() if n != 4}
+    assert [board.decide(n, 1, values[n], wait=False) for n in sorted(others)] == fresh(others)
+    values[4] = 1.0  # this time it reports another value
+    board.report(4, 1, 1.0)
+    assert [board.decide(n, 1, values[n], wait=False) for n in range(18)] == fresh(values)
 
 
 # --- pruned studies -------------------------------------------------------------------------------
@@ -212,6 +259,32 @@ def test_kill_9_during_a_pruned_run_then_resume_gives_the_uninterrupted_study(tm
 @pytest.mark.slow
 def test_kill_9_during_a_pruned_run_on_two_workers_then_resume_gives_the_uninterrupted_study(tmp_path):
     _kill_then_resume(tmp_path, workers=2)
+
+
+def _ladder_study(storage, delay: float = 0.0, workers: int = 1) -> None:
+    strategy = ProgressiveSearch(
+        PnasSpace(2), seed=2, beam=2, predictor="mlp", ensemble=1, predictor_options={"hidden": 16, "embedding": 16}
+    )
+    evaluator = SyntheticEvaluator(seed=1, delay=delay)
+    optimize(strategy, evaluator, storage=storage, study_name="s", workers=workers, pruner=SuccessiveHalving()).close()
+
+
+@pytest.mark.slow
+def test_kill_9_in_a_ladder_round_on_two_workers_then_resume_gives_the_uninterrupted_study(tmp_path):
+    """The progressive search on a fidelity ladder: 136 children, then 18 started for 2 to finish."""
+    reference, storage = tmp_path / "reference.db", tmp_path / "killed.db"
+    _ladder_study(reference)
+    assert [(t[2] == "done") for t in _stored(reference)].count(True) == 15 + 2
+    script = DRIVER.replace("_pruned_study", "_ladder_study")
+    process = subprocess.Popen([sys.executable, "-c", script, str(storage), "0.05", "2"])
+    deadline = time.time() + 120
+    while (storage.exists() and _finished(storage)) < 136 + 4 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert 136 < _finished(storage) < 136 + 18  # killed in the ladder round: its children wait on earlier ones
+    _ladder_study(storage, workers=2)
+    assert _stored(storage) == _stored(reference)
 
 
 def test_a_pruner_needs_an_evaluator_that_reports_and_an_executor_that_judges(tmp_path):

@@ -155,6 +155,13 @@ class Evaluator(ABC):
     """Whether :meth:`evaluate` reports a value after each step (an epoch, or a fraction of one) through its
     ``report`` callback and stops when told to (:class:`TrialPruned`): only such an evaluator can be pruned."""
 
+    def last_step(self) -> int | None:
+        """The last step at which a child reports before its end (its result comes after it), known from the
+        settings alone, so that a study plans for it before any child trains: what a pruner's rungs and a
+        fidelity ladder count on (:meth:`pnas.pruners.Pruner.widening`). None where it cannot be told (the
+        default; a user's objective) or the evaluator reports nothing."""
+        return None
+
     takes_trials: bool = False
     """Whether :meth:`evaluate` is given the whole :class:`pnas.Trial` (number, round, cell, the study's
     configuration) instead of the cell alone (a user's objective is)."""

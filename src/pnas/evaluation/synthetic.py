@@ -159,6 +159,10 @@ class SyntheticEvaluator(Evaluator):
 
     reports_steps = True
 
+    def last_step(self) -> int:
+        """It reports after each of its :attr:`steps` but the last."""
+        return self.steps - 1
+
     def evaluate(
         self, cell: Any, progress: ProgressCallback | None = None, *, report: ReportCallback | None = None
     ) -> EvalResult:

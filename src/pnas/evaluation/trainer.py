@@ -178,6 +178,12 @@ class TrainingEvaluator(Evaluator):
     def config(self) -> dict[str, Any]:
         return asdict(self.settings)
 
+    def last_step(self) -> int:
+        """Report k comes after ``k * report_every`` epochs, before the last: the reports are the whole k with
+        ``k * report_every < epochs`` (counted from the settings; with very few training steps per epoch two of
+        them may fall on one training step, and the later is not made)."""
+        return max(0, math.ceil(self.settings.epochs / self.settings.report_every - 1e-9) - 1)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TrainingEvaluator) and other.settings == self.settings
 

@@ -4,9 +4,18 @@ Registered: ``none`` (never), ``median`` and ``successive-halving``; plugins add
 ``pnas.pruners`` entry-point group. How each keeps a study deterministic: docs/pruning.md.
 """
 
-from pnas.pruners.base import PRUNERS, Pruner
+from pnas.pruners.base import PRUNERS, Ladder, Pruner
 from pnas.pruners.halving import HalvingOptions, SuccessiveHalving
 from pnas.pruners.median import MedianOptions, MedianPruner
 from pnas.pruners.none import NoPruner
 
-__all__ = ["PRUNERS", "HalvingOptions", "MedianOptions", "MedianPruner", "NoPruner", "Pruner", "SuccessiveHalving"]
+__all__ = [
+    "PRUNERS",
+    "HalvingOptions",
+    "Ladder",
+    "MedianOptions",
+    "MedianPruner",
+    "NoPruner",
+    "Pruner",
+    "SuccessiveHalving",
+]

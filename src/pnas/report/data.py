@@ -44,6 +44,11 @@ class StudyData:
         return [t for t in self.trials if t.status == "done" and t.accuracy is not None]
 
     @property
+    def pruned(self) -> list[TrialRecord]:
+        """Children stopped early that keep where they stopped (``extra["pruned"]``): never results."""
+        return [t for t in self.trials if t.status == "pruned" and stopped_value(t) is not None]
+
+    @property
     def failed(self) -> list[TrialRecord]:
         return [t for t in self.trials if t.status == "failed"]
 
@@ -97,6 +102,27 @@ def best_so_far(study: StudyData) -> tuple[list[int], list[float], list[float]]:
             best.append(top)
             compute.append(spent)
     return models, best, compute
+
+
+def stopped_value(trial: TrialRecord) -> float | None:
+    """The value a pruned child had reached when it was stopped (None for any other trial)."""
+    where = trial.extra.get("pruned") if trial.status == "pruned" else None
+    value = where.get("value") if isinstance(where, dict) else None
+    return None if value is None else float(value)
+
+
+def pruned_stops(study: StudyData) -> tuple[list[float], list[float]]:
+    """(cumulative training compute once each pruned child stopped, the value it had reached), in training
+    order: the compute axis of :func:`best_so_far`, where the pruned children spent theirs."""
+    compute, values = [], []
+    spent = 0.0
+    for t in study.in_training_order():
+        spent += training_compute(t) or 0
+        value = stopped_value(t)
+        if value is not None:
+            compute.append(spent)
+            values.append(value)
+    return compute, values
 
 
 def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> list[int]:

@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from pnas.report.data import StudyData, best_so_far, pareto_front, predictor_quality
+from pnas.report.data import StudyData, best_so_far, pareto_front, predictor_quality, pruned_stops, stopped_value
 from pnas.storage import TrialRecord
 
 SIZE = (6.4, 4.0)
@@ -45,31 +46,60 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+PRUNED_LABEL = "pruned: value when stopped"
+
+
+def _draw_pruned(ax: Axes, xs: Sequence[float], values: Sequence[float], color: str, label: str) -> None:
+    """Pruned children apart from the trained ones: crosses at the value each was stopped with."""
+    ax.scatter(xs, values, s=14, marker="x", alpha=0.6, color=color, label=label)
+
+
 def accuracy_by_round(study: StudyData) -> Figure | None:
-    """Every trained child's validation accuracy: by round b (progressive), else by order of training."""
-    done = study.done
-    if not done:
+    """Every trained child's validation accuracy: by round b (progressive), else by order of training; a
+    pruned child (never a result) apart, as a grey cross at the value it was stopped with."""
+    done, pruned = study.done, study.pruned
+    if not done and not pruned:
         return None
     figure, ax = _figure()
     if study.has_rounds:
-        rounds = sorted({t.round for t in done})
+        rounds = sorted({t.round for t in done + pruned})
         for b in rounds:
             values = [t.accuracy for t in done if t.round == b and t.accuracy is not None]
             # a small deterministic spread so that equal accuracies stay visible
             xs = [b + 0.3 * ((i * 0.618) % 1 - 0.5) for i in range(len(values))]
-            ax.scatter(xs, values, s=12, alpha=0.6, color="tab:blue")
-            ax.hlines(max(values), b - 0.35, b + 0.35, color="tab:red", linewidth=1.5)
+            ax.scatter(xs, values, s=12, alpha=0.6, color="tab:blue", label="trained to the end" if pruned else None)
+            if values:
+                ax.hlines(max(values), b - 0.35, b + 0.35, color="tab:red", linewidth=1.5)
+            stops = [v for t in pruned if t.round == b and (v := stopped_value(t)) is not None]
+            if stops:
+                xs = [b + 0.3 * ((i * 0.618 + 0.31) % 1 - 0.5) for i in range(len(stops))]
+                _draw_pruned(ax, xs, stops, "tab:gray", PRUNED_LABEL)
         ax.set_xticks(rounds)
         ax.set_xlabel("round b (blocks per cell)")
         _title(ax, study.label, "validation accuracy of each child (red: the round's best)")
     else:
-        accuracies = [t.accuracy for t in study.in_training_order() if t.status == "done" and t.accuracy is not None]
-        ax.scatter(range(1, len(accuracies) + 1), accuracies, s=12, alpha=0.7, color="tab:blue")
+        drawn = {t.number for t in done + pruned}
+        order = [t for t in study.in_training_order() if t.number in drawn]
+        trained = [(i, float(t.accuracy)) for i, t in enumerate(order, start=1) if t.accuracy is not None]
+        ax.scatter([i for i, _ in trained], [a for _, a in trained], s=12, alpha=0.7, color="tab:blue",
+                   label="trained to the end" if pruned else None)  # fmt: skip
+        cut = [(float(i), v) for i, t in enumerate(order, start=1) if (v := stopped_value(t)) is not None]
+        if cut:
+            _draw_pruned(ax, [i for i, _ in cut], [v for _, v in cut], "tab:gray", PRUNED_LABEL)
         ax.set_xlabel("child, in order of training")
         _title(ax, study.label, "validation accuracy of each child")
+    if pruned:
+        _legend_once(ax)
     ax.set_ylabel("validation accuracy")
     ax.grid(alpha=0.3)
     return figure
+
+
+def _legend_once(ax: Axes) -> None:
+    """A legend naming each label once (every round draws its own points)."""
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
 
 
 def predictor_rounds(study: StudyData) -> list[tuple[int, Figure]]:
@@ -100,8 +130,11 @@ def _best_so_far(studies: Sequence[StudyData], axis: str) -> Figure | None:
         xs = models if axis == "models" else compute
         if axis == "compute" and not any(xs):
             continue
-        ax.step(xs, best, where="post", label=f"{study.label} ({study.strategy})")
+        (line,) = ax.step(xs, best, where="post", label=f"{study.label} ({study.strategy})")
         plotted = True
+        stops, values = pruned_stops(study) if axis == "compute" else ([], [])
+        if stops:  # where each pruned child's compute was spent, at the value it was stopped with
+            _draw_pruned(ax, stops, values, to_hex(line.get_color()), f"{study.label}: {PRUNED_LABEL}")
     if not plotted:
         return None
     if axis == "models":

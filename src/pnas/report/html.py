@@ -159,8 +159,9 @@ def _overview(study: StudyData) -> str:
     source = html.escape(study.path or "memory")
     return (
         f"<p>Strategy <b>{html.escape(study.strategy)}</b>, state <b>{html.escape(study.state)}</b>, "
-        f"from <code>{source}</code>: {t['models']:,} models trained, {t['failed']:,} failed, {t['pending']:,} "
-        f"pending; {t['examples']:,} training examples, {t['train_seconds']:.0f} s of training, "
+        f"from <code>{source}</code>: {t['models']:,} models trained, {t['failed']:,} failed, "
+        + (f"{t['pruned']:,} pruned (stopped early: no result, drawn apart as crosses), " if t.get("pruned") else "")
+        + f"{t['pending']:,} pending; {t['examples']:,} training examples, {t['train_seconds']:.0f} s of training, "
         f"{t['training_mult_adds']:.3g} forward mult-adds over the images trained.</p>"
     )
 

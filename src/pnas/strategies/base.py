@@ -34,6 +34,10 @@ class Proposal:
     """Progressive search: the cell's level b. Other strategies: their batch number."""
     predicted: float | None = None
     """The surrogate's score when the cell was chosen, if any."""
+    finish: int | None = None
+    """In a round run as a fidelity ladder (see :meth:`Strategy.use_widening`): the fewest of the round's
+    children to train to the end, the same on each of its proposals; None (the default): each child is judged
+    alone by the pruner's own rule."""
 
 
 PREDICTOR_SECONDS = "predictor-seconds-{}"
@@ -93,6 +97,12 @@ class Strategy(ABC):
     def use_probe(self, probe: Probe | None) -> None:
         """The evaluator's :meth:`~pnas.evaluation.base.Evaluator.probe`, before the first ask."""
         self.probe = probe
+
+    def use_widening(self, widen: Callable[[int], int]) -> None:
+        """The study's pruner can run a round as a fidelity ladder (the driver calls this before the first ask,
+        and only then): ``widen(k)`` children started, and marked with ``finish=k``, compete so that the k best
+        by their reported values train to the end (:meth:`pnas.pruners.Pruner.widening`). A strategy that
+        proposes rounds may use it; the default ignores it."""
 
     def use_cost_model(self, model: CostModel | None) -> None:
         """The evaluator's cost model (a ValueError when the goal needs one and there is none)."""

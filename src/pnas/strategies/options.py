@@ -81,7 +81,12 @@ class WorkerBatchOptions(BudgetOptions):
 @dataclass(frozen=True)
 class ProgressiveOptions(GoalOptions):
     seed: int = option(0, "Seed of the predictor's initialisation and of its folds.", low=0, high=2**63 - 1)
-    beam: int = option(DEFAULT_BEAM, "Children trained per round (K; the paper: 256).", low=1)
+    beam: int = option(
+        DEFAULT_BEAM,
+        "Children trained per round (K; the paper: 256); on a fidelity ladder (--pruner successive-halving), "
+        "those trained to the end.",
+        low=1,
+    )
     acquisition: str = option(
         "mean",
         "How children are ranked: the ensemble's mean prediction (the paper's), ucb (mean + kappa spreads), "

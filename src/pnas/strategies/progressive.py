@@ -17,10 +17,19 @@ level 1 holds only the cells within them; with several objectives the K
 children come from the predicted Pareto fronts of (predicted accuracy, exact
 costs, predicted latency) instead of the top K by predicted accuracy (see
 :mod:`pnas.objectives`).
+
+With a pruner that runs rounds as a fidelity ladder (``--pruner successive-halving``, see
+:meth:`Strategy.use_widening`), each round starts more children than K: the first round all level-1
+cells, each later one the top ``widen(K)`` of the ranked expansion (``K * eta**s``), in rank order, and
+marks them ``finish=K``; the pruner stops the losing ones at its rungs, so that K (in the first round
+1/eta per rung, at least K) train to the end. Only those are results: the predictor learns from them and
+the next round expands them. A Pareto search (several objectives) is not widened: its pruner would judge
+by accuracy alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -106,6 +115,27 @@ class ProgressiveSearch(Strategy):
         self._told = 0
         self._batch_size = 0
         self.predictor: Any = None
+        self.widen: Callable[[int], int] | None = None
+
+    def use_widening(self, widen: Callable[[int], int]) -> None:
+        self.widen = widen
+
+    @property
+    def ladder(self) -> bool:
+        """Whether rounds run as a fidelity ladder: a pruner offers to widen them (beyond K), and one
+        objective ranks the children."""
+        return self.widen is not None and not self.goal.multi and self.widen(self.beam) > self.beam
+
+    @property
+    def width(self) -> int:
+        """Children a later round starts: ``widen(K)`` on a ladder, else K."""
+        return self.widen(self.beam) if self.widen is not None and self.ladder else self.beam
+
+    def _marked(self, proposals: list[Proposal]) -> list[Proposal]:
+        """On a ladder, the round's proposals marked ``finish=K``; as they are otherwise."""
+        if not self.ladder:
+            return proposals
+        return [Proposal(p.cell, p.round, p.predicted, finish=self.beam) for p in proposals]
 
     def predictor_config(self) -> dict[str, Any]:
         """The ``predictor`` section of the study's configuration."""
@@ -117,11 +147,11 @@ class ProgressiveSearch(Strategy):
         if self._told < self._batch_size:
             raise RuntimeError("every proposal of a batch must be told before the next ask")
         if self.level == 0:
-            proposals = [Proposal(cell, 1) for cell in self._first_cells()]
+            proposals = self._marked([Proposal(cell, 1) for cell in self._first_cells()])
         elif self.level >= self.space.max_level or not self.kept:  # the space's size is the study's
             return []
         else:
-            proposals = self._replayed(self.level + 1) or self._ranked()
+            proposals = self._marked(self._replayed(self.level + 1) or self._ranked())
             self.record_latency_predictions(self.level + 1, [p.cell for p in proposals])
         self.level += 1
         self.kept = []
@@ -165,7 +195,7 @@ class ProgressiveSearch(Strategy):
         if self.acquisition != "thompson":
             return children, acquisition_scores(self.acquisition, members, best=best, kappa=self.kappa), members
         index = first_occurrences(children)
-        picks = choose("thompson", members[:, index], self.beam, best=best, rng=self.draws)
+        picks = choose("thompson", members[:, index], self.width, best=best, rng=self.draws)
         ranked = np.zeros(len(children))
         ranked[index[picks]] = np.arange(len(picks), 0, -1, dtype=float)
         return children, ranked, members
@@ -185,11 +215,11 @@ class ProgressiveSearch(Strategy):
         return kept
 
     def _choose(self, children: list[Any], scores: np.ndarray) -> list[tuple[Any, float]]:
-        """The K children to train: the top K by predicted accuracy (the paper's rule), or with several
-        objectives K from the predicted Pareto fronts, crowding breaking the last front's ties; only
-        children within the limits take part."""
+        """The K children to train: the top K by predicted accuracy (the paper's rule; on a ladder the top
+        :attr:`width`), or with several objectives K from the predicted Pareto fronts, crowding breaking the
+        last front's ties; only children within the limits take part."""
         if not self.goal.uses_costs:
-            return top_k_unique(children, scores, self.beam)
+            return top_k_unique(children, scores, self.width)
         index = first_occurrences(children)
         distinct = [children[i] for i in index]
         estimates = self.costs.estimate(distinct)
@@ -198,7 +228,7 @@ class ProgressiveSearch(Strategy):
         distinct = [cell for cell, keep in zip(distinct, ok) if keep]
         estimates = {name: values[ok] for name, values in estimates.items()}
         if not self.goal.multi:
-            return top_k_unique(distinct, scores[index], self.beam)
+            return top_k_unique(distinct, scores[index], self.width)
         points = self.costs.objective_matrix(scores[index], estimates)
         chosen = select(points, self.goal.maximize, self.beam)
         return [(distinct[i], float(scores[index[i]])) for i in chosen]

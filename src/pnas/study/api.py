@@ -150,7 +150,7 @@ class Study(StudyReader):
                 evaluator.prepare()  # its cost model decides which cells may be asked
                 driver.prepare(evaluator)
             else:
-                driver.prepare(None)
+                driver.prepare(None, reporting=evaluator)
         return driver
 
     def _forget_driver(self) -> None:

@@ -157,6 +157,8 @@ class StudyDriver:
         self.reporter: Messages = Silent()
         self.provenance: dict[str, Any] = {}
         self._given: dict[int, list[tuple[Any, EvalResult | None]]] = {}
+        self.last_step: int | None = None
+        """The last step a child reports, as the study plans it (None: unknown, or no pruner): set by prepare."""
         self._enqueued: dict[int, list[Any]] = {}
 
     @property
@@ -171,15 +173,22 @@ class StudyDriver:
         return self._board
 
     # --- setting up -----------------------------------------------------------
-    def prepare(self, evaluator: Evaluator | None) -> None:
-        """Before the strategy's first ask: the evaluator's cost model and probe, the data check, the lock.
+    def prepare(self, evaluator: Evaluator | None, *, reporting: Evaluator | None = None) -> None:
+        """Before the strategy's first ask: the evaluator's cost model and probe, the data check, the lock,
+        and the fidelity ladder the pruner offers the strategy.
 
-        ``evaluator`` must be prepared (its data loaded); None for cells the user evaluates.
+        ``evaluator`` must be prepared (its data loaded); None for cells the user evaluates. ``reporting``:
+        the evaluator whose reports the study plans for, when it is not ``evaluator`` (the study's configured
+        one, while the user evaluates its cells); only its settings are read (:meth:`Evaluator.last_step`).
         """
         if self.prepared:
             return
         info = self.opening.info
         self.store.lock_study(info.id, info.name)
+        reporting = reporting or evaluator
+        self.last_step = reporting.last_step() if reporting is not None and self.pruner.prunes else None
+        if self.last_step is not None:
+            self.strategy.use_widening(functools.partial(self.pruner.widening, last_step=self.last_step))
         cost_model = evaluator.cost_model() if evaluator is not None else None
         self.strategy.use_cost_model(cost_model)
         self.strategy.use_probe(evaluator.probe() if evaluator is not None else None)
@@ -245,6 +254,11 @@ class StudyDriver:
             assert record is not None
             trials[key] = Trial(record.number, record.round, cells[key], self.config, record.predicted)
         self.board.start(trial.number for trial in trials.values())
+        finish = proposals[0].finish
+        if finish is not None and self.last_step is not None:  # a ladder round: its own trials compete
+            records = (store.trial(study, key) for key in dict.fromkeys(keys))
+            own = [r.number for r in records if r is not None and r.round == proposals[0].round]
+            self.board.compete(own, finish, self.last_step)
         self.batch = OpenBatch(proposals, keys, trials)
 
     def ask(self, *, mark_running: bool = True, bind: bool = True) -> list[Trial]:

@@ -6,15 +6,21 @@ where each trial keeps its curve) and knows which trials may still report. It an
 once every earlier trial that may still report has reported that step or ended; until then the child
 waits. Which worker finished first, how many workers there are, or where a killed run stopped never
 changes an answer, so a pruned study is the same with 1 or N workers and after a resume.
+
+A round run as a fidelity ladder (:meth:`ReportBoard.compete`) is judged on the same values, restricted to
+its own trials: each earlier child's decision at the step is worked out again from the reports below it, so
+what the board was told, not the order in which it answered, decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from pnas.config import ConfigError
 from pnas.evaluation.base import EVALUATORS, Evaluator
-from pnas.pruners.base import Pruner
+from pnas.pruners.base import Ladder, Pruner
 from pnas.storage.base import MACHINERY_FAILURE, TrialRecord
 
 CURVE = "curve"
@@ -39,6 +45,44 @@ def check_pruning(pruner: Pruner, evaluator: str, reports_steps: bool) -> None:
     )
 
 
+@dataclass
+class Judged:
+    """The decisions of a ladder round's children at one step, in trial order: those that reported it."""
+
+    numbers: list[int] = field(default_factory=list)
+    values: list[tuple[float, bool]] = field(default_factory=list)
+    """(value, continued) of each, as :meth:`Pruner.should_prune_in_round` takes them."""
+
+    def add(self, number: int, value: float, continued: bool) -> None:
+        self.numbers.append(number)
+        self.values.append((value, continued))
+
+
+class LadderRound:
+    """The trials of one ladder round, its plan, and the decisions worked out so far at each step (each
+    one is worked out once: a round of N children costs O(N) questions per step, not O(N^2))."""
+
+    def __init__(self, members: Sequence[int], finish: int, last_step: int) -> None:
+        self.members = tuple(members)
+        self.index = {number: i for i, number in enumerate(self.members)}
+        self.ladder = Ladder(started=len(self.members), finish=finish, last_step=last_step)
+        self.judged: dict[int, Judged] = {}
+        self.scanned: dict[int, int] = {}
+        """Step -> how many members (in trial order) ``judged`` has looked at."""
+
+    def heard(self, number: int, step: int) -> None:
+        """A member reported ``step`` for the first time: decisions worked out past it are worked out again
+        (only a user evaluating out of order, or a child trained again, reports below what was judged)."""
+        if self.scanned.get(step, 0) > self.index[number]:
+            self.judged.pop(step, None)
+            self.scanned.pop(step, None)
+
+    def forget(self) -> None:
+        """A member is trained again: every decision is worked out again from the reports."""
+        self.judged.clear()
+        self.scanned.clear()
+
+
 class ReportBoard:
     """Reports of a study's trials by number, and the trials that may still report (``open``)."""
 
@@ -46,6 +90,8 @@ class ReportBoard:
         self.pruner = pruner
         self.reports: dict[int, dict[int, float]] = {}
         self.open: set[int] = set()
+        self.rounds: dict[int, LadderRound] = {}
+        """Trial -> its ladder round (see :meth:`compete`)."""
 
     @classmethod
     def of(cls, pruner: Pruner, trials: Iterable[TrialRecord]) -> ReportBoard:
@@ -63,11 +109,24 @@ class ReportBoard:
         for number in numbers:
             self.open.add(number)
             self.reports.pop(number, None)
+            if number in self.rounds:
+                self.rounds[number].forget()
+
+    def compete(self, numbers: Sequence[int], finish: int, last_step: int) -> None:
+        """These trials are one round run as a fidelity ladder: at least ``finish`` of them are to train to
+        the end, and each is judged among the earlier ones of the round (:meth:`Pruner.should_prune_in_round`)."""
+        round_ = LadderRound(sorted(numbers), finish, last_step)
+        for number in round_.members:
+            self.rounds[number] = round_
 
     def report(self, number: int, step: int, value: float) -> None:
         """Trial ``number`` reported ``value`` at ``step``; a step already reported keeps its first value (a
         child given to a new worker reports the same again)."""
-        self.reports.setdefault(number, {}).setdefault(step, value)
+        reported = self.reports.setdefault(number, {})
+        if step not in reported:
+            reported[step] = value
+            if number in self.rounds:
+                self.rounds[number].heard(number, step)
 
     def end(self, number: int) -> None:
         """Trial ``number``'s outcome is known: it reports nothing more."""
@@ -81,8 +140,27 @@ class ReportBoard:
             return False
         if wait and any(m < number and self._may_report(m, step) for m in self.open):
             return None
+        if number in self.rounds:
+            return self._decide_in_round(number, step, value)
         peers = [self.reports[m][step] for m in sorted(self.reports) if m < number and step in self.reports[m]]
         return self.pruner.should_prune(number, step, value, peers)
+
+    def _decide_in_round(self, number: int, step: int, value: float) -> bool:
+        """The pruner's answer for a child of a ladder round: the earlier children of the round that reported
+        ``step``, each with the decision the same question gave it (on the children below it)."""
+        round_ = self.rounds[number]
+        judged = round_.judged.setdefault(step, Judged())
+        scanned = round_.scanned.get(step, 0)
+        while scanned < len(round_.members) and round_.members[scanned] < number:
+            member = round_.members[scanned]
+            reported = self.reports.get(member, {})
+            if step in reported:
+                stops = self.pruner.should_prune_in_round(step, reported[step], judged.values, round_.ladder)
+                judged.add(member, reported[step], not stops)
+            scanned += 1
+        round_.scanned[step] = scanned
+        earlier = judged.values[: bisect.bisect_left(judged.numbers, number)]
+        return self.pruner.should_prune_in_round(step, value, earlier, round_.ladder)
 
     def _may_report(self, number: int, step: int) -> bool:
         """Whether open trial ``number`` may still report ``step`` (steps only rise: past it, it never will)."""
