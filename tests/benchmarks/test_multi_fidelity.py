@@ -51,15 +51,18 @@ def summary(test: float, compute: float, reach: float | None) -> dict:
     return {"test": {"mean": test}, "compute": {"mean": compute}, "reach_compute": {"mean": reach}}
 
 
-def test_the_goal_is_half_the_compute_to_the_unpruned_best_or_a_better_pick_at_equal_compute():
+def test_the_goal_is_half_the_compute_the_unpruned_search_took_or_a_better_pick_at_equal_compute():
     base = summary(0.80, 100.0, 60.0)
-    half = bench.goal(summary(0.79, 70.0, 50.0), base)
+    half = bench.goal(summary(0.79, 70.0, 30.0), base)
     assert half["half_compute"] and not half["better_pick_at_equal_compute"] and half["met"]
-    assert half["reach_share_of_baseline_compute"] == 0.5
+    assert (half["reach_share_of_baseline_reach"], half["reach_share_of_baseline_compute"]) == (0.5, 0.3)
+    assert half["baseline_reach_share_of_its_compute"] == 0.6
+    # half the unpruned search's total is not enough when it found its best early itself
+    early = bench.goal(summary(0.79, 70.0, 40.0), base)
+    assert early["reach_share_of_baseline_compute"] == 0.4 and not early["met"]
     better = bench.goal(summary(0.81, 104.0, None), base)
     assert better["better_pick_at_equal_compute"] and not better["half_compute"] and better["met"]
-    too_costly = bench.goal(summary(0.81, 110.0, 51.0), base)
-    assert not too_costly["met"]
+    assert not bench.goal(summary(0.81, 110.0, 31.0), base)["met"]  # too costly, and not half
 
 
 def test_rank_agreement_gives_each_reported_step_against_the_final_and_marks_the_rungs():
@@ -97,6 +100,10 @@ def test_the_tiny_scale_runs_and_prints_one_json_document(tmp_path, capsys):
     assert set(summary) == {f"{s}/{p}" for s in bench.STRATEGIES for p in bench.PRUNERS}
     for key, row in summary.items():
         pruned = row["pruned"]["mean"]
+        assert (
+            sum(sum(r["pruned_at"].values()) for r in printed["runs"] if key == f"{r['strategy']}/{r['pruner']}")
+            == pruned
+        )
         assert (pruned == 0) == key.endswith("/none")
         assert row["goal"] is None if key.endswith("/none") else isinstance(row["goal"]["met"], bool)
     assert summary["pnas/median"]["compute"]["mean"] < summary["pnas/none"]["compute"]["mean"]
