@@ -142,6 +142,20 @@ def evaluate_job(
 Judge = Callable[[str, int, float], "bool | None"]
 """``judge(job_key, step, value)``: whether the child stops at this step (None: not decidable yet)."""
 
+Question = tuple[int, float, float]
+"""A child's report waiting for the judge: (step, value, when it was asked)."""
+
+
+def decide(judge: Judge, key: str, question: Question, began: float | None) -> tuple[bool | None, float | None]:
+    """Ask ``judge`` a waiting question again: (its decision, None if it cannot decide yet; the child's start
+    moved on by the time it waited, so that waiting never counts against its time limit)."""
+    step, value, since = question
+    decision = judge(key, step, value)
+    if decision is None:
+        return None, began
+    return bool(decision), None if began is None else began + time.time() - since
+
+
 EventCallback = Callable[[str, dict[str, Any]], None]
 """Called as ``on_event(job_key, event)``; events are ``{"type": "start", "worker": ...}``,
 the evaluator's progress dictionaries (``{"type": "progress", "epoch": ...}``),

@@ -29,8 +29,10 @@ from pnas.execution.base import (
     Job,
     Judge,
     Outcome,
+    Question,
     TimeLimit,
     check_fault_options,
+    decide,
     describe_error,
     evaluate_job,
     timeout_error,
@@ -259,7 +261,7 @@ class _Worker:
     started: float = 0.0
     began: float | None = None
     """When the worker reported that it started the child (its time limit counts from then)."""
-    question: tuple[int, float, float] | None = None
+    question: Question | None = None
     """(step, value, since when) of a report the child waits on a decision for (its time limit stops meanwhile)."""
 
 
@@ -447,15 +449,12 @@ class ProcessPoolExecutor(Executor):
         for worker in self._pool:
             if worker.job is None or worker.question is None:
                 continue
-            step, value, since = worker.question
-            decision = judge(worker.job.key, step, value)
+            decision, worker.began = decide(judge, worker.job.key, worker.question, worker.began)
             if decision is None:
                 continue
             worker.question = None
-            if worker.began is not None:
-                worker.began += time.time() - since
             try:
-                worker.conn.send(("decision", bool(decision)))
+                worker.conn.send(("decision", decision))
             except OSError:  # it died meanwhile: its death is read at the next turn
                 pass
 

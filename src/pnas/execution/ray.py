@@ -56,8 +56,10 @@ from pnas.execution.base import (
     Job,
     Judge,
     Outcome,
+    Question,
     TimeLimit,
     check_fault_options,
+    decide,
     describe_error,
     evaluate_job,
     timeout_error,
@@ -212,7 +214,7 @@ class _Task:
     ticket: str = ""
     began: float | None = None
     worker: str = ""
-    question: tuple[int, float, float] | None = None
+    question: Question | None = None
     """(step, value, since when) of a report the child waits on a decision for (its time limit stops meanwhile)."""
 
 
@@ -439,14 +441,11 @@ class RayExecutor(Executor):
         for task in flight.values():
             if task.question is None:
                 continue
-            step, value, since = task.question
-            decision = judge(task.job.key, step, value)
+            decision, task.began = decide(judge, task.job.key, task.question, task.began)
             if decision is None:
                 continue
             task.question = None
-            if task.began is not None:
-                task.began += time.time() - since
-            decisions[task.ticket] = bool(decision)
+            decisions[task.ticket] = decision
         if decisions:
             self._mailbox.answer.remote(decisions)
 
